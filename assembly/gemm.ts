@@ -14,9 +14,13 @@
 //
 // Register blocking: a 4×8 tile (8 f32x4 accumulators) streams B rows and broadcast-loads A;
 // 4×4, 1×8, 1×4 tiles take the ragged edges; columns left over after the last 4 are scalar.
+// Long reductions run in passes of KC (t·k) so operands stay in cache; the passes accumulate
+// into C in the same t-then-k order, so chunking changes no bits.
 
+// Reduction length (t·k) per pass: one pass keeps its A rows (4×KC) in L1 and its B panel
+// (KC×n) in L1/L2; C is re-read once per pass, which is cheap next to KC multiply-adds.
 // @ts-ignore: decorator
-@inline const MR: i32 = 4;
+@inline const KC: i32 = 128;
 
 export function brgemmF32(
   c: usize, ldc: i32,
@@ -24,36 +28,77 @@ export function brgemmF32(
   b: usize, ldb: i32, strideB: i32,
   m: i32, n: i32, k: i32, batch: i32, accumulate: bool,
 ): void {
-  let j = 0;
-  if (ASC_FEATURE_SIMD) {
-    for (; j + 8 <= n; j += 8) {
-      let i = 0;
-      for (; i + MR <= m; i += MR) tile4x8(c, ldc, a, sai, sak, strideA, b, ldb, strideB, i, j, k, batch, accumulate);
-      for (; i < m; i++) tile1x8(c, ldc, a, sai, sak, strideA, b, ldb, strideB, i, j, k, batch, accumulate);
+  // k = 1 with a batch is a plain GEMM over t: fold it so the inner loop is long.
+  if (k == 1 && batch > 1) { sak = strideA; ldb = strideB; k = batch; batch = 1; }
+  if (k * batch <= KC) {
+    gemmPass(c, ldc, a, sai, sak, strideA, b, ldb, strideB, m, n, k, batch, accumulate);
+  } else if (k <= KC) {
+    // Chunk over t, whole k per chunk: C(i,j) still sums t, then k, in order.
+    const tc = KC / k;
+    for (let t0 = 0; t0 < batch; t0 += tc) {
+      const tn = min(tc, batch - t0);
+      gemmPass(c, ldc, a + ((<usize>t0 * strideA) << 2), sai, sak, strideA, b + ((<usize>t0 * strideB) << 2), ldb,
+               strideB, m, n, k, tn, accumulate || t0 > 0);
     }
-    if (j + 4 <= n) {
-      let i = 0;
-      for (; i + MR <= m; i += MR) tile4x4(c, ldc, a, sai, sak, strideA, b, ldb, strideB, i, j, k, batch, accumulate);
-      for (; i < m; i++) tile1x4(c, ldc, a, sai, sak, strideA, b, ldb, strideB, i, j, k, batch, accumulate);
-      j += 4;
-    }
-  }
-  // Scalar: the whole kernel on edge-scalar, the last n%4 columns on SIMD builds.
-  for (let i = 0; i < m; i++) {
-    for (let jj = j; jj < n; jj++) {
-      let acc: f32 = accumulate ? load<f32>(c + ((<usize>i * ldc + jj) << 2)) : 0;
-      for (let t = 0; t < batch; t++) {
-        let pa = a + ((<usize>t * strideA + <usize>i * sai) << 2);
-        let pb = b + ((<usize>t * strideB + jj) << 2);
-        const da = <usize>sak << 2, db = <usize>ldb << 2;
-        for (let kk = 0; kk < k; kk++) {
-          acc += load<f32>(pa) * load<f32>(pb);
-          pa += da; pb += db;
-        }
+  } else {
+    for (let t = 0; t < batch; t++) {
+      for (let k0 = 0; k0 < k; k0 += KC) {
+        const kn = min(KC, k - k0);
+        gemmPass(c, ldc, a + ((<usize>t * strideA + <usize>k0 * sak) << 2), sai, sak, 0,
+                 b + ((<usize>t * strideB + <usize>k0 * ldb) << 2), ldb, 0, m, n, kn, 1, accumulate || t > 0 || k0 > 0);
       }
-      store<f32>(c + ((<usize>i * ldc + jj) << 2), acc);
     }
   }
+}
+
+/** One reduction pass. Row tiles outside, column strips inside: the A tile stays in L1. */
+function gemmPass(
+  c: usize, ldc: i32,
+  a: usize, sai: i32, sak: i32, strideA: i32,
+  b: usize, ldb: i32, strideB: i32,
+  m: i32, n: i32, k: i32, batch: i32, accumulate: bool,
+): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 4 <= m; i += 4) {
+      let j = 0;
+      for (; j + 8 <= n; j += 8) tile4x8(c, ldc, a, sai, sak, strideA, b, ldb, strideB, i, j, k, batch, accumulate);
+      if (j + 4 <= n) { tile4x4(c, ldc, a, sai, sak, strideA, b, ldb, strideB, i, j, k, batch, accumulate); j += 4; }
+      for (let r = i; r < i + 4; r++) {
+        for (let jj = j; jj < n; jj++) cell(c, ldc, a, sai, sak, strideA, b, ldb, strideB, r, jj, k, batch, accumulate);
+      }
+    }
+    for (; i < m; i++) {
+      let j = 0;
+      for (; j + 8 <= n; j += 8) tile1x8(c, ldc, a, sai, sak, strideA, b, ldb, strideB, i, j, k, batch, accumulate);
+      if (j + 4 <= n) { tile1x4(c, ldc, a, sai, sak, strideA, b, ldb, strideB, i, j, k, batch, accumulate); j += 4; }
+      for (; j < n; j++) cell(c, ldc, a, sai, sak, strideA, b, ldb, strideB, i, j, k, batch, accumulate);
+    }
+  }
+  // Scalar: the whole kernel on edge-scalar, nothing left on SIMD builds.
+  for (; i < m; i++) {
+    for (let j = 0; j < n; j++) cell(c, ldc, a, sai, sak, strideA, b, ldb, strideB, i, j, k, batch, accumulate);
+  }
+}
+
+/** One C element in the reference order: t, then k; one multiply then one add. */
+// @ts-ignore: decorator
+@inline function cell(
+  c: usize, ldc: i32, a: usize, sai: i32, sak: i32, strideA: i32,
+  b: usize, ldb: i32, strideB: i32, i: i32, j: i32, k: i32, batch: i32, accumulate: bool,
+): void {
+  const pc = c + ((<usize>i * ldc + j) << 2);
+  let acc: f32 = accumulate ? load<f32>(pc) : 0;
+  const da = <usize>sak << 2, db = <usize>ldb << 2;
+  for (let t = 0; t < batch; t++) {
+    let pa = a + ((<usize>t * strideA + <usize>i * sai) << 2);
+    let pb = b + ((<usize>t * strideB + j) << 2);
+    for (let kk = 0; kk < k; kk++) {
+      acc += load<f32>(pa) * load<f32>(pb);
+      pa += da; pb += db;
+    }
+  }
+  store<f32>(pc, acc);
 }
 
 // @ts-ignore: decorator

