@@ -17,10 +17,13 @@
 // Long reductions run in passes of KC (t·k) so operands stay in cache; the passes accumulate
 // into C in the same t-then-k order, so chunking changes no bits.
 
-// Reduction length (t·k) per pass: one pass keeps its A rows (4×KC) in L1 and its B panel
-// (KC×n) in L1/L2; C is re-read once per pass, which is cheap next to KC multiply-adds.
+// Cache blocking. A pass reduces over at most KC (t·k) steps for a panel of at most NC columns:
+// its B panel (KC×NC floats, 16 KiB) and the A rows of a tile (4×KC) stay in L1 while every row
+// tile streams through. C is re-read once per pass, cheap next to KC multiply-adds per element.
 // @ts-ignore: decorator
 @inline const KC: i32 = 128;
+// @ts-ignore: decorator
+@inline const NC: i32 = 32;
 
 export function brgemmF32(
   c: usize, ldc: i32,
@@ -30,22 +33,30 @@ export function brgemmF32(
 ): void {
   // k = 1 with a batch is a plain GEMM over t: fold it so the inner loop is long.
   if (k == 1 && batch > 1) { sak = strideA; ldb = strideB; k = batch; batch = 1; }
-  if (k * batch <= KC) {
-    gemmPass(c, ldc, a, sai, sak, strideA, b, ldb, strideB, m, n, k, batch, accumulate);
-  } else if (k <= KC) {
-    // Chunk over t, whole k per chunk: C(i,j) still sums t, then k, in order.
-    const tc = KC / k;
-    for (let t0 = 0; t0 < batch; t0 += tc) {
-      const tn = min(tc, batch - t0);
-      gemmPass(c, ldc, a + ((<usize>t0 * strideA) << 2), sai, sak, strideA, b + ((<usize>t0 * strideB) << 2), ldb,
-               strideB, m, n, k, tn, accumulate || t0 > 0);
-    }
-  } else {
-    for (let t = 0; t < batch; t++) {
-      for (let k0 = 0; k0 < k; k0 += KC) {
-        const kn = min(KC, k - k0);
-        gemmPass(c, ldc, a + ((<usize>t * strideA + <usize>k0 * sak) << 2), sai, sak, 0,
-                 b + ((<usize>t * strideB + <usize>k0 * ldb) << 2), ldb, 0, m, n, kn, 1, accumulate || t > 0 || k0 > 0);
+  for (let j0 = 0; j0 < n; j0 += NC) {
+    const nc = min(NC, n - j0);
+    const cj = c + (<usize>j0 << 2), bj = b + (<usize>j0 << 2);
+    if (k * batch <= KC) {
+      gemmPass(cj, ldc, a, sai, sak, strideA, bj, ldb, strideB, m, nc, k, batch, accumulate);
+    } else if (k <= KC) {
+      // Chunk over t, whole k per chunk: C(i,j) still sums t, then k, in order. Chunks are
+      // balanced (7 steps of 20 → 4 + 3, not 6 + 1) so no pass is mostly overhead.
+      const passes = (k * batch + KC - 1) / KC;
+      const tc = (batch + passes - 1) / passes;
+      for (let t0 = 0; t0 < batch; t0 += tc) {
+        const tn = min(tc, batch - t0);
+        gemmPass(cj, ldc, a + ((<usize>t0 * strideA) << 2), sai, sak, strideA, bj + ((<usize>t0 * strideB) << 2), ldb,
+                 strideB, m, nc, k, tn, accumulate || t0 > 0);
+      }
+    } else {
+      const passes = (k + KC - 1) / KC;
+      const kc = (k + passes - 1) / passes;
+      for (let t = 0; t < batch; t++) {
+        for (let k0 = 0; k0 < k; k0 += kc) {
+          const kn = min(kc, k - k0);
+          gemmPass(cj, ldc, a + ((<usize>t * strideA + <usize>k0 * sak) << 2), sai, sak, 0,
+                   bj + ((<usize>t * strideB + <usize>k0 * ldb) << 2), ldb, 0, m, nc, kn, 1, accumulate || t > 0 || k0 > 0);
+        }
       }
     }
   }
