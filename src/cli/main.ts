@@ -6,6 +6,7 @@ import { train, evaluate, type TrainOptions } from '../train/train.js';
 import { loadCore, FLAVOURS, type Flavour } from '../core/wasm.js';
 import { loadModel } from '../model/file.js';
 import { loadMnist } from '../data/mnist.js';
+import { normalizeInputs } from '../data/normalize.js';
 import { modelParams, denseParams } from '../model/layers.js';
 import { Runtime } from '../train/runtime.js';
 
@@ -115,6 +116,7 @@ async function cmdEval(values: Record<string, unknown>): Promise<number> {
   if (test.features !== model.spec.inputFeatures || test.classes !== model.spec.classes) {
     throw new UsageError(`${path}: the model takes ${model.spec.inputFeatures} inputs and ${model.spec.classes} classes, MNIST has ${test.features} and ${test.classes}`);
   }
+  if (model.spec.inputNorm) normalizeInputs(test, model.spec.inputNorm);
   const core = await loadCore(flavourOption(values));
   const rt = new Runtime(core, model.spec, batch, 'infer');
   for (const [name, t] of model.tensors) rt.tensor(name).set(t.data);

@@ -21,6 +21,8 @@ export interface ModelSpec {
   version: 1;
   inputFeatures: number;
   classes: number;
+  /** Inputs are fed as (x − mean) / std; the training set's pixel statistics, saved with the model. */
+  inputNorm?: { mean: number; std: number };
   layers: LayerSpec[];
 }
 
@@ -72,6 +74,12 @@ export function validateSpec(raw: unknown): ModelSpec {
   if (spec.version !== 1) fail('version', spec.version, 'only spec version 1 is supported');
   if (!isPosInt(spec.inputFeatures)) fail('inputFeatures', spec.inputFeatures, 'must be an integer >= 1');
   if (!isPosInt(spec.classes) || (spec.classes as number) > 256) fail('classes', spec.classes, 'must be an integer in 1..256');
+  if (spec.inputNorm !== undefined) {
+    const n = spec.inputNorm as Record<string, unknown>;
+    if (typeof n !== 'object' || n === null || !Number.isFinite(n.mean) || !Number.isFinite(n.std) || !((n.std as number) > 0)) {
+      fail('inputNorm', n, 'must be {"mean": finite number, "std": number > 0}');
+    }
+  }
   if (!Array.isArray(spec.layers) || spec.layers.length === 0) fail('layers', spec.layers, 'must be a non-empty array');
   const layers = spec.layers as Record<string, unknown>[];
   let features = spec.inputFeatures as number;

@@ -15,6 +15,19 @@ export function initStd(layer: import('../model/spec.js').LayerSpec): { std: num
   return { std: Math.pow(sigmaW, 1 / d) * Math.pow(rankProduct, -1 / (2 * d)), bound: 4 };
 }
 
+/**
+ * Step-size multiplier of a tensor: its init std over the dense-equivalent std σ_W = sqrt(2/N_in).
+ * Adam moves every entry by about lr per step whatever the gradient's scale, so a factor whose
+ * entries are 3× larger than a dense W's would learn 3× slower in relative terms. Scaling each
+ * factor's lr by its own scale makes --lr mean the same relative step for every format (dense
+ * layers and biases get 1). Measured on MNIST, TTM, one epoch, seed 1: test accuracy 94.0 % without
+ * it, 95.4 % with it (README, Training notes).
+ */
+export function lrScale(layer: import('../model/spec.js').LayerSpec, tensor: string): number {
+  if (layer.format === 'dense' || tensor.endsWith('.bias')) return 1;
+  return initStd(layer).std / Math.sqrt(2 / layer.inFeatures);
+}
+
 export function initialise(rt: Runtime, seed: number): void {
   rt.seed(seed, 1);
   const e = rt.core.exports;

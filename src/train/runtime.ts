@@ -10,6 +10,7 @@ import type { ModelSpec, LayerSpec } from '../model/spec.js';
 import {
   layerTensors, ttmDescriptor, ttmStateFloats, ttmWorkspaceFloats,
 } from '../model/layers.js';
+import { lrScale } from './init.js';
 import { planMemory, findBuffer, type BufferRequest, type MemoryPlan } from '../../hw-sim/planner.js';
 
 export type RunMode = 'train' | 'infer';
@@ -18,7 +19,7 @@ const WASM_PAGE_BYTES = 65536;
 const product = (xs: number[]): number => xs.reduce((p, x) => p * x, 1);
 
 /** Where each trainable tensor sits inside the params (and grads) buffer, in floats. */
-export interface TensorSlot { name: string; shape: number[]; offsetFloats: number; floats: number }
+export interface TensorSlot { name: string; shape: number[]; offsetFloats: number; floats: number; lrScale: number }
 
 export function tensorSlots(spec: ModelSpec): TensorSlot[] {
   const slots: TensorSlot[] = [];
@@ -26,7 +27,7 @@ export function tensorSlots(spec: ModelSpec): TensorSlot[] {
   for (const layer of spec.layers) {
     for (const t of layerTensors(layer)) {
       const floats = product(t.shape);
-      slots.push({ name: t.name, shape: t.shape, offsetFloats: offset, floats });
+      slots.push({ name: t.name, shape: t.shape, offsetFloats: offset, floats, lrScale: lrScale(layer, t.name) });
       offset += Math.ceil(floats / 4) * 4; // each tensor starts 16-byte aligned, as assembly/ttm.ts expects of cores
     }
   }
@@ -192,9 +193,14 @@ export class Runtime {
     }
   }
 
+  /** One Adam step over every tensor, each with lr·lrScale(tensor) (see init.ts). */
   adamStep(lr: number, beta1 = 0.9, beta2 = 0.999, eps = 1e-8): void {
     this.step++;
-    this.core.exports.adamF32(this.addr('params'), this.addr('grads'), this.addr('adam.m'), this.addr('adam.v'),
-      this.paramFloats, lr, beta1, beta2, eps, this.step);
+    const e = this.core.exports;
+    const [p, g, m, v] = ['params', 'grads', 'adam.m', 'adam.v'].map((n) => this.addr(n));
+    for (const s of this.slots) {
+      const off = s.offsetFloats * F32;
+      e.adamF32(p + off, g + off, m + off, v + off, s.floats, lr * s.lrScale, beta1, beta2, eps, this.step);
+    }
   }
 }

@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import { loadCore, type Flavour } from '../core/wasm.js';
 import { loadMnist, type Dataset } from '../data/mnist.js';
+import { inputStats, normalizeInputs } from '../data/normalize.js';
 import { defaultSpec, type LayerFormat, type ModelSpec } from '../model/spec.js';
 import { modelParams, denseParams, layerForwardFlops, layerBackwardFlops } from '../model/layers.js';
 import { saveModel } from '../model/file.js';
@@ -79,7 +80,9 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
   const log = opts.log === undefined ? process.stderr : opts.log;
   const trainSet = loadMnist('train', opts.limitTrain);
   const testSet = loadMnist('test', opts.limitTest);
-  const spec = defaultSpec(opts.format, opts.maxRank);
+  const spec: ModelSpec = { ...defaultSpec(opts.format, opts.maxRank), inputNorm: inputStats(trainSet) };
+  normalizeInputs(trainSet, spec.inputNorm!);
+  normalizeInputs(testSet, spec.inputNorm!);
   const core = await loadCore(opts.flavour);
   const rt = new Runtime(core, spec, opts.batch, 'train', trainSet.count);
   initialise(rt, opts.seed);

@@ -24,6 +24,6 @@ export class Progress {
 
   done(info: string): void {
     if (this.tty) this.stream.write(`\r${this.label} ${'█'.repeat(24)} 100% ${info}\x1b[K\n`);
-    else if (this.lastDecile < 10) this.stream.write(`${this.label} 100% ${info}\n`);
+    else this.stream.write(`${this.label} done: ${info}\n`);
   }
 }

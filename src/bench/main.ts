@@ -1,0 +1,146 @@
+// `npm run bench [-- --json] [-- --rounds N]`: kernel throughput against this machine's measured
+// f32x4 peak, and training samples/s of the default model.
+//
+// Shared VMs are noisy (CPU steal changes the clock we get from run to run), so every round times
+// the peak probe right before the kernel, and we report medians of GFLOP/s and of the per-round
+// kernel/peak ratio: a ratio is stable when the absolute numbers are not.
+import { loadCore, type Core, type Flavour } from '../core/wasm.js';
+import { planMemory, findBuffer } from '../../hw-sim/planner.js';
+import { Runtime } from '../train/runtime.js';
+import { initialise } from '../train/init.js';
+import { defaultSpec, type LayerSpec } from '../model/spec.js';
+import { layerForwardFlops, layerBackwardFlops } from '../model/layers.js';
+import { specFlops } from '../train/train.js';
+import { loadMnist } from '../data/mnist.js';
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+/** Runs fn repeatedly for at least minMs after a warm-up; returns ms per call. */
+function timeIt(fn: () => void, minMs = 40): number {
+  fn();
+  let calls = 0;
+  const t0 = performance.now();
+  let t = t0;
+  while (t - t0 < minMs) { fn(); calls++; t = performance.now(); }
+  return (t - t0) / calls;
+}
+
+function peakGflops(core: Core): number {
+  const iters = 2_000_000;
+  const perIter = core.exports.PEAK_FLOPS_PER_ITER.value as number;
+  const ms = timeIt(() => core.exports.peakF32x4(iters, 1.0), 30);
+  return (iters * perIter) / ms / 1e6;
+}
+
+interface KernelRow { kernel: string; shape: string; flavour: Flavour; gflops: number; peakGflops: number; ratio: number }
+
+function measure(core: Core, kernel: string, shape: string, flops: number, fn: () => void, rounds: number): KernelRow {
+  const g: number[] = [], p: number[] = [], r: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const peak = peakGflops(core);
+    const gf = flops / timeIt(fn) / 1e6;
+    g.push(gf); p.push(peak); r.push(gf / peak);
+  }
+  return { kernel, shape, flavour: core.flavour, gflops: median(g), peakGflops: median(p), ratio: median(r) };
+}
+
+function gemmRows(core: Core, rounds: number): KernelRow[] {
+  const shapes: { name: string; m: number; n: number; k: number; tn?: boolean }[] = [
+    { name: 'gemm nn', m: 256, n: 256, k: 256 },
+    { name: 'gemm tn', m: 256, n: 256, k: 256, tn: true },
+    { name: 'gemm nn (fc1 dense fwd)', m: 128, n: 512, k: 784 },
+  ];
+  const maxFloats = Math.max(...shapes.map((s) => s.m * s.k + s.k * s.n + s.m * s.n));
+  const plan = planMemory([{ name: 'gemm', bytes: maxFloats * 4, kind: 'workspace' }], core.exports.heapBase());
+  const pages = Math.ceil(plan.endBytes / 65536) - core.memory.buffer.byteLength / 65536;
+  if (pages > 0) core.memory.grow(pages);
+  const base = findBuffer(plan, 'gemm').offset;
+  const f = new Float32Array(core.memory.buffer, base, maxFloats);
+  for (let i = 0; i < f.length; i++) f[i] = ((i * 2654435761) % 1000) / 1000 - 0.5;
+  return shapes.map((s) => {
+    const a = base, b = a + s.m * s.k * 4, c = b + s.k * s.n * 4;
+    const [sai, sak] = s.tn ? [1, s.m] : [s.k, 1];
+    return measure(core, s.name, `${s.m}×${s.n}×${s.k}`, 2 * s.m * s.n * s.k,
+      () => core.exports.brgemmF32(c, s.n, a, sai, sak, 0, b, s.n, 0, s.m, s.n, s.k, 1, 0), rounds);
+  });
+}
+
+function ttmRows(core: Core, batch: number, rounds: number): KernelRow[] {
+  const spec = defaultSpec('ttm', 20);
+  const rt = new Runtime(core, spec, batch, 'train');
+  initialise(rt, 1);
+  const x = rt.f32(rt.bufferAddr('batch.x'), batch * spec.inputFeatures);
+  for (let i = 0; i < x.length; i++) x[i] = (i % 255) / 255;
+  const rows: KernelRow[] = [];
+  spec.layers.forEach((layer: LayerSpec, i) => {
+    const n = layer.name;
+    const input = i === 0 ? rt.bufferAddr('batch.x') : rt.bufferAddr(`${spec.layers[i - 1].name}.out`);
+    const cores = rt.tensor(`${n}.core0`).byteOffset, dcores = rt.gradient(`${n}.core0`).byteOffset;
+    const [desc, states, out, dout, ws] = ['desc', 'states', 'out', 'dout', 'ws'].map((s) => rt.bufferAddr(`${n}.${s}`));
+    const shape = `B=${batch} [${layer.inModes}]→[${layer.outModes}] r=[${layer.ranks}]`;
+    rows.push(measure(core, `ttm forward ${n}`, shape, batch * layerForwardFlops(layer),
+      () => core.exports.ttmForwardF32(out, input, cores, desc, states, batch), rounds));
+    const dInput = i === 0 ? 0 : rt.bufferAddr(`${spec.layers[i - 1].name}.dout`);
+    rows.push(measure(core, `ttm backward ${n}`, shape, batch * layerBackwardFlops(layer, i > 0),
+      () => core.exports.ttmBackwardF32(dInput, dcores, dout, cores, desc, states, ws, batch), rounds));
+  });
+  return rows;
+}
+
+interface TrainRow { model: string; batch: number; flavour: Flavour; samplesPerSec: number; gflops: number; flopsPerSample: number }
+
+function trainRow(core: Core, format: 'ttm' | 'dense', batch: number, rounds: number): TrainRow {
+  const spec = defaultSpec(format, 20);
+  const data = loadMnist('train', batch * 8);
+  const rt = new Runtime(core, spec, batch, 'train');
+  initialise(rt, 1);
+  let next = 0;
+  const step = (): void => {
+    const s = (next++ % 8) * batch;
+    rt.loadBatch(data.inputs.subarray(s * 784, (s + batch) * 784), data.labels.subarray(s, s + batch), batch);
+    rt.forward(batch); rt.loss(batch); rt.backward(batch); rt.adamStep(1e-3);
+  };
+  const perStepMs: number[] = [];
+  for (let i = 0; i < rounds; i++) perStepMs.push(timeIt(step, 150));
+  const f = specFlops(spec);
+  const flopsPerSample = f.forward + f.backward;
+  const sps = batch / (median(perStepMs) / 1000);
+  return { model: `default ${format} (784-512-10)`, batch, flavour: core.flavour, samplesPerSec: sps, gflops: (sps * flopsPerSample) / 1e9, flopsPerSample };
+}
+
+export async function runBench(argv: string[]): Promise<number> {
+  const json = argv.includes('--json');
+  const roundsArg = argv.indexOf('--rounds');
+  const rounds = roundsArg >= 0 ? Number(argv[roundsArg + 1]) : 7;
+  if (!Number.isInteger(rounds) || rounds < 1) {
+    process.stderr.write(`bench: --rounds ${argv[roundsArg + 1]}: must be an integer >= 1\n`);
+    return 2;
+  }
+  const log = (s: string): void => { if (!json) process.stdout.write(s + '\n'); };
+  const simd = await loadCore('node');
+  const scalar = await loadCore('edge-scalar');
+  log(`btnn bench: medians of ${rounds} rounds; each round times the f32x4 peak probe, then the kernel`);
+  const kernels = [...gemmRows(simd, rounds), ...gemmRows(scalar, Math.min(rounds, 3)), ...ttmRows(simd, 128, rounds)];
+  if (!json) {
+    log('');
+    log(`${'kernel'.padEnd(26)}${'shape'.padEnd(40)}${'flavour'.padEnd(13)}${'GFLOP/s'.padStart(9)}${'peak'.padStart(9)}${'of peak'.padStart(9)}`);
+    for (const k of kernels) {
+      log(`${k.kernel.padEnd(26)}${k.shape.padEnd(40)}${k.flavour.padEnd(13)}${k.gflops.toFixed(2).padStart(9)}${k.peakGflops.toFixed(2).padStart(9)}${(100 * k.ratio).toFixed(1).padStart(8)}%`);
+    }
+  }
+  const training = [trainRow(simd, 'ttm', 128, rounds), trainRow(simd, 'dense', 128, rounds)];
+  log('');
+  for (const t of training) {
+    log(`training ${t.model}, batch ${t.batch}, ${t.flavour}: ${t.samplesPerSec.toFixed(0)} samples/s (${(t.flopsPerSample / 1e6).toFixed(2)} MFLOP/sample, ${t.gflops.toFixed(2)} GFLOP/s)`);
+  }
+  const peak = median(kernels.filter((k) => k.flavour === 'node').map((k) => k.peakGflops));
+  log(`\nmeasured f32x4 peak (node flavour, one core): ${peak.toFixed(2)} GFLOP/s`);
+  if (json) process.stdout.write(JSON.stringify({ rounds, peakGflops: peak, kernels, training }, null, 2) + '\n');
+  return 0;
+}
+
+process.exitCode = await runBench(process.argv.slice(2));
