@@ -73,15 +73,17 @@ export function reluBackwardF32(dy: usize, y: usize, n: i32): void {
 }
 
 /**
- * Mean softmax cross-entropy over `rows` samples with integer labels (u8).
- * Writes dlogits = (softmax − onehot) / rows (dlogits may alias logits) and returns the summed
- * (not mean) loss in f64, so the host can average over a whole epoch without f32 drift.
- * `correct` (i32 at that address) receives the number of rows whose arg-max equals the label.
+ * Softmax cross-entropy over `rows` samples with integer labels (u8).
+ * Writes dlogits = (softmax − onehot) · gradScale (dlogits may alias logits); gradScale is
+ * 1 / (rows of the whole minibatch), which differs from 1/rows when a batch is split into lanes.
+ * Returns the summed (not mean) loss in f64, so the host can average over an epoch without
+ * f32 drift. `correct` (i32 at that address) receives the rows whose arg-max equals the label.
  */
-export function softmaxXentF32(dlogits: usize, logits: usize, labels: usize, rows: i32, cols: i32, correct: usize): f64 {
+export function softmaxXentF32(dlogits: usize, logits: usize, labels: usize, rows: i32, cols: i32, correct: usize,
+                               gradScale: f32): f64 {
   let loss: f64 = 0;
   let hits = 0;
-  const scale: f32 = 1 / <f32>rows;
+  const scale = gradScale;
   for (let r = 0; r < rows; r++) {
     const x = logits + ((<usize>r * cols) << 2);
     const g = dlogits + ((<usize>r * cols) << 2);
@@ -159,6 +161,21 @@ export function adamF32(params: usize, grads: usize, m: usize, v: usize, n: i32,
     store<f32>(v + p, vi);
     const denom = Mathf.sqrt(vi) * invSqrtBc2 + eps;
     store<f32>(params + p, load<f32>(params + p) - (stepSize * mi) / denom);
+  }
+}
+
+/** y += x over n floats (summing the gradients of batch lanes). */
+export function addF32(y: usize, x: usize, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 4 <= n; i += 4) {
+      const p = <usize>i << 2;
+      v128.store(y + p, f32x4.add(v128.load(y + p), v128.load(x + p)));
+    }
+  }
+  for (; i < n; i++) {
+    const p = <usize>i << 2;
+    store<f32>(y + p, load<f32>(y + p) + load<f32>(x + p));
   }
 }
 

@@ -6,7 +6,7 @@
 import { brgemmF32 } from './gemm';
 import { ttmForwardF32, ttmBackwardF32 } from './ttm';
 import { denseForwardF32, denseBackwardF32 } from './dense';
-import { adamF32, softmaxXentF32, reluF32, reluBackwardF32, biasGradF32 } from './ops';
+import { adamF32, softmaxXentF32, reluF32, reluBackwardF32, biasGradF32, addF32 } from './ops';
 import { rngSeed, rngTruncNormalF32 } from './rng';
 
 let hash: u32 = 0;
@@ -116,7 +116,7 @@ function checkOps(rng: usize): i32 {
   const rows = 3, cols = 10;
   const logits = alloc(rows * cols), labels = alloc(1), correct = alloc(1);
   store<u8>(labels, 4); store<u8>(labels, 0, 1); store<u8>(labels, 9, 2);
-  const loss = softmaxXentF32(logits, logits, labels, rows, cols, correct);
+  const loss = softmaxXentF32(logits, logits, labels, rows, cols, correct, 1.0 / 3);
   if (!close(loss, 3 * Math.log(10), 1e-6)) return 5;
   if (!close(load<f32>(logits + 16), (0.1 - 1) / 3, 1e-6)) return 5;
   const n = 37;
@@ -131,7 +131,7 @@ function checkOps(rng: usize): i32 {
   }
   const h = alloc(n), dh = alloc(n), db = alloc(n);
   fill(rng, h, n); fill(rng, dh, n);
-  reluF32(h, n); reluBackwardF32(dh, h, n); biasGradF32(db, dh, 1, n);
+  reluF32(h, n); reluBackwardF32(dh, h, n); biasGradF32(db, dh, 1, n); addF32(db, h, n);
   mix(p, n); mix(m, n); mix(v, n); mix(h, n); mix(dh, n); mix(db, n);
   return 0;
 }

@@ -65,8 +65,10 @@ interface Core {
 }
 
 async function instantiateV8(file: string): Promise<Core> {
+  // The node flavour imports a shared memory (for worker threads); the edge flavours import nothing.
   const imports = {
     env: {
+      memory: new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true }),
       abort(msg: number, fileName: number, line: number, col: number): never {
         throw new Error(`core aborted (${msg}, ${fileName}, ${line}:${col})`);
       },

@@ -53,7 +53,7 @@ describe('softmaxXentF32', () => {
     const logits = f32s([1, 2, 3, 0, 0, 0]);
     const labels = u8s([2, 1]);
     const dl = zerosF32(6), correct = zerosF32(1);
-    const loss = softmaxXentF32(dl, logits, labels, 2, 3, correct);
+    const loss = softmaxXentF32(dl, logits, labels, 2, 3, correct, 0.5);
     expect<f64>(loss).toBeCloseTo(1.50621825311249, 6);
     expect<f32>(getF32(dl, 0)).toBeCloseTo(0.04501528658519023, 6);
     expect<f32>(getF32(dl, 1)).toBeCloseTo(0.12236423552739883, 6);
@@ -74,7 +74,7 @@ describe('softmaxXentF32', () => {
                          -5, 2, 0.25, 0.5, -0.75, 3, 1]);
     const labels = u8s([4, 6, 0]);
     const dl = zerosF32(rows * cols), correct = zerosF32(1);
-    softmaxXentF32(dl, logits, labels, rows, cols, correct);
+    softmaxXentF32(dl, logits, labels, rows, cols, correct, 1.0 / <f32>rows);
     for (let r = 0; r < rows; r++) {
       let s: f64 = 0;
       for (let j = 0; j < cols; j++) s += <f64>getF32(dl, r * cols + j);
@@ -87,7 +87,7 @@ describe('softmaxXentF32', () => {
     const x = f32s([1001, 1002, 1003]);
     const labels = u8s([2]);
     const correct = zerosF32(1);
-    const loss = softmaxXentF32(x, x, labels, 1, 3, correct);
+    const loss = softmaxXentF32(x, x, labels, 1, 3, correct, 1);
     expect<f64>(loss).toBeCloseTo(0.40760596444438013, 4);
     expect<f32>(getF32(x, 0)).toBeCloseTo(0.09003057317038046, 5);
     expect<f32>(getF32(x, 2)).toBeCloseTo(0.6652409557748219 - 1, 5);

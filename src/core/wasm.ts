@@ -21,7 +21,8 @@ export interface CoreExports {
   biasGradF32(dbias: number, dy: number, rows: number, cols: number): void;
   reluF32(y: number, n: number): void;
   reluBackwardF32(dy: number, y: number, n: number): void;
-  softmaxXentF32(dlogits: number, logits: number, labels: number, rows: number, cols: number, correct: number): number;
+  softmaxXentF32(dlogits: number, logits: number, labels: number, rows: number, cols: number, correct: number, gradScale: number): number;
+  addF32(y: number, x: number, n: number): void;
   argmaxRowsF32(out: number, logits: number, rows: number, cols: number): void;
   adamF32(params: number, grads: number, m: number, v: number, n: number, lr: number, beta1: number, beta2: number,
     eps: number, step: number): void;
@@ -39,7 +40,15 @@ export interface CoreExports {
   selftestChecksum(): number;
 }
 
-export interface Core { flavour: Flavour; exports: CoreExports; memory: WebAssembly.Memory }
+export interface Core {
+  flavour: Flavour;
+  exports: CoreExports;
+  memory: WebAssembly.Memory;
+  /** The compiled module, so a worker thread can instantiate it over the same (shared) memory. */
+  module: WebAssembly.Module;
+  /** True when the memory is shared: kernels may then run in several threads over one plan. */
+  shared: boolean;
+}
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -71,18 +80,25 @@ function preferOptimizingTier(): void {
   tieringSet = true;
 }
 
-export async function loadCore(flavour?: Flavour): Promise<Core> {
+/**
+ * The node flavour imports a shared memory (so worker threads can run kernels over the same plan);
+ * the edge flavours own an unshared memory and import nothing. `memory` attaches to an existing
+ * shared memory (a worker joining the main thread's instance).
+ */
+export async function loadCore(flavour?: Flavour, memory?: WebAssembly.Memory, module?: WebAssembly.Module): Promise<Core> {
   const chosen = flavour ?? (simdSupported() ? 'node' : 'edge-scalar');
   if (!FLAVOURS.includes(chosen)) throw new Error(`flavour ${JSON.stringify(chosen)}: must be one of ${FLAVOURS.join(', ')}`);
   preferOptimizingTier();
-  const module = await WebAssembly.compile(readFileSync(wasmPath(chosen)));
-  const instance = await WebAssembly.instantiate(module, {
-    env: {
-      abort(msg: number, file: number, line: number, col: number): never {
-        throw new Error(`btnn core aborted at ${line}:${col} (an internal invariant broke; please report it)`);
-      },
+  const compiled = module ?? await WebAssembly.compile(readFileSync(wasmPath(chosen)));
+  const memoryImport = WebAssembly.Module.imports(compiled).find((i) => i.kind === 'memory');
+  const env: Record<string, unknown> = {
+    abort(): never {
+      throw new Error('btnn core aborted: an internal invariant broke; please report it');
     },
-  });
+  };
+  if (memoryImport) env.memory = memory ?? new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
+  const instance = await WebAssembly.instantiate(compiled, { env: env as WebAssembly.ModuleImports });
   const exports = instance.exports as unknown as CoreExports;
-  return { flavour: chosen, exports, memory: exports.memory };
+  const mem = memoryImport ? (env.memory as WebAssembly.Memory) : exports.memory;
+  return { flavour: chosen, exports, memory: mem, module: compiled, shared: Boolean(memoryImport) };
 }

@@ -8,7 +8,12 @@ import { defaultSpec, type LayerFormat, type ModelSpec } from '../model/spec.js'
 import { modelParams, denseParams, layerForwardFlops, layerBackwardFlops } from '../model/layers.js';
 import { saveModel } from '../model/file.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { Runtime } from './runtime.js';
+import { Runtime, laneRows } from './runtime.js';
+import { LanePool } from './lanes.js';
+import { availableParallelism } from 'node:os';
+
+/** Every minibatch is split into this many lanes, whatever the thread count (see lanes.ts). */
+export const TRAIN_LANES = 2;
 import { initialise } from './init.js';
 import { Progress } from '../util/progress.js';
 
@@ -23,6 +28,8 @@ export interface TrainOptions {
   limitTest?: number;
   outDir?: string;
   flavour?: Flavour;
+  /** Threads running batch lanes (default: one per core, at most TRAIN_LANES). */
+  threads?: number;
   /** Progress and per-epoch lines go here; null silences them. */
   log?: NodeJS.WriteStream | null;
 }
@@ -52,22 +59,43 @@ export interface TrainSummary {
   wasmMemoryBytes: number;
   bytesByKind: Record<string, number>;
   flavour: Flavour;
+  /** Row ranges a minibatch is split into (fixed, so results do not depend on threads). */
+  lanes: number;
+  threads: number;
   history: EpochLog[];
 }
 
-export function evaluate(rt: Runtime, data: Dataset): { loss: number; accuracy: number } {
+/** Loads samples order[start..start+rows) (or start.. when order is null) into the lanes. */
+function loadLanes(rt: Runtime, data: Dataset, order: Int32Array | null, start: number, rows: number, stage: Float32Array): number[] {
+  const split = laneRows(rows, rt.lanes);
+  const f = data.features;
+  let at = start;
+  split.forEach((n, lane) => {
+    const labels = new Uint8Array(n);
+    for (let r = 0; r < n; r++, at++) {
+      const idx = order ? order[at] : at;
+      stage.set(data.inputs.subarray(idx * f, (idx + 1) * f), r * f);
+      labels[r] = data.labels[idx];
+    }
+    if (n > 0) rt.loadBatch(stage, labels, n, lane);
+  });
+  return split;
+}
+
+export function evaluate(rt: Runtime, pool: LanePool, data: Dataset): { loss: number; accuracy: number } {
   let lossSum = 0, correct = 0;
-  const features = data.features;
+  const stage = new Float32Array(rt.laneBatch * data.features);
   for (let start = 0; start < data.count; start += rt.batch) {
     const rows = Math.min(rt.batch, data.count - start);
-    rt.loadBatch(data.inputs.subarray(start * features, (start + rows) * features), data.labels.subarray(start, start + rows), rows);
-    rt.forward(rows);
-    const r = rt.loss(rows);
+    const r = pool.run(loadLanes(rt, data, null, start, rows, stage), false);
     lossSum += r.lossSum;
     correct += r.correct;
   }
   return { loss: lossSum / data.count, accuracy: correct / data.count };
 }
+
+/** Threads to use by default: one per core, at most one per lane. */
+export function defaultThreads(): number { return Math.max(1, Math.min(TRAIN_LANES, availableParallelism())); }
 
 export function specFlops(spec: ModelSpec): { forward: number; backward: number } {
   return {
@@ -84,17 +112,16 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
   normalizeInputs(trainSet, spec.inputNorm!);
   normalizeInputs(testSet, spec.inputNorm!);
   const core = await loadCore(opts.flavour);
-  const rt = new Runtime(core, spec, opts.batch, 'train', trainSet.count);
+  const rt = new Runtime(core, spec, opts.batch, 'train', { datasetCount: trainSet.count, lanes: TRAIN_LANES });
   initialise(rt, opts.seed);
+  const pool = await LanePool.create(rt, opts.threads ?? defaultThreads(), trainSet.count);
   const params = modelParams(spec), dense = denseParams(spec);
   log?.write(`btnn: ${opts.format} ${spec.layers.map((l) => `${l.name} ${l.inFeatures}→${l.outFeatures}` + (l.ranks ? ` ranks [${l.ranks.join(',')}]` : '')).join(', ')}\n`);
-  log?.write(`btnn: ${params} params (dense ${dense}, ${(dense / params).toFixed(2)}×), plan ${(rt.plan.endBytes / 1048576).toFixed(1)} MiB, core ${core.flavour}\n`);
+  log?.write(`btnn: ${params} params (dense ${dense}, ${(dense / params).toFixed(2)}×), plan ${(rt.plan.endBytes / 1048576).toFixed(1)} MiB, core ${core.flavour}, ${pool.threads} thread(s)\n`);
 
   const order = rt.i32(rt.bufferAddr('order'), trainSet.count);
   for (let i = 0; i < trainSet.count; i++) order[i] = i;
-  const features = trainSet.features;
-  const xStage = new Float32Array(opts.batch * features);
-  const yStage = new Uint8Array(opts.batch);
+  const stage = new Float32Array(rt.laneBatch * trainSet.features);
   const history: EpochLog[] = [];
   let trainMs = 0, trained = 0;
 
@@ -106,15 +133,7 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
     let lossSum = 0, correct = 0;
     for (let start = 0; start < trainSet.count; start += opts.batch) {
       const rows = Math.min(opts.batch, trainSet.count - start);
-      for (let r = 0; r < rows; r++) {
-        const idx = perm[start + r];
-        xStage.set(trainSet.inputs.subarray(idx * features, (idx + 1) * features), r * features);
-        yStage[r] = trainSet.labels[idx];
-      }
-      rt.loadBatch(xStage.subarray(0, rows * features), yStage, rows);
-      rt.forward(rows);
-      const r = rt.loss(rows);
-      rt.backward(rows);
+      const r = pool.run(loadLanes(rt, trainSet, perm, start, rows, stage), true);
       rt.adamStep(opts.lr);
       lossSum += r.lossSum;
       correct += r.correct;
@@ -127,7 +146,7 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
     const epochMs = performance.now() - t0;
     trainMs += epochMs;
     trained += trainSet.count;
-    const test = evaluate(rt, testSet);
+    const test = evaluate(rt, pool, testSet);
     const entry: EpochLog = {
       epoch, trainLoss: lossSum / trainSet.count, trainAccuracy: correct / trainSet.count,
       testLoss: test.loss, testAccuracy: test.accuracy, seconds: epochMs / 1000,
@@ -147,8 +166,8 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
     maxRank: opts.maxRank,
     trainSamples: trainSet.count,
     testSamples: testSet.count,
-    testAccuracy: last ? last.testAccuracy : evaluate(rt, testSet).accuracy,
-    testLoss: last ? last.testLoss : evaluate(rt, testSet).loss,
+    testAccuracy: last ? last.testAccuracy : evaluate(rt, pool, testSet).accuracy,
+    testLoss: last ? last.testLoss : evaluate(rt, pool, testSet).loss,
     params,
     denseParams: dense,
     compression: dense / params,
@@ -160,8 +179,11 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
     wasmMemoryBytes: rt.wasmMemoryBytes,
     bytesByKind: rt.plan.bytesByKind,
     flavour: core.flavour,
+    lanes: rt.lanes,
+    threads: pool.threads,
     history,
   };
+  await pool.close();
   if (opts.outDir) {
     saveModel(join(opts.outDir, 'model.safetensors'), spec, (name) => rt.tensor(name), { seed: String(opts.seed), epochs: String(opts.epochs) });
     writeFileAtomic(join(opts.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
