@@ -17,13 +17,16 @@
 // Long reductions run in passes of KC (t·k) so operands stay in cache; the passes accumulate
 // into C in the same t-then-k order, so chunking changes no bits.
 
-// Cache blocking. A pass reduces over at most KC (t·k) steps for a panel of at most NC columns:
-// its B panel (KC×NC floats, 16 KiB) and the A rows of a tile (4×KC) stay in L1 while every row
-// tile streams through. C is re-read once per pass, cheap next to KC multiply-adds per element.
+// Cache blocking. Rows go in blocks of MC, whose A rows (MC×KC floats, 32 KiB) stay in L2 while
+// column panels of NC pass over them; a pass reduces over at most KC (t·k) steps, so its B panel
+// (KC×NC floats, 16 KiB) and a tile's A rows (4×KC) stay in L1. C is re-read once per pass,
+// cheap next to KC multiply-adds per element.
 // @ts-ignore: decorator
 @inline const KC: i32 = 128;
 // @ts-ignore: decorator
 @inline const NC: i32 = 32;
+// @ts-ignore: decorator
+@inline const MC: i32 = 64;
 
 export function brgemmF32(
   c: usize, ldc: i32,
@@ -33,6 +36,19 @@ export function brgemmF32(
 ): void {
   // k = 1 with a batch is a plain GEMM over t: fold it so the inner loop is long.
   if (k == 1 && batch > 1) { sak = strideA; ldb = strideB; k = batch; batch = 1; }
+  for (let i0 = 0; i0 < m; i0 += MC) {
+    blockRows(c + ((<usize>i0 * ldc) << 2), ldc, a + ((<usize>i0 * sai) << 2), sai, sak, strideA, b, ldb, strideB,
+              min(MC, m - i0), n, k, batch, accumulate);
+  }
+}
+
+/** MC rows of C: their A rows (MC×KC) stay in L2 while every column panel passes over them. */
+function blockRows(
+  c: usize, ldc: i32,
+  a: usize, sai: i32, sak: i32, strideA: i32,
+  b: usize, ldb: i32, strideB: i32,
+  m: i32, n: i32, k: i32, batch: i32, accumulate: bool,
+): void {
   for (let j0 = 0; j0 < n; j0 += NC) {
     const nc = min(NC, n - j0);
     const cj = c + (<usize>j0 << 2), bj = b + (<usize>j0 << 2);

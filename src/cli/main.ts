@@ -2,6 +2,7 @@
 // the fix, and exits with status 2; internal failures exit 1.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { pathToFileURL } from 'node:url';
+import { existsSync } from 'node:fs';
 import { train, evaluate, defaultThreads, TRAIN_LANES, type TrainOptions } from '../train/train.js';
 import { LanePool } from '../train/lanes.js';
 import { loadCore, FLAVOURS, type Flavour } from '../core/wasm.js';
@@ -114,6 +115,7 @@ async function cmdTrain(values: Record<string, unknown>): Promise<number> {
 async function cmdEval(values: Record<string, unknown>): Promise<number> {
   const path = values.model as string | undefined;
   if (!path) throw new UsageError('eval needs --model FILE (a model.safetensors written by btnn train)');
+  if (!existsSync(path)) throw new UsageError(`--model ${path}: no such file; give the model.safetensors that btnn train wrote into its --out directory`);
   const model = loadModel(path);
   const batch = intOption(values, 'batch', 256, 1, 65536)!;
   const test = loadMnist('test', intOption(values, 'limit-test', undefined, 1, 10000));

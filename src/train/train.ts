@@ -28,10 +28,19 @@ export interface TrainOptions {
   limitTest?: number;
   outDir?: string;
   flavour?: Flavour;
+  /** Learning-rate schedule over the whole run: constant, or cosine decay from lr to 0. */
+  schedule?: Schedule;
   /** Threads running batch lanes (default: one per core, at most TRAIN_LANES). */
   threads?: number;
   /** Progress and per-epoch lines go here; null silences them. */
   log?: NodeJS.WriteStream | null;
+}
+
+export type Schedule = 'constant' | 'cosine';
+
+/** lr at step t of T (0-based): cosine annealing to zero (Loshchilov & Hutter) or constant. */
+export function scheduledLr(lr: number, schedule: Schedule, t: number, T: number): number {
+  return schedule === 'cosine' && T > 1 ? lr * 0.5 * (1 + Math.cos((Math.PI * t) / T)) : lr;
 }
 
 export interface EpochLog { epoch: number; trainLoss: number; trainAccuracy: number; testLoss: number; testAccuracy: number; seconds: number }
@@ -43,6 +52,7 @@ export interface TrainSummary {
   seed: number;
   batch: number;
   lr: number;
+  schedule: Schedule;
   maxRank: number;
   trainSamples: number;
   testSamples: number;
@@ -123,7 +133,9 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
   for (let i = 0; i < trainSet.count; i++) order[i] = i;
   const stage = new Float32Array(rt.laneBatch * trainSet.features);
   const history: EpochLog[] = [];
-  let trainMs = 0, trained = 0;
+  let trainMs = 0, trained = 0, step = 0;
+  const schedule = opts.schedule ?? 'cosine';
+  const totalSteps = opts.epochs * Math.ceil(trainSet.count / opts.batch);
 
   for (let epoch = 1; epoch <= opts.epochs; epoch++) {
     const t0 = performance.now();
@@ -134,7 +146,7 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
     for (let start = 0; start < trainSet.count; start += opts.batch) {
       const rows = Math.min(opts.batch, trainSet.count - start);
       const r = pool.run(loadLanes(rt, trainSet, perm, start, rows, stage), true);
-      rt.adamStep(opts.lr);
+      rt.adamStep(scheduledLr(opts.lr, schedule, step++, totalSteps));
       lossSum += r.lossSum;
       correct += r.correct;
       const done = start + rows;
@@ -163,6 +175,7 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
     seed: opts.seed,
     batch: opts.batch,
     lr: opts.lr,
+    schedule,
     maxRank: opts.maxRank,
     trainSamples: trainSet.count,
     testSamples: testSet.count,
