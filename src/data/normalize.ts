@@ -5,8 +5,8 @@ import type { Dataset } from './mnist.js';
 
 export function inputStats(data: Dataset): { mean: number; std: number } {
   let sum = 0, sumSq = 0;
-  for (const v of data.inputs) { sum += v; sumSq += v * v; }
-  const n = data.inputs.length;
+  const x = data.inputs, n = x.length;
+  for (let i = 0; i < n; i++) { const v = x[i]; sum += v; sumSq += v * v; }
   const mean = sum / n;
   const std = Math.sqrt(Math.max(sumSq / n - mean * mean, 0));
   if (!(std > 0)) throw new Error(`${data.name}: every input value is ${mean}; cannot standardise a constant input`);
