@@ -39,6 +39,9 @@ t.test('user errors exit 2 and name the bad value', async (t) => {
     [['train', '--lr', '0'], /--lr 0: must be a number in \(0, 1\]/],
     [['train', '--bogus'], /bogus/],
     [['frobnicate'], /unknown command "frobnicate"/],
+    [['train', '--epochs', '0x3'], /--epochs 0x3: must be an integer/],
+    [['train', '--out', '/dev/null/x', '--limit-train', '10'], /--out \/dev\/null\/x: cannot write there/],
+    [['train', '--batch', '65536', '--limit-train', '10', '--out', join(tmpdir(), 'btnn-big')], /--batch 65536: the memory plan needs \d+ bytes, beyond WebAssembly's 4 GiB/],
     [['eval'], /eval needs --model/],
     [['eval', '--model', '/nonexistent/model.safetensors'], /\/nonexistent\/model.safetensors: no such file/],
   ];

@@ -59,8 +59,8 @@ const OPTIONS = {
 function intOption(values: Record<string, unknown>, name: string, fallback: number | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   const raw = values[name];
   if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) {
+  const n = /^\d+$/.test(String(raw)) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
     throw new UsageError(`--${name} ${raw}: must be an integer in ${min}..${max === Number.MAX_SAFE_INTEGER ? '∞' : max}`);
   }
   return n;
@@ -162,7 +162,7 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     const e = err as Error & { code?: string };
     const userError = err instanceof UsageError || e.code?.startsWith('ERR_PARSE_ARGS') ||
-      ['IdxError', 'MnistError', 'SafetensorsError', 'ModelFileError', 'SpecError'].includes(e.name);
+      ['IdxError', 'MnistError', 'SafetensorsError', 'ModelFileError', 'SpecError', 'PlanError', 'OutputError'].includes(e.name);
     process.stderr.write(`btnn: ${e.message}\n${userError ? 'Run `btnn help` for usage.\n' : e.stack ?? ''}\n`);
     return userError ? 2 : 1;
   }

@@ -3,11 +3,12 @@
 // after lane 0. Either way each lane computes the same rows into its own buffers and the
 // gradients are summed in lane order, so the bits do not depend on the thread count.
 //
-// Protocol (per worker, a 48-byte SharedArrayBuffer): the main thread writes op/rows/batchRows,
+// Protocol (per worker, a 40-byte SharedArrayBuffer): the main thread writes op/rows/batchRows,
 // bumps SEQ and notifies; the worker runs forward, loss and (for TRAIN) backward of its lane,
-// writes loss/correct, stores SEQ into DONE and notifies. Lanes share parameters read-only while
-// they run; only the main thread steps the optimizer, after every lane is done.
-import { Worker } from 'node:worker_threads';
+// writes loss/correct, stores SEQ into DONE and notifies. A failing job sets FAILED and posts its
+// error on a MessagePort the main thread reads synchronously. Lanes share parameters read-only
+// while they run; only the main thread steps the optimizer, after every lane is done.
+import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
@@ -18,7 +19,10 @@ export const OP = { TRAIN: 1, EVAL: 2, EXIT: 3 } as const;
 
 export interface LaneResult { lossSum: number; correct: number }
 
-interface WorkerLane { worker: Worker; ctrl: Int32Array; loss: Float64Array; seq: number; error: string | null }
+interface WorkerLane { worker: Worker; ctrl: Int32Array; loss: Float64Array; seq: number; errors: MessagePort }
+
+/** A lane job slower than this means the worker is gone (a step takes milliseconds to seconds). */
+const WORKER_TIMEOUT_MS = 10 * 60 * 1000;
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -34,27 +38,27 @@ export class LanePool {
   private constructor(private readonly rt: Runtime, private readonly workers: (WorkerLane | null)[]) {}
 
   /** threads: how many threads may run lanes (1 = all inline). */
-  static async create(rt: Runtime, threads: number, datasetCount = 0): Promise<LanePool> {
+  static async create(rt: Runtime, threads: number): Promise<LanePool> {
     const workers: (WorkerLane | null)[] = [null];
     const useWorkers = rt.core.shared && threads > 1;
     for (let lane = 1; lane < rt.lanes; lane++) {
       if (!useWorkers || lane >= threads) { workers.push(null); continue; }
       const control = new SharedArrayBuffer(CTRL.INTS * 4 + 8);
+      const { port1, port2 } = new MessageChannel();
       const worker = new Worker(workerScript(), {
         workerData: {
           module: rt.core.module, memory: rt.core.memory, flavour: rt.core.flavour, spec: rt.spec, batch: rt.batch,
-          mode: rt.mode, datasetCount, lanes: rt.lanes, lane, control,
+          mode: rt.mode, options: rt.options, lane, control, errors: port2, planEndBytes: rt.plan.endBytes,
         },
+        transferList: [port2],
       });
-      const w: WorkerLane = { worker, ctrl: new Int32Array(control, 0, CTRL.INTS), loss: new Float64Array(control, CTRL.INTS * 4, 1), seq: 0, error: null };
-      worker.on('message', (m) => { if (m && typeof m === 'object' && 'error' in m) w.error = String(m.error); });
+      const w: WorkerLane = { worker, ctrl: new Int32Array(control, 0, CTRL.INTS), loss: new Float64Array(control, CTRL.INTS * 4, 1), seq: 0, errors: port1 };
       await new Promise<void>((resolve, reject) => {
-        worker.once('message', () => resolve());
+        worker.once('message', (m) => (m === 'ready' ? resolve() : reject(new Error(`lane ${lane} worker: ${String(m)}`))));
         worker.once('error', reject);
         worker.once('exit', (code) => reject(new Error(`lane worker exited with code ${code} before it was ready`)));
       });
-      worker.removeAllListeners('error');
-      worker.removeAllListeners('exit');
+      worker.removeAllListeners();
       worker.unref();
       workers.push(w);
     }
@@ -71,6 +75,9 @@ export class LanePool {
   run(rows: number[], train: boolean): LaneResult {
     const batchRows = rows.reduce((s, r) => s + r, 0);
     const rt = this.rt;
+    if (rows.length !== rt.lanes || rows.some((r) => r < 0 || r > rt.laneBatch)) {
+      throw new Error(`lane rows [${rows}] do not fit ${rt.lanes} lanes of ${rt.laneBatch} rows`);
+    }
     for (let l = 1; l < rows.length; l++) {
       const w = this.workers[l];
       if (!w || rows[l] === 0) continue;
@@ -92,8 +99,15 @@ export class LanePool {
     for (let l = 1; l < rows.length; l++) {
       const w = this.workers[l];
       if (!w || rows[l] === 0) continue;
-      while (Atomics.load(w.ctrl, CTRL.DONE) !== w.seq) Atomics.wait(w.ctrl, CTRL.DONE, Atomics.load(w.ctrl, CTRL.DONE));
-      if (w.ctrl[CTRL.FAILED]) throw new Error(`lane ${l} failed in its worker thread: ${w.error ?? 'no message'}`);
+      const start = Date.now();
+      while (Atomics.load(w.ctrl, CTRL.DONE) !== w.seq) {
+        Atomics.wait(w.ctrl, CTRL.DONE, Atomics.load(w.ctrl, CTRL.DONE), 1000);
+        if (Date.now() - start > WORKER_TIMEOUT_MS) throw new Error(`lane ${l}'s worker thread stopped answering; rerun with --threads 1`);
+      }
+      if (w.ctrl[CTRL.FAILED]) {
+        const message = receiveMessageOnPort(w.errors)?.message;
+        throw new Error(`lane ${l} failed in its worker thread: ${message ?? 'no message'}`);
+      }
       results[l] = { lossSum: w.loss[0], correct: w.ctrl[CTRL.CORRECT] };
     }
     // Sum in lane order whoever ran them, so results do not depend on thread timing.
@@ -105,10 +119,7 @@ export class LanePool {
   async close(): Promise<void> {
     await Promise.all(this.workers.map(async (w) => {
       if (!w) return;
-      w.ctrl[CTRL.OP] = OP.EXIT;
-      w.seq++;
-      Atomics.store(w.ctrl, CTRL.SEQ, w.seq);
-      Atomics.notify(w.ctrl, CTRL.SEQ);
+      w.errors.close();
       await w.worker.terminate();
     }));
   }

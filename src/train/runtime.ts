@@ -15,6 +15,11 @@ import { lrScale } from './init.js';
 import { planMemory, findBuffer, type BufferRequest, type MemoryPlan } from '../../hw-sim/planner.js';
 
 export type RunMode = 'train' | 'infer';
+
+/** The plan cannot be allocated (a user-sized problem: batch or model too large). */
+export class PlanError extends Error {
+  constructor(message: string) { super(message); this.name = 'PlanError'; }
+}
 const F32 = 4;
 const WASM_PAGE_BYTES = 65536;
 const product = (xs: number[]): number => xs.reduce((p, x) => p * x, 1);
@@ -77,10 +82,10 @@ export function bufferRequests(spec: ModelSpec, batch: number, mode: RunMode, da
   return req;
 }
 
-/** Rows a lane can hold: the minibatch split as evenly as possible, the first lanes taking the extra. */
+/** Rows a lane can hold: ceil(batch / lanes). */
 export function laneBatch(batch: number, lanes: number): number { return Math.ceil(batch / lanes); }
 
-/** The row range of each lane for a (possibly short, final) minibatch of `rows`. */
+/** Rows of each lane for a (possibly short, final) minibatch: full lanes of ceil(rows/lanes) first. */
 export function laneRows(rows: number, lanes: number): number[] {
   const per = Math.ceil(rows / lanes);
   return Array.from({ length: lanes }, (_, l) => Math.max(0, Math.min(per, rows - l * per)));
@@ -112,7 +117,7 @@ export class Runtime {
   private readonly addr: (name: string) => number;
   private step = 0;
 
-  constructor(readonly core: Core, readonly spec: ModelSpec, readonly batch: number, readonly mode: RunMode, options: RuntimeOptions = {}) {
+  constructor(readonly core: Core, readonly spec: ModelSpec, readonly batch: number, readonly mode: RunMode, readonly options: RuntimeOptions = {}) {
     this.lanes = options.lanes ?? 1;
     this.laneBatch = laneBatch(batch, this.lanes);
     this.plan = planMemory(bufferRequests(spec, batch, mode, options.datasetCount ?? 0, this.lanes), core.exports.heapBase());
@@ -160,9 +165,13 @@ export class Runtime {
     const pages = Math.ceil(this.plan.endBytes / WASM_PAGE_BYTES);
     const have = mem.buffer.byteLength / WASM_PAGE_BYTES;
     if (pages > 65536) {
-      throw new Error(`memory plan needs ${this.plan.endBytes} bytes, beyond WebAssembly's 4 GiB: lower --batch (${this.batch})`);
+      throw new PlanError(`--batch ${this.batch}: the memory plan needs ${this.plan.endBytes} bytes, beyond WebAssembly's 4 GiB; lower --batch`);
     }
-    if (pages > have) mem.grow(pages - have);
+    try {
+      if (pages > have) mem.grow(pages - have);
+    } catch {
+      throw new PlanError(`--batch ${this.batch}: could not grow WebAssembly memory to the plan's ${this.plan.endBytes} bytes (out of memory); lower --batch`);
+    }
     // A fresh plan starts from zeros whatever ran in this instance before (biases, padding, Adam state).
     new Uint8Array(mem.buffer, this.plan.baseBytes, this.plan.totalBytes).fill(0);
   }

@@ -1,6 +1,8 @@
 // The training loop: seeded init, per-epoch shuffle in the core's generator, minibatch Adam,
 // evaluation on the test split after every epoch, summary and model file at the end.
 import { join } from 'node:path';
+import { mkdirSync, accessSync, constants } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { loadCore, type Flavour } from '../core/wasm.js';
 import { loadMnist, type Dataset } from '../data/mnist.js';
 import { inputStats, normalizeInputs } from '../data/normalize.js';
@@ -10,12 +12,25 @@ import { saveModel } from '../model/file.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { Runtime, laneRows } from './runtime.js';
 import { LanePool } from './lanes.js';
-import { availableParallelism } from 'node:os';
+import { initialise } from './init.js';
+import { Progress } from '../util/progress.js';
 
 /** Every minibatch is split into this many lanes, whatever the thread count (see lanes.ts). */
 export const TRAIN_LANES = 2;
-import { initialise } from './init.js';
-import { Progress } from '../util/progress.js';
+
+/** The output directory cannot be used; found before training, not after. */
+export class OutputError extends Error {
+  constructor(message: string) { super(message); this.name = 'OutputError'; }
+}
+
+function prepareOutDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    throw new OutputError(`--out ${dir}: cannot write there (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); choose a writable directory`);
+  }
+}
 
 export interface TrainOptions {
   format: LayerFormat;
@@ -116,6 +131,7 @@ export function specFlops(spec: ModelSpec): { forward: number; backward: number 
 
 export async function train(opts: TrainOptions): Promise<TrainSummary> {
   const log = opts.log === undefined ? process.stderr : opts.log;
+  if (opts.outDir) prepareOutDir(opts.outDir);
   const trainSet = loadMnist('train', opts.limitTrain);
   const testSet = loadMnist('test', opts.limitTest);
   const spec: ModelSpec = { ...defaultSpec(opts.format, opts.maxRank), inputNorm: inputStats(trainSet) };
@@ -124,7 +140,17 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
   const core = await loadCore(opts.flavour);
   const rt = new Runtime(core, spec, opts.batch, 'train', { datasetCount: trainSet.count, lanes: TRAIN_LANES });
   initialise(rt, opts.seed);
-  const pool = await LanePool.create(rt, opts.threads ?? defaultThreads(), trainSet.count);
+  const pool = await LanePool.create(rt, opts.threads ?? defaultThreads());
+  try {
+    return await runEpochs(opts, log, trainSet, testSet, spec, rt, pool);
+  } finally {
+    await pool.close();
+  }
+}
+
+async function runEpochs(opts: TrainOptions, log: NodeJS.WriteStream | null, trainSet: Dataset, testSet: Dataset,
+                         spec: ModelSpec, rt: Runtime, pool: LanePool): Promise<TrainSummary> {
+  const core = rt.core;
   const params = modelParams(spec), dense = denseParams(spec);
   log?.write(`btnn: ${opts.format} ${spec.layers.map((l) => `${l.name} ${l.inFeatures}→${l.outFeatures}` + (l.ranks ? ` ranks [${l.ranks.join(',')}]` : '')).join(', ')}\n`);
   log?.write(`btnn: ${params} params (dense ${dense}, ${(dense / params).toFixed(2)}×), plan ${(rt.plan.endBytes / 1048576).toFixed(1)} MiB, core ${core.flavour}, ${pool.threads} thread(s)\n`);
@@ -168,6 +194,7 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
   }
 
   const last = history[history.length - 1];
+  const final = last ? { accuracy: last.testAccuracy, loss: last.testLoss } : evaluate(rt, pool, testSet);
   const summary: TrainSummary = {
     dataset: 'mnist',
     format: opts.format,
@@ -179,8 +206,8 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
     maxRank: opts.maxRank,
     trainSamples: trainSet.count,
     testSamples: testSet.count,
-    testAccuracy: last ? last.testAccuracy : evaluate(rt, pool, testSet).accuracy,
-    testLoss: last ? last.testLoss : evaluate(rt, pool, testSet).loss,
+    testAccuracy: final.accuracy,
+    testLoss: final.loss,
     params,
     denseParams: dense,
     compression: dense / params,
@@ -196,7 +223,6 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
     threads: pool.threads,
     history,
   };
-  await pool.close();
   if (opts.outDir) {
     saveModel(join(opts.outDir, 'model.safetensors'), spec, (name) => rt.tensor(name), { seed: String(opts.seed), epochs: String(opts.epochs) });
     writeFileAtomic(join(opts.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
