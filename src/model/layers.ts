@@ -2,10 +2,10 @@
 // the buffers its kernels need. The TTM sizes mirror assembly/ttm.ts (state k holds
 // a_k·R_k·r_k floats, rounded up to 4), which the runtime tests check against the core.
 import type { LayerSpec, ModelSpec } from './spec.js';
+import { product } from '../util/math.js';
 
 export interface TensorShape { name: string; shape: number[] }
 
-const product = (xs: number[]): number => xs.reduce((p, x) => p * x, 1);
 const roundUp4 = (n: number): number => Math.ceil(n / 4) * 4;
 
 /** Trainable tensors of a layer, in storage order (the order of the model file and of `params`). */

@@ -2,6 +2,8 @@
 // A layer is a linear map y = x·W + bias (W is [inFeatures × outFeatures]) stored either dense or
 // as a tensor-train matrix (TTM) whose cores are [ranks[k] × inModes[k] × outModes[k] × ranks[k+1]].
 
+import { product } from '../util/math.js';
+
 export type LayerFormat = 'dense' | 'ttm';
 export type Activation = 'relu' | 'none';
 
@@ -30,7 +32,6 @@ export class SpecError extends Error {
   constructor(message: string) { super(message); this.name = 'SpecError'; }
 }
 
-const product = (xs: number[]): number => xs.reduce((p, x) => p * x, 1);
 
 /**
  * TT ranks r_0..r_d for a TTM layer, capped by `maxRank` and by the largest rank the unfolding

@@ -12,6 +12,7 @@ import {
   layerTensors, ttmDescriptor, ttmStateFloats, ttmWorkspaceFloats,
 } from '../model/layers.js';
 import { lrScale } from './init.js';
+import { product } from '../util/math.js';
 import { planMemory, findBuffer, type BufferRequest, type MemoryPlan } from '../../hw-sim/planner.js';
 
 export type RunMode = 'train' | 'infer';
@@ -22,7 +23,6 @@ export class PlanError extends Error {
 }
 const F32 = 4;
 const WASM_PAGE_BYTES = 65536;
-const product = (xs: number[]): number => xs.reduce((p, x) => p * x, 1);
 
 /** Where each trainable tensor sits inside the params (and grads) buffer, in floats. */
 export interface TensorSlot { name: string; shape: number[]; offsetFloats: number; floats: number; lrScale: number }
