@@ -40,6 +40,7 @@ t.test('user errors exit 2 and name the bad value', async (t) => {
     [['train', '--bogus'], /bogus/],
     [['frobnicate'], /unknown command "frobnicate"/],
     [['train', '--epochs', '0x3'], /--epochs 0x3: must be an integer/],
+    [['train', '--schedule', 'step'], /--schedule step: must be cosine or constant/],
     [['train', '--out', '/dev/null/x', '--limit-train', '10'], /--out \/dev\/null\/x: cannot write there/],
     [['train', '--batch', '65536', '--limit-train', '10', '--out', join(tmpdir(), 'btnn-big')], /--batch 65536: the memory plan needs \d+ bytes, beyond WebAssembly's 4 GiB/],
     [['eval'], /eval needs --model/],
@@ -62,5 +63,5 @@ t.test('user errors exit 2 and name the bad value', async (t) => {
 t.test('help explains the commands and options', async (t) => {
   const r = btnn('--help');
   t.equal(r.status, 0);
-  for (const word of ['train', 'eval', '--format', '--max-rank', '--seed', '--limit-train', '--out', '--threads', '--model']) t.match(r.stdout, word);
+  for (const word of ['train', 'eval', '--format', '--max-rank', '--seed', '--limit-train', '--out', '--threads', '--model', '--schedule']) t.match(r.stdout, word);
 });

