@@ -43,39 +43,51 @@ export function brgemmF32(
   }
 }
 
-/** MC rows of C: their A rows (MC×KC) stay in L2 while every column panel passes over them. */
+/**
+ * MC rows of C. The reduction runs in chunks of about KC (t·k) steps, and every column panel
+ * passes over a chunk before the next: the chunk's A rows (MC×KC) and B rows (KC×n) are read from
+ * memory once and reused from cache by all panels, which matters when k is long and m short
+ * (the TTM core gradients: m = rank, k = batch·modes). C(i,j) still sums t, then k, in order.
+ */
 function blockRows(
   c: usize, ldc: i32,
   a: usize, sai: i32, sak: i32, strideA: i32,
   b: usize, ldb: i32, strideB: i32,
   m: i32, n: i32, k: i32, batch: i32, accumulate: bool,
 ): void {
-  for (let j0 = 0; j0 < n; j0 += NC) {
-    const nc = min(NC, n - j0);
-    const cj = c + (<usize>j0 << 2), bj = b + (<usize>j0 << 2);
-    if (k * batch <= KC) {
-      gemmPass(cj, ldc, a, sai, sak, strideA, bj, ldb, strideB, m, nc, k, batch, accumulate);
-    } else if (k <= KC) {
-      // Chunk over t, whole k per chunk: C(i,j) still sums t, then k, in order. Chunks are
-      // balanced (7 steps of 20 → 4 + 3, not 6 + 1) so no pass is mostly overhead.
-      const passes = (k * batch + KC - 1) / KC;
-      const tc = (batch + passes - 1) / passes;
-      for (let t0 = 0; t0 < batch; t0 += tc) {
-        const tn = min(tc, batch - t0);
-        gemmPass(cj, ldc, a + ((<usize>t0 * strideA) << 2), sai, sak, strideA, bj + ((<usize>t0 * strideB) << 2), ldb,
-                 strideB, m, nc, k, tn, accumulate || t0 > 0);
-      }
-    } else {
-      const passes = (k + KC - 1) / KC;
-      const kc = (k + passes - 1) / passes;
-      for (let t = 0; t < batch; t++) {
-        for (let k0 = 0; k0 < k; k0 += kc) {
-          const kn = min(kc, k - k0);
-          gemmPass(cj, ldc, a + ((<usize>t * strideA + <usize>k0 * sak) << 2), sai, sak, 0,
-                   bj + ((<usize>t * strideB + <usize>k0 * ldb) << 2), ldb, 0, m, nc, kn, 1, accumulate || t > 0 || k0 > 0);
-        }
+  if (k * batch <= KC) {
+    panels(c, ldc, a, sai, sak, strideA, b, ldb, strideB, m, n, k, batch, accumulate);
+  } else if (k <= KC) {
+    // Chunks of whole k over t, balanced (7 steps of 20 → 4 + 3, not 6 + 1) so no pass is mostly overhead.
+    const passes = (k * batch + KC - 1) / KC;
+    const tc = (batch + passes - 1) / passes;
+    for (let t0 = 0; t0 < batch; t0 += tc) {
+      panels(c, ldc, a + ((<usize>t0 * strideA) << 2), sai, sak, strideA, b + ((<usize>t0 * strideB) << 2), ldb,
+             strideB, m, n, k, min(tc, batch - t0), accumulate || t0 > 0);
+    }
+  } else {
+    const passes = (k + KC - 1) / KC;
+    const kc = (k + passes - 1) / passes;
+    for (let t = 0; t < batch; t++) {
+      for (let k0 = 0; k0 < k; k0 += kc) {
+        panels(c, ldc, a + ((<usize>t * strideA + <usize>k0 * sak) << 2), sai, sak, 0,
+               b + ((<usize>t * strideB + <usize>k0 * ldb) << 2), ldb, 0, m, n, min(kc, k - k0), 1, accumulate || t > 0 || k0 > 0);
       }
     }
+  }
+}
+
+/** One reduction chunk over every column panel of NC: the panel's B rows (KC×NC) stay in L1. */
+// @ts-ignore: decorator
+@inline function panels(
+  c: usize, ldc: i32,
+  a: usize, sai: i32, sak: i32, strideA: i32,
+  b: usize, ldb: i32, strideB: i32,
+  m: i32, n: i32, k: i32, batch: i32, accumulate: bool,
+): void {
+  for (let j0 = 0; j0 < n; j0 += NC) {
+    gemmPass(c + (<usize>j0 << 2), ldc, a, sai, sak, strideA, b + (<usize>j0 << 2), ldb, strideB,
+             m, min(NC, n - j0), k, batch, accumulate);
   }
 }
 
