@@ -31,23 +31,35 @@ function timeIt(fn: () => void, minMs = 40): number {
   return (t - t0) / calls;
 }
 
-function peakGflops(core: Core): number {
-  const iters = 2_000_000;
-  const perIter = core.exports.PEAK_FLOPS_PER_ITER.value as number;
-  const ms = timeIt(() => core.exports.peakF32x4(iters, 1.0), 30);
-  return (iters * perIter) / ms / 1e6;
+/** Calls fn until at least minMs passed; returns [calls, ms]. */
+function slice(fn: () => void, minMs: number): [number, number] {
+  let calls = 0;
+  const t0 = performance.now();
+  let t = t0;
+  while (t - t0 < minMs) { fn(); calls++; t = performance.now(); }
+  return [calls, t - t0];
 }
 
 interface KernelRow { kernel: string; shape: string; flavour: Flavour; gflops: number; peakGflops: number; ratio: number }
 
-/** The peak always comes from the SIMD core (`peakCore`): scalar rows then show the SIMD gap. */
+/**
+ * One round alternates short slices of the peak probe (on the SIMD core, `peakCore`: scalar rows
+ * then show the SIMD gap) and of the kernel, so both see the same machine: this VM's speed drifts
+ * by 2× over seconds, and a ratio of interleaved sums is stable where single timings are not.
+ */
 function measure(core: Core, peakCore: Core, kernel: string, shape: string, flops: number, fn: () => void, rounds: number): KernelRow {
+  const iters = 200_000;
+  const probeFlops = iters * (peakCore.exports.PEAK_FLOPS_PER_ITER.value as number);
+  const probe = (): void => { peakCore.exports.peakF32x4(iters, 1.0); };
+  fn(); probe();
   const g: number[] = [], p: number[] = [], r: number[] = [];
   for (let i = 0; i < rounds; i++) {
-    const before = peakGflops(peakCore);
-    const gf = flops / timeIt(fn) / 1e6;
-    // The peak around the kernel's timing: a slowdown of the shared host hits both alike.
-    const peak = (before + peakGflops(peakCore)) / 2;
+    let pc = 0, pms = 0, kc = 0, kms = 0;
+    for (let s = 0; s < 8; s++) {
+      const [c1, t1] = slice(probe, 4); pc += c1; pms += t1;
+      const [c2, t2] = slice(fn, 6); kc += c2; kms += t2;
+    }
+    const gf = (kc * flops) / kms / 1e6, peak = (pc * probeFlops) / pms / 1e6;
     g.push(gf); p.push(peak); r.push(gf / peak);
   }
   return { kernel, shape, flavour: core.flavour, gflops: median(g), peakGflops: median(p), ratio: median(r) };
@@ -138,7 +150,7 @@ export async function runBench(argv: string[]): Promise<number> {
   const log = (s: string): void => { if (!json) process.stdout.write(s + '\n'); };
   const simd = await loadCore('node');
   const scalar = await loadCore('edge-scalar');
-  log(`btnn bench: medians of ${rounds} rounds; each round times the f32x4 peak probe, then the kernel`);
+  log(`btnn bench: medians of ${rounds} rounds; each round interleaves slices of the f32x4 peak probe and the kernel`);
   const kernels = [...gemmRows(simd, simd, rounds), ...gemmRows(scalar, simd, Math.min(rounds, 3)), ...ttmRows(simd, 128, rounds)];
   if (!json) {
     log('');
