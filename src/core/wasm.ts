@@ -96,7 +96,15 @@ export async function loadCore(flavour?: Flavour, memory?: WebAssembly.Memory, m
       throw new Error('btnn core aborted: an internal invariant broke; please report it');
     },
   };
-  if (memoryImport) env.memory = memory ?? new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
+  if (memoryImport) {
+    try {
+      env.memory = memory ?? new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
+    } catch (err) {
+      // A 4 GiB shared reservation can fail on 32-bit hosts: fall back to the unshared SIMD build.
+      if (flavour === undefined) return loadCore('edge-simd');
+      throw new Error(`flavour node: cannot create its shared memory (${(err as Error).message}); use --flavour edge-simd`);
+    }
+  }
   const instance = await WebAssembly.instantiate(compiled, { env: env as WebAssembly.ModuleImports });
   const exports = instance.exports as unknown as CoreExports;
   const mem = memoryImport ? (env.memory as WebAssembly.Memory) : exports.memory;
