@@ -1,7 +1,7 @@
 // The btnn core: pure kernels over addresses into one linear memory. The host (src/) owns the
 // memory plan; nothing here allocates, reads clocks or does I/O.
 export { brgemmF32, transposeF32, peakF32x4, PEAK_FLOPS_PER_ITER } from './gemm';
-export { biasAddF32, biasGradF32, reluF32, reluBackwardF32, softmaxXentF32, argmaxRowsF32, adamF32, addF32, u8ToF32Scaled } from './ops';
+export { biasAddF32, biasGradF32, reluF32, reluBackwardF32, softmaxXentF32, adamF32, addF32 } from './ops';
 export { rngSeed, rngNextU32, rngBelow, rngNormal, rngTruncNormalF32, rngShuffleI32 } from './rng';
 export { ttmForwardF32, ttmBackwardF32 } from './ttm';
 export { denseForwardF32, denseBackwardF32 } from './dense';

@@ -113,19 +113,6 @@ export function softmaxXentF32(dlogits: usize, logits: usize, labels: usize, row
   return loss;
 }
 
-/** Index of the largest logit per row, written as u8 (classes ≤ 256). */
-export function argmaxRowsF32(out: usize, logits: usize, rows: i32, cols: i32): void {
-  for (let r = 0; r < rows; r++) {
-    const x = logits + ((<usize>r * cols) << 2);
-    let mx = load<f32>(x), arg = 0;
-    for (let j = 1; j < cols; j++) {
-      const v = load<f32>(x + (<usize>j << 2));
-      if (v > mx) { mx = v; arg = j; }
-    }
-    store<u8>(out + r, <u8>arg);
-  }
-}
-
 /**
  * Adam (Kingma & Ba; PyTorch's form, eps outside the sqrt) over n contiguous parameters.
  * `step` is 1-based; bias corrections are folded into the step size and eps in f64, then f32.
@@ -177,9 +164,4 @@ export function addF32(y: usize, x: usize, n: i32): void {
     const p = <usize>i << 2;
     store<f32>(y + p, load<f32>(y + p) + load<f32>(x + p));
   }
-}
-
-/** Bytes → f32 in [0,1] (pixel / 255), for MNIST-style u8 inputs. */
-export function u8ToF32Scaled(out: usize, src: usize, n: i32, scale: f32): void {
-  for (let i = 0; i < n; i++) store<f32>(out + (<usize>i << 2), <f32>load<u8>(src + i) * scale);
 }

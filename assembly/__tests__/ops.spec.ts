@@ -1,6 +1,6 @@
 // Elementwise / row-wise kernels on hand-worked cases. Lengths are chosen so the SIMD build runs
 // both its v128 loop and its scalar tail (e.g. 7 = 4 + 3, 5 columns = 4 + 1).
-import { biasAddF32, biasGradF32, reluF32, reluBackwardF32, softmaxXentF32, argmaxRowsF32, adamF32, u8ToF32Scaled } from '../ops';
+import { biasAddF32, biasGradF32, reluF32, reluBackwardF32, softmaxXentF32, adamF32 } from '../ops';
 import { zerosF32, f32s, u8s, getF32, getI32, bitsF32, expectF32s } from './helpers';
 
 describe('biasAddF32 / biasGradF32', () => {
@@ -92,24 +92,6 @@ describe('softmaxXentF32', () => {
     expect<f32>(getF32(x, 0)).toBeCloseTo(0.09003057317038046, 5);
     expect<f32>(getF32(x, 2)).toBeCloseTo(0.6652409557748219 - 1, 5);
     expect<i32>(getI32(correct, 0)).toBe(1);
-  });
-});
-
-describe('argmaxRowsF32 / u8ToF32Scaled', () => {
-  it('first index of the row maximum', () => {
-    const x = f32s([1, 5, 5, 0, -1, -2, -3, -1.5, 9, 0, 0, 0]);
-    const out = u8s([255, 255, 255]);
-    argmaxRowsF32(out, x, 3, 4);
-    expect<u8>(load<u8>(out)).toBe(1);
-    expect<u8>(load<u8>(out, 1)).toBe(0);
-    expect<u8>(load<u8>(out, 2)).toBe(0);
-  });
-
-  it('bytes times scale', () => {
-    const src = u8s([0, 1, 128, 255]);
-    const out = zerosF32(4);
-    u8ToF32Scaled(out, src, 4, 0.5);
-    expectF32s(out, [0, 0.5, 64, 127.5], 'out');
   });
 });
 

@@ -23,7 +23,6 @@ export interface CoreExports {
   reluBackwardF32(dy: number, y: number, n: number): void;
   softmaxXentF32(dlogits: number, logits: number, labels: number, rows: number, cols: number, correct: number, gradScale: number): number;
   addF32(y: number, x: number, n: number): void;
-  argmaxRowsF32(out: number, logits: number, rows: number, cols: number): void;
   adamF32(params: number, grads: number, m: number, v: number, n: number, lr: number, beta1: number, beta2: number,
     eps: number, step: number): void;
   rngSeed(rng: number, seed: bigint, stream: bigint): void;
