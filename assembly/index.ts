@@ -6,6 +6,7 @@ export { rngSeed, rngNextU32, rngBelow, rngNormal, rngTruncNormalF32, rngShuffle
 export { ttmForwardF32, ttmBackwardF32 } from './ttm';
 export { denseForwardF32, denseBackwardF32 } from './dense';
 export { selftest, selftestChecksum } from './selftest';
+export { dotI16, requantI32ToI16, q15MulrSatI16 } from './fixed';
 
 /** First free byte after the module's static data: where the host's memory plan may begin. */
 export function heapBase(): usize { return __heap_base; }
