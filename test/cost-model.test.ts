@@ -1,0 +1,180 @@
+// Cost model: hand-computed MACs and bytes for the default MNIST dense and TTM networks, the
+// backward/forward ratios, bytes scaling with the bit width, the roofline picking compute or memory
+// as the bandwidth changes, energy linear in the batch, and an estimate on every built-in device.
+import t from 'tap';
+import { chooseLevel, estimate, layerCost, type CostBits } from '../hw-sim/cost-model.js';
+import { listDevices, loadDevice, type DeviceProfile, type MemoryLevel } from '../hw-sim/devices.js';
+import { layerForwardFlops } from '../src/model/layers.js';
+import { defaultSpec } from '../src/model/spec.js';
+
+const dense = defaultSpec('dense', 20);
+const ttm = defaultSpec('ttm', 20);
+
+/** A built-in profile with one memory level and the given rates (other fields kept). */
+function synthetic(bandwidth: number | null, macsPerCycle: number | null = 1): DeviceProfile {
+  const p = structuredClone(loadDevice('stm32h7'));
+  const ram: MemoryLevel = { name: 'ram', kind: 'sram', bytes: 1 << 30, bandwidthBytesPerSec: bandwidth, use: ['weights', 'activations', 'scratch'] };
+  p.memory = [ram];
+  p.compute = { clockHz: 100e6, cores: 2, simdBits: null, macsPerCycle: { f32: macsPerCycle, int16: macsPerCycle, int8: macsPerCycle } };
+  return p;
+}
+
+t.test('dense MNIST: MACs per sample 784·512 and 512·10, backward 1× for fc1 and 2× for fc2', async (t) => {
+  const [fc1, fc2] = dense.layers;
+  const c1 = layerCost(fc1, 1, 'train', 32, false);
+  const c2 = layerCost(fc2, 1, 'train', 32, true);
+  t.equal(c1.forwardMacs, 401408);
+  t.equal(c1.backwardMacs, 401408, 'no input gradient for the first layer: only the weight gradient');
+  t.equal(c2.forwardMacs, 5120);
+  t.equal(c2.backwardMacs, 10240);
+  const b5 = layerCost(fc1, 5, 'train', 32, false);
+  t.equal(b5.forwardMacs, 5 * 401408, 'MACs scale with the batch');
+  const inf = layerCost(fc2, 5, 'infer', 32, true);
+  t.equal(inf.backwardMacs, 0);
+  t.equal(inf.backwardBytes, 0);
+});
+
+t.test('dense bytes: hand values, and 8-bit moves exactly 1/4 of 32-bit', async (t) => {
+  const fc2 = dense.layers[1];
+  const c = layerCost(fc2, 2, 'train', 32, true);
+  // forward: W 5120 + bias 10 + x 2·512 + y 2·10 = 6174 elements
+  t.equal(c.forwardBytes, 6174 * 4);
+  // backward: weight grad (x 1024 + dy 20 + dW 5120 + db 10) + input grad (dy 20 + W 5120 + dx 1024)
+  t.equal(c.backwardBytes, (1024 + 20 + 5120 + 10 + 20 + 5120 + 1024) * 4);
+  for (const layer of dense.layers) {
+    const c8 = layerCost(layer, 3, 'train', 8, true);
+    const c32 = layerCost(layer, 3, 'train', 32, true);
+    const c16 = layerCost(layer, 3, 'train', 16, true);
+    t.equal(c32.forwardBytes, 4 * c8.forwardBytes);
+    t.equal(c32.backwardBytes, 4 * c8.backwardBytes);
+    t.equal(c16.forwardBytes, 2 * c8.forwardBytes);
+    t.equal(c8.forwardMacs, c32.forwardMacs, 'MACs do not depend on the bit width');
+  }
+});
+
+t.test('TTM MNIST: MACs by hand per core step, layers.ts agrees', async (t) => {
+  const [fc1, fc2] = ttm.layers;
+  t.same(fc1.ranks, [1, 20, 20, 16, 1]);
+  t.same(fc2.ranks, [1, 20, 1]);
+  // fc1 a=[7,4,7,4], b=[4,4,8,4]; step k: R_k·a_k·r_k·b_k·r_{k+1}, R_k = Π a_{>k} · Π b_{<k}
+  const step0 = 4 * 7 * 4 * (7 * 1 * 4 * 20); // R_0 = 112: 62,720
+  t.equal(step0, 62720);
+  const steps = [step0, 7 * 4 * 4 * (4 * 20 * 4 * 20), 4 * 4 * 4 * (7 * 20 * 8 * 16), 4 * 4 * 8 * (4 * 16 * 4 * 1)];
+  t.same(steps, [62720, 716800, 1146880, 32768]);
+  const c1 = layerCost(fc1, 1, 'train', 32, false);
+  t.equal(c1.forwardMacs, 1959168);
+  t.equal(c1.forwardMacs, layerForwardFlops(fc1) / 2);
+  t.equal(c1.backwardMacs, 2 * 1959168 - step0, 'first layer: step 0 has no state gradient');
+  const c2 = layerCost(fc2, 1, 'train', 32, true);
+  t.equal(c2.forwardMacs, 32 * 16 * 2 * 20 + 2 * 32 * 20 * 5); // 20480 + 6400
+  t.equal(c2.backwardMacs, 2 * c2.forwardMacs);
+});
+
+t.test('TTM bytes by hand: states, cores and output of fc1 for one sample', async (t) => {
+  const fc1 = ttm.layers[0];
+  // states Z_k = a_k·R_k·r_k: 7·112·1, 4·112·20, 7·64·20, 4·128·16; output 512; cores r·a·b·r'
+  const Z = [784, 8960, 8960, 8192];
+  const G = [560, 6400, 17920, 256];
+  const next = [8960, 8960, 8192, 512];
+  const fwd = 512 + [0, 1, 2, 3].reduce((s, k) => s + Z[k] + G[k] + next[k], 0);
+  t.equal(fwd, 79168);
+  const bwd = 512 + 512 + [0, 1, 2, 3].reduce((s, k) => s + (Z[k] + next[k] + G[k]) * (k > 0 ? 2 : 1), 0);
+  const c = layerCost(fc1, 1, 'train', 32, false);
+  t.equal(c.forwardBytes, fwd * 4);
+  t.equal(c.backwardBytes, bwd * 4);
+  t.equal(layerCost(fc1, 1, 'train', 8, false).forwardBytes, fwd);
+});
+
+t.test('roofline: compute-bound with huge bandwidth, memory-bound with tiny bandwidth', async (t) => {
+  const fast = estimate(dense, synthetic(1e15), { batch: 8, mode: 'train', bits: 32 });
+  for (const l of fast.layers) {
+    t.equal(l.bound, 'compute', `${l.name} compute-bound`);
+    t.equal(l.ms, l.computeMs);
+    t.same(l.flags, []);
+  }
+  // fc1: 8 · (401408 + 401408) MACs at 1 MAC/cycle · 100 MHz · 2 cores
+  t.equal(fast.layers[0].macs, 8 * 2 * 401408);
+  t.ok(Math.abs(fast.layers[0].computeMs - (8 * 2 * 401408) / 2e8 * 1000) < 1e-9);
+  const slow = estimate(dense, synthetic(1e3), { batch: 8, mode: 'train', bits: 32 });
+  for (const l of slow.layers) {
+    t.equal(l.bound, 'memory', `${l.name} memory-bound`);
+    t.equal(l.ms, l.memoryMs);
+    t.ok(Math.abs(l.memoryMs - (l.bytes / 1e3) * 1000) < 1e-6 * l.memoryMs);
+  }
+  t.ok(slow.totalMs > fast.totalMs);
+});
+
+t.test('null MAC rate or bandwidth: term is 0, layer flagged, assumption stated', async (t) => {
+  const noBw = estimate(dense, synthetic(null), { batch: 1, mode: 'infer', bits: 32 });
+  t.ok(noBw.layers.every((l) => l.memoryMs === 0 && l.flags.includes('no-bandwidth') && l.ms === l.computeMs));
+  t.ok(noBw.assumptions.some((a) => a.includes('bandwidthBytesPerSec null')));
+  const noMac = estimate(dense, synthetic(1e9, null), { batch: 1, mode: 'infer', bits: 8 });
+  t.ok(noMac.layers.every((l) => l.computeMs === 0 && l.flags.includes('no-mac-rate') && l.bound === 'memory'));
+  t.ok(noMac.assumptions.some((a) => a.includes('macsPerCycle.int8 is null')));
+  const noEnergy = synthetic(1e9);
+  noEnergy.energyPj = { basis: 'partial', fp32Mult: 3.7 };
+  const e = estimate(dense, noEnergy, { batch: 1, mode: 'infer', bits: 32 });
+  t.ok(e.assumptions.some((a) => a.includes('energyPj.fp32Add is missing')));
+  t.ok(e.assumptions.some((a) => a.includes('energyPj.sram8KiBRead64') || a.includes('sram1MiBRead64')));
+  t.ok(Math.abs(e.totalEnergyUj - (401408 + 5120) * 3.7 / 1e6) < 1e-12, 'only the given multiply energy counts');
+});
+
+t.test('energy: hand value at 8 bits, and linear in the batch', async (t) => {
+  const p = synthetic(1e9);
+  const e = estimate(dense, p, { batch: 1, mode: 'infer', bits: 8 });
+  const fc2 = e.layers[1];
+  // 5120 MACs · (int8Mult 0.2 + int32Add 0.1) + (W 5120 + bias 10 + x 512 + y 10) bytes / 8 ·
+  // sram1MiBRead64 100 pJ (the level is 1 GiB, larger than every SRAM of the table)
+  t.equal(fc2.bytes, 5652);
+  t.ok(Math.abs(fc2.energyUj - (5120 * 0.3 + (5652 / 8) * 100) / 1e6) < 1e-12);
+  for (const [spec, b1, b2] of [[dense, 1, 7], [ttm, 4, 12]] as const) {
+    for (const mode of ['train', 'infer'] as const) {
+      const one = estimate(spec, p, { batch: b1, mode, bits: 32 });
+      const many = estimate(spec, p, { batch: b2, mode, bits: 32 });
+      const perSample = (x: number, b: number) => x / b;
+      // energy is linear but not proportional (weights are read once per batch): check the slope
+      const mid = estimate(spec, p, { batch: (b1 + b2) / 2, mode, bits: 32 });
+      const slope1 = (mid.totalEnergyUj - one.totalEnergyUj) / ((b2 - b1) / 2);
+      const slope2 = (many.totalEnergyUj - mid.totalEnergyUj) / ((b2 - b1) / 2);
+      t.ok(Math.abs(slope1 - slope2) <= 1e-9 * slope1, `${spec.layers[0].format} ${mode}: constant slope`);
+      t.ok(perSample(many.totalEnergyUj, b2) < perSample(one.totalEnergyUj, b1), 'larger batches amortize the weight reads');
+    }
+  }
+});
+
+t.test('chooseLevel: fastest level that fits, else the largest', async (t) => {
+  const h7 = loadDevice('stm32h7');
+  t.equal(chooseLevel(h7, 1000)?.name, 'dtcm');
+  t.equal(chooseLevel(h7, 200 * 1024)?.name, 'axi-sram');
+  t.equal(chooseLevel(h7, 100 << 20)?.name, 'axi-sram');
+  const esp = loadDevice('esp32-s3');
+  t.equal(chooseLevel(esp, 1 << 20)?.name, 'psram');
+  t.equal(chooseLevel(esp, 1 << 10)?.name, 'sram');
+});
+
+t.test('every built-in device: finite positive totals for the TTM model, infer faster than train', async (t) => {
+  for (const id of listDevices()) {
+    const device = loadDevice(id);
+    for (const bits of [8, 16, 32] as CostBits[]) {
+      const train = estimate(ttm, device, { batch: 32, mode: 'train', bits });
+      const infer = estimate(ttm, device, { batch: 32, mode: 'infer', bits });
+      for (const [mode, e] of [['train', train], ['infer', infer]] as const) {
+        t.ok(Number.isFinite(e.totalMs) && e.totalMs > 0, `${id} ${bits}-bit ${mode}: time ${e.totalMs} ms`);
+        t.ok(Number.isFinite(e.totalEnergyUj) && e.totalEnergyUj > 0, `${id} ${bits}-bit ${mode}: energy ${e.totalEnergyUj} uJ`);
+        t.equal(e.layers.length, 2);
+        t.ok(e.assumptions.length >= 4);
+      }
+      t.ok(infer.totalMs < train.totalMs, `${id} ${bits}-bit: infer < train`);
+      t.ok(infer.totalEnergyUj < train.totalEnergyUj, `${id} ${bits}-bit: infer energy < train`);
+    }
+  }
+  const rpi4 = estimate(ttm, loadDevice('rpi4'), { batch: 32, mode: 'train', bits: 32 });
+  t.ok(rpi4.layers.every((l) => l.flags.includes('no-bandwidth')), 'rpi4 DRAM bandwidth is unknown');
+  const fpga = estimate(ttm, loadDevice('artix7-100t'), { batch: 32, mode: 'train', bits: 32 });
+  t.ok(fpga.layers.every((l) => l.flags.includes('no-mac-rate') && l.bound === 'memory'), 'artix7 has no f32 MAC rate');
+});
+
+t.test('bad arguments fail with the value', async (t) => {
+  t.throws(() => layerCost(dense.layers[0], 0, 'train', 32, false), /batch = 0/);
+  t.throws(() => estimate(dense, synthetic(1), { batch: 1, mode: 'train', bits: 12 as CostBits }), /bits = 12/);
+});
