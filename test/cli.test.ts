@@ -65,3 +65,23 @@ t.test('help explains the commands and options', async (t) => {
   t.equal(r.status, 0);
   for (const word of ['train', 'eval', '--format', '--max-rank', '--seed', '--limit-train', '--out', '--threads', '--model', '--schedule']) t.match(r.stdout, word);
 });
+
+t.test('simulate prints the plan against a device budget and writes the reports', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'btnn-sim-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const train = btnn('simulate', '--spec', 'default', '--device', 'esp32-s3', '--mode', 'train', '--out', join(dir, 'a'));
+  t.equal(train.status, 0, `exits 0 (stderr: ${train.stderr.slice(-300)})`);
+  t.match(train.stdout, /does not fit: over budget by \d+ bytes/, 'training the default model at batch 128 does not fit an ESP32-S3');
+  t.same(readdirSync(join(dir, 'a')).sort(), ['report.html', 'report.json', 'report.md']);
+  const infer = btnn('simulate', '--spec', 'default', '--device', 'stm32h7', '--mode', 'infer', '--bits', '8', '--json');
+  t.equal(infer.status, 0);
+  const r = JSON.parse(infer.stdout);
+  t.equal(r.fits, true, '8-bit inference of the default TTM model fits an STM32H7');
+  t.equal(r.totalBytes, Object.values(r.categories as Record<string, number>).reduce((s, b) => s + b, 0), 'total = sum of categories');
+  const bad = btnn('simulate', '--device', 'nope');
+  t.equal(bad.status, 2);
+  t.match(bad.stderr, /unknown device "nope": known devices are/);
+  const bits = btnn('simulate', '--device', 'rpi4', '--bits', '12');
+  t.equal(bits.status, 2);
+  t.match(bits.stderr, /--bits 12: must be 8, 16 or 32/);
+});

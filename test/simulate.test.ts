@@ -1,0 +1,114 @@
+// hw-sim simulate + reports: the default TTM network on esp32-s3 (train, batch 128, 32-bit) and
+// stm32h7 (infer, batch 1, 8-bit): report fields and types, totals consistent with the categories
+// and with the runtime's own plan at 32 bits, train > infer, 8-bit < 32-bit, the fit verdict,
+// and the text / Markdown / HTML reports (escaping, no external resources) written to a directory.
+import t from 'tap';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadDevice } from '../hw-sim/devices.js';
+import { planMemory } from '../hw-sim/planner.js';
+import { escapeHtml, formatSummary, toHtml, toMarkdown, writeReports } from '../hw-sim/report.js';
+import { BUFFER_KINDS, bufferOfLayer, simulate, type SimReport } from '../hw-sim/simulate.js';
+import { bufferRequests } from '../src/train/runtime.js';
+import { defaultSpec, validateSpec } from '../src/model/spec.js';
+
+const spec = defaultSpec('ttm', 20);
+const esp = loadDevice('esp32-s3');
+const stm = loadDevice('stm32h7');
+const cases: [string, SimReport][] = [
+  ['esp32-s3 train b128 32-bit', simulate({ spec, device: esp, mode: 'train', bits: 32, batch: 128 })],
+  ['stm32h7 infer b1 8-bit', simulate({ spec, device: stm, mode: 'infer', bits: 8, batch: 1 })],
+];
+const sum = (xs: number[]) => xs.reduce((s, x) => s + x, 0);
+
+for (const [label, r] of cases) {
+  t.test(`${label}: report.json fields and types`, async (t) => {
+    const j = JSON.parse(JSON.stringify(r)) as Record<string, unknown>;
+    t.same(j, r, 'JSON round trip loses nothing');
+    t.type(j.device, 'string');
+    t.ok(j.mode === 'train' || j.mode === 'infer');
+    t.ok([8, 16, 32].includes(j.bits as number));
+    for (const k of ['batch', 'totalBytes', 'budgetBytes', 'marginBytes', 'totalMs', 'totalEnergyUj']) {
+      t.ok(Number.isFinite(j[k]), `${k} is a finite number`);
+    }
+    t.type(j.fits, 'boolean');
+    t.ok(Array.isArray(j.assumptions) && (j.assumptions as unknown[]).every((a) => typeof a === 'string'));
+    const cats = j.categories as Record<string, number>;
+    t.same(Object.keys(cats).sort(), [...BUFFER_KINDS].sort(), 'every kind present');
+    t.equal(r.totalBytes, sum(Object.values(cats)), 'totalBytes = sum of categories');
+    t.equal(r.layers.length, spec.layers.length);
+    for (const l of r.layers) {
+      t.type(l.name, 'string');
+      for (const k of ['bytes', 'paramBytes', 'macs', 'ms', 'energyUj'] as const) t.ok(Number.isFinite(l[k]) && l[k] >= 0, `${l.name}.${k}`);
+      t.ok(l.bytes > 0 && l.macs > 0);
+    }
+    t.equal(r.fits, r.totalBytes <= r.budgetBytes, 'fits agrees with totalBytes <= budgetBytes');
+    t.equal(r.marginBytes, r.budgetBytes - r.totalBytes);
+    t.ok(r.totalBytes % 16 === 0);
+  });
+
+  t.test(`${label}: summary, Markdown and HTML`, async (t) => {
+    const s = formatSummary(r);
+    t.match(s, r.fits ? /\bfits\b/ : /does not fit/);
+    if (r.fits) t.notMatch(s, /does not fit/);
+    t.ok(s.includes(String(r.budgetBytes)), 'summary shows the budget');
+    t.ok(s.includes(String(r.totalBytes)), 'summary shows the total');
+    t.ok(s.includes(String(Math.abs(r.marginBytes))), 'summary shows the margin in bytes');
+    for (const l of r.layers) t.match(s, new RegExp(`'${l.name}'.*${l.macs} MACs.*ms`));
+    const md = toMarkdown(r);
+    t.ok(md.includes(String(r.budgetBytes)));
+    const html = toHtml(r);
+    t.match(html, /<svg[\s>]/);
+    t.equal((html.match(/<svg[\s>]/g) ?? []).length, 2, 'two charts');
+    t.notMatch(html, /(?:src|href|xlink:href)\s*=\s*["']?\s*(?:https?:)?\/\//i, 'no external resource references');
+    t.notMatch(html, /url\(|@import|<script|<link/i, 'no CSS url(), imports, scripts or links');
+  });
+}
+
+t.test('32-bit plan equals the runtime plan; train > infer; 8-bit < 32-bit', async (t) => {
+  const train32 = cases[0][1];
+  t.equal(train32.totalBytes, planMemory(bufferRequests(spec, 128, 'train', 0, 1), 0).totalBytes);
+  const infer32Esp = simulate({ spec, device: esp, mode: 'infer', bits: 32, batch: 128 });
+  t.ok(train32.totalBytes > infer32Esp.totalBytes, 'train > infer (esp32-s3, batch 128, 32-bit)');
+  const infer8 = cases[1][1];
+  const train8 = simulate({ spec, device: stm, mode: 'train', bits: 8, batch: 1 });
+  t.ok(train8.totalBytes > infer8.totalBytes, 'train > infer (stm32h7, batch 1, 8-bit)');
+  const infer32 = simulate({ spec, device: stm, mode: 'infer', bits: 32, batch: 1 });
+  t.ok(infer8.totalBytes < infer32.totalBytes, '8-bit infer < 32-bit infer');
+  t.equal(infer8.categories.meta, infer32.categories.meta, 'TTM descriptors are not scaled');
+  t.equal(infer8.categories.rng, infer32.categories.rng, 'rng is not scaled');
+  t.ok(infer8.categories.params <= Math.ceil(infer32.categories.params / 4 / 16) * 16 + 16, 'params about a quarter');
+  t.ok(infer8.totalMs > 0 && train32.totalMs > 0);
+});
+
+t.test('layer attribution by name prefix', async (t) => {
+  t.ok(bufferOfLayer('fc1.desc', 'fc1'));
+  t.ok(bufferOfLayer('lane0.fc1.states', 'fc1'));
+  t.notOk(bufferOfLayer('lane0.fc10.out', 'fc1'));
+  t.notOk(bufferOfLayer('params', 'fc1'));
+  t.notOk(bufferOfLayer('lane0.batch.x', 'fc1'));
+});
+
+t.test('HTML escapes text: escapeHtml, and a layer named with < in a report', async (t) => {
+  t.throws(() => validateSpec({ ...spec, layers: [{ ...spec.layers[0], name: 'a<b' }, spec.layers[1]] }), 'specs reject such names');
+  t.equal(escapeHtml(`<a href="x">&'</a>`), '&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;');
+  const r = structuredClone(cases[1][1]);
+  r.layers[0].name = '<img src=x onerror=alert(1)>';
+  const html = toHtml(r);
+  t.notOk(html.includes('<img'), 'no raw tag from the layer name');
+  t.ok(html.includes('&lt;img src=x onerror=alert(1)&gt;'));
+  t.notOk(toMarkdown(r).includes('<img'), 'Markdown escapes it too');
+});
+
+t.test('writeReports writes report.json, report.md, report.html', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'btnn-sim-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const r = cases[0][1];
+  const out = join(dir, 'sub');
+  writeReports(out, r);
+  t.same(readdirSync(out).sort(), ['report.html', 'report.json', 'report.md'], 'exactly three files, no temp files left');
+  t.same(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')), r);
+  t.equal(readFileSync(join(out, 'report.md'), 'utf8'), toMarkdown(r));
+  t.equal(readFileSync(join(out, 'report.html'), 'utf8'), toHtml(r));
+});
