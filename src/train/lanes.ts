@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import type { Runtime } from './runtime.js';
 
 export const CTRL = { SEQ: 0, OP: 1, ROWS: 2, BATCH_ROWS: 3, DONE: 4, CORRECT: 5, FAILED: 6, INTS: 8 } as const;
-export const OP = { TRAIN: 1, EVAL: 2, EXIT: 3 } as const;
+export const OP = { TRAIN: 1, EVAL: 2 } as const;
 
 export interface LaneResult { lossSum: number; correct: number }
 
