@@ -5,6 +5,7 @@ export { biasAddF32, biasGradF32, reluF32, reluBackwardF32, softmaxXentF32, adam
 export { rngSeed, rngNextU32, rngBelow, rngNormal, rngTruncNormalF32, rngShuffleI32 } from './rng';
 export { ttmForwardF32, ttmBackwardF32 } from './ttm';
 export { denseForwardF32, denseBackwardF32 } from './dense';
+export { tnRun, tnFlops, tnResetFlops } from './tn';
 export { selftest, selftestChecksum } from './selftest';
 export { dotI16, requantI32ToI16, q15MulrSatI16 } from './fixed';
 

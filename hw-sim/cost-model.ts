@@ -2,26 +2,17 @@
 // device profile a roofline time and an energy estimate. Every number here is an estimate from
 // peak figures; `estimate().assumptions` lists what was assumed or missing for the device at hand.
 //
-// MACs: layerForwardFlops / 2 and layerBackwardFlops / 2 of src/model/layers.ts (2 flops per
-// multiply-add), times the batch. Bias adds, activations (ReLU) and the loss are not counted. The
-// backward pass is counted only in 'train' mode; the first layer skips its input gradient.
+// MACs: half the flops of the layer's contraction plan (src/tn/plan.ts: the path btnn's runtime
+// really runs for this batch, one lane), times nothing more: the plan's counts are per step. Bias
+// adds, activations (ReLU) and the loss are not counted. The backward pass is counted only in
+// 'train' mode; the first layer skips its input gradient.
 //
-// Bytes moved: every operand of a kernel call is read once and every result written once, each
-// element taking bits/8 bytes (weights, activations and gradients alike). Cache and register reuse
-// inside a kernel are ignored and so is the rounding of buffers to alignment, so this is an UPPER
-// bound on the traffic to the memory level that holds the buffers (a tiled kernel with a cache
-// moves less). Kernel calls:
-//   dense forward:      read W [in×out] and bias [out], read x [B×in], write y [B×out]
-//   dense backward:     weight gradient: read x, read dy, write dW and dbias;
-//                       input gradient (not for the first layer): read dy, read W, write dx
-//   TTM forward, per core step k: read state Z_k (ttmStateFloats[k]; Z_0 is the input), read core
-//                       G_k [r_k×a_k×b_k×r_{k+1}], write Z_{k+1} (for the last step: y [B×out]);
-//                       plus one read of the bias
-//   TTM backward, per core step k: core gradient: read Z_k, read dZ_{k+1} (dy for the last step),
-//                       write dG_k; state gradient (k > 0, or the input gradient when needed):
-//                       read dZ_{k+1}, read G_k, write dZ_k; plus read dy, write dbias once
-// State sizes come from ttmStateFloats (they are rounded up to 4 floats, as the runtime allocates
-// them).
+// Bytes moved: every operand of every op of the plan's programs is read once and every result
+// written once (programTrafficFloats in src/tn/compile.ts: GEMM operands, permutes, gathers), plus
+// the bias add (read bias, read+write y) forward and the bias gradient (read dy, write dbias)
+// backward; each element takes bits/8 bytes. Cache and register reuse inside a kernel are ignored
+// and so is alignment, so this is an UPPER bound on the traffic to the memory level holding the
+// buffers (a tiled kernel with a cache moves less).
 //
 // Time (roofline), per layer:
 //   computeMs = MACs / (macsPerCycle[bits] · clockHz · cores) · 1000, with bits 8 → int8,
@@ -51,7 +42,9 @@
 // A missing or null energy field skips that term (it counts 0) and adds a line to `assumptions`.
 
 import type { LayerSpec, ModelSpec } from '../src/model/spec.js';
-import { layerBackwardFlops, layerForwardFlops, layerParams, ttmGeometry, ttmStateFloats } from '../src/model/layers.js';
+import { layerParams } from '../src/model/layers.js';
+import { planLayer, type PathPlan } from '../src/tn/plan.js';
+import { programTrafficFloats } from '../src/tn/compile.js';
 import type { DeviceProfile, EnergyKey, MemoryLevel } from './devices.js';
 
 export type CostMode = 'train' | 'infer';
@@ -104,31 +97,14 @@ function checkArgs(batch: number, mode: string, bits: number): void {
   if (bits !== 8 && bits !== 16 && bits !== 32) throw new RangeError(`bits = ${bits}: must be 8, 16 or 32`);
 }
 
-/** Element counts moved by one layer's kernels (see the header for the kernel list). */
-function layerElements(layer: LayerSpec, batch: number, needInputGrad: boolean): { forward: number; backward: number } {
-  const x = batch * layer.inFeatures;
+/** Element counts moved by one layer's programs (see the header). */
+function layerElements(layer: LayerSpec, plan: PathPlan, batch: number): { forward: number; backward: number } {
   const y = batch * layer.outFeatures;
   const bias = layer.outFeatures;
-  if (layer.format === 'dense') {
-    const w = layer.inFeatures * layer.outFeatures;
-    const forward = w + bias + x + y;
-    const weightGrad = x + y + w + bias;
-    const inputGrad = needInputGrad ? y + w + x : 0;
-    return { forward, backward: weightGrad + inputGrad };
-  }
-  const { inModes: a, outModes: b, ranks: r } = ttmGeometry(layer);
-  const states = ttmStateFloats(layer, batch);
-  const d = a.length;
-  let forward = bias;
-  let backward = y + bias;
-  for (let k = 0; k < d; k++) {
-    const core = r[k] * a[k] * b[k] * r[k + 1];
-    const next = k + 1 < d ? states[k + 1] : y;
-    forward += states[k] + core + next;
-    backward += states[k] + next + core; // core gradient
-    if (k > 0 || needInputGrad) backward += next + core + states[k]; // state / input gradient
-  }
-  return { forward, backward };
+  return {
+    forward: programTrafficFloats([...plan.prep, ...plan.forward]) + bias + 2 * y,
+    backward: programTrafficFloats([...plan.backward, ...plan.finish]) + y + bias,
+  };
 }
 
 /**
@@ -138,12 +114,13 @@ function layerElements(layer: LayerSpec, batch: number, needInputGrad: boolean):
 export function layerCost(layer: LayerSpec, batch: number, mode: CostMode, bits: CostBits, needInputGrad: boolean): LayerCost {
   checkArgs(batch, mode, bits);
   const bytesPer = bits / 8;
-  const el = layerElements(layer, batch, needInputGrad);
   const train = mode === 'train';
+  const plan = planLayer(layer, { laneRows: batch, lanes: 1, train, needInputGrad }).chosen;
+  const el = layerElements(layer, plan, batch);
   return {
     name: layer.name,
-    forwardMacs: (batch * layerForwardFlops(layer)) / 2,
-    backwardMacs: train ? (batch * layerBackwardFlops(layer, needInputGrad)) / 2 : 0,
+    forwardMacs: plan.forwardFlops / 2,
+    backwardMacs: train ? plan.backwardFlops / 2 : 0,
     forwardBytes: el.forward * bytesPer,
     backwardBytes: train ? el.backward * bytesPer : 0,
   };

@@ -34,7 +34,7 @@ t.test('train, then eval reproduces the test accuracy from the model file', { ti
 t.test('user errors exit 2 and name the bad value', async (t) => {
   const cases: [string[], RegExp][] = [
     [['train', '--epochs', 'two'], /--epochs two: must be an integer/],
-    [['train', '--format', 'cp'], /--format cp/],
+    [['train', '--format', 'cpd'], /--format cpd/],
     [['train', '--lr=-1'], /--lr -1: must be a number in \(0, 1\]/],
     [['train', '--lr', '0'], /--lr 0: must be a number in \(0, 1\]/],
     [['train', '--bogus'], /bogus/],
@@ -42,7 +42,7 @@ t.test('user errors exit 2 and name the bad value', async (t) => {
     [['train', '--epochs', '0x3'], /--epochs 0x3: must be an integer/],
     [['train', '--schedule', 'step'], /--schedule step: must be cosine or constant/],
     [['train', '--out', '/dev/null/x', '--limit-train', '10'], /--out \/dev\/null\/x: cannot write there/],
-    [['train', '--batch', '65536', '--limit-train', '10', '--out', join(tmpdir(), 'btnn-big')], /--batch 65536: the memory plan needs \d+ bytes, beyond WebAssembly's 4 GiB/],
+    [['train', '--workspace-mib', '1', '--limit-train', '10', '--out', join(tmpdir(), 'btnn-big')], /layer fc1 \(ttm\): every contraction path needs more workspace than the budget of 1048576 bytes; the leanest needs \d+ bytes/],
     [['eval'], /eval needs --model/],
     [['eval', '--model', '/nonexistent/model.safetensors'], /\/nonexistent\/model.safetensors: no such file/],
   ];
@@ -69,9 +69,9 @@ t.test('help explains the commands and options', async (t) => {
 t.test('simulate prints the plan against a device budget and writes the reports', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'btnn-sim-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const train = btnn('simulate', '--spec', 'default', '--device', 'esp32-s3', '--mode', 'train', '--out', join(dir, 'a'));
+  const train = btnn('simulate', '--spec', 'default', '--device', 'esp32-s3', '--mode', 'train', '--batch', '512', '--out', join(dir, 'a'));
   t.equal(train.status, 0, `exits 0 (stderr: ${train.stderr.slice(-300)})`);
-  t.match(train.stdout, /does not fit: over budget by \d+ bytes/, 'training the default model at batch 128 does not fit an ESP32-S3');
+  t.match(train.stdout, /does not fit: over budget by \d+ bytes/, 'training the default model at batch 512 does not fit an ESP32-S3');
   t.same(readdirSync(join(dir, 'a')).sort(), ['report.html', 'report.json', 'report.md']);
   const infer = btnn('simulate', '--spec', 'default', '--device', 'stm32h7', '--mode', 'infer', '--bits', '8', '--json');
   t.equal(infer.status, 0);

@@ -8,9 +8,8 @@ import { loadCore, type Core, type Flavour } from '../core/wasm.js';
 import { planMemory, findBuffer } from '../../hw-sim/planner.js';
 import { Runtime } from '../train/runtime.js';
 import { initialise } from '../train/init.js';
-import { defaultSpec, type LayerSpec } from '../model/spec.js';
-import { layerForwardFlops, layerBackwardFlops } from '../model/layers.js';
-import { specFlops, defaultThreads, TRAIN_LANES } from '../train/train.js';
+import { defaultSpec, FORMATS, type LayerFormat } from '../model/spec.js';
+import { planFlops, defaultThreads, TRAIN_LANES } from '../train/train.js';
 import { LanePool } from '../train/lanes.js';
 import { laneRows } from '../train/runtime.js';
 import { loadMnist } from '../data/mnist.js';
@@ -86,34 +85,27 @@ function gemmRows(core: Core, peakCore: Core, rounds: number): KernelRow[] {
   });
 }
 
-function ttmRows(core: Core, batch: number, rounds: number): KernelRow[] {
-  const spec = defaultSpec('ttm', 20);
+/** One training step's layer programs (prepare + forward, backward + finish) of each format's default model, one lane. */
+function layerRows(core: Core, format: LayerFormat, batch: number, rounds: number): KernelRow[] {
+  const spec = defaultSpec(format);
   const rt = new Runtime(core, spec, batch, 'train');
   initialise(rt, 1);
   const x = rt.f32(rt.bufferAddr('lane0.batch.x'), batch * spec.inputFeatures);
   for (let i = 0; i < x.length; i++) x[i] = (i % 255) / 255;
-  const rows: KernelRow[] = [];
-  spec.layers.forEach((layer: LayerSpec, i) => {
-    const n = layer.name;
-    const input = i === 0 ? rt.bufferAddr('lane0.batch.x') : rt.bufferAddr(`lane0.${spec.layers[i - 1].name}.out`);
-    const cores = rt.tensor(`${n}.core0`).byteOffset, dcores = rt.gradient(`${n}.core0`).byteOffset;
-    const desc = rt.bufferAddr(`${n}.desc`);
-    const [states, out, dout, ws] = ['states', 'out', 'dout', 'ws'].map((s) => rt.bufferAddr(`lane0.${n}.${s}`));
-    const shape = `B=${batch} [${layer.inModes}]→[${layer.outModes}] r=[${layer.ranks}]`;
-    rows.push(measure(core, core, `ttm forward ${n}`, shape, batch * layerForwardFlops(layer),
-      () => core.exports.ttmForwardF32(out, input, cores, desc, states, batch), rounds));
-    const dInput = i === 0 ? 0 : rt.bufferAddr(`lane0.${spec.layers[i - 1].name}.dout`);
-    rows.push(measure(core, core, `ttm backward ${n}`, shape, batch * layerBackwardFlops(layer, i > 0),
-      () => core.exports.ttmBackwardF32(dInput, dcores, dout, cores, desc, states, ws, batch), rounds));
-  });
-  return rows;
+  const fwd = rt.layerPlans.reduce((s, p) => s + p.chosen.forwardFlops, 0);
+  const bwd = rt.layerPlans.reduce((s, p) => s + p.chosen.backwardFlops, 0);
+  const shape = `B=${batch} ${rt.layerPlans.map((p) => p.chosen.kind).join('+')}`;
+  return [
+    measure(core, core, `${format} forward`, shape, fwd, () => { rt.prepare(); rt.forward(batch); }, rounds),
+    measure(core, core, `${format} backward`, shape, bwd, () => { rt.backward(batch); rt.finish(1); }, rounds),
+  ];
 }
 
 interface TrainRow { model: string; batch: number; flavour: Flavour; threads: number; samplesPerSec: number; gflops: number; flopsPerSample: number }
 
 /** Training steps of the product configuration (TRAIN_LANES lanes) on real MNIST batches. */
-async function trainRow(core: Core, format: 'ttm' | 'dense', batch: number, threads: number, rounds: number): Promise<TrainRow> {
-  const spec = defaultSpec(format, 20);
+async function trainRow(core: Core, format: LayerFormat, batch: number, threads: number, rounds: number): Promise<TrainRow> {
+  const spec = defaultSpec(format);
   const data = loadMnist('train', batch * 8);
   const rt = new Runtime(core, spec, batch, 'train', { lanes: TRAIN_LANES });
   initialise(rt, 1);
@@ -133,7 +125,7 @@ async function trainRow(core: Core, format: 'ttm' | 'dense', batch: number, thre
   for (let i = 0; i < rounds; i++) perStepMs.push(timeIt(step, 150));
   const used = pool.threads;
   await pool.close();
-  const f = specFlops(spec);
+  const f = planFlops(rt);
   const flopsPerSample = f.forward + f.backward;
   const sps = batch / (median(perStepMs) / 1000);
   return { model: `default ${format} (784-512-10)`, batch, flavour: core.flavour, threads: used, samplesPerSec: sps, gflops: (sps * flopsPerSample) / 1e9, flopsPerSample };
@@ -151,7 +143,7 @@ export async function runBench(argv: string[]): Promise<number> {
   const simd = await loadCore('node');
   const scalar = await loadCore('edge-scalar');
   log(`btnn bench: medians of ${rounds} rounds; each round interleaves slices of the f32x4 peak probe and the kernel`);
-  const kernels = [...gemmRows(simd, simd, rounds), ...gemmRows(scalar, simd, Math.min(rounds, 3)), ...ttmRows(simd, 128, rounds)];
+  const kernels = [...gemmRows(simd, simd, rounds), ...gemmRows(scalar, simd, Math.min(rounds, 3)), ...FORMATS.flatMap((f) => layerRows(simd, f, 128, rounds))];
   if (!json) {
     log('');
     log(`${'kernel'.padEnd(26)}${'shape'.padEnd(42)}${'flavour'.padEnd(13)}${'GFLOP/s'.padStart(9)}${'peak'.padStart(9)}${'of peak'.padStart(9)}`);

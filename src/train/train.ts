@@ -7,7 +7,8 @@ import { loadCore, type Flavour } from '../core/wasm.js';
 import { loadMnist, type Dataset } from '../data/mnist.js';
 import { inputStats, normalizeInputs } from '../data/normalize.js';
 import { defaultSpec, type LayerFormat, type ModelSpec } from '../model/spec.js';
-import { modelParams, denseParams, layerForwardFlops, layerBackwardFlops } from '../model/layers.js';
+import { modelParams, denseParams } from '../model/layers.js';
+import { formatLayerTable } from '../tn/table.js';
 import { saveModel } from '../model/file.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { Runtime, laneRows } from './runtime.js';
@@ -38,6 +39,8 @@ export interface TrainOptions {
   batch: number;
   lr: number;
   maxRank: number;
+  /** Contraction workspace each layer may use, bytes (default unlimited). */
+  workspaceBudgetBytes?: number;
   seed: number;
   limitTrain?: number;
   limitTest?: number;
@@ -122,10 +125,11 @@ export function evaluate(rt: Runtime, pool: LanePool, data: Dataset): { loss: nu
 /** Threads to use by default: one per core, at most one per lane. */
 export function defaultThreads(): number { return Math.max(1, Math.min(TRAIN_LANES, availableParallelism())); }
 
-export function specFlops(spec: ModelSpec): { forward: number; backward: number } {
+/** Flops per sample of a runtime's chosen contraction paths (reconstruction amortised over the batch). */
+export function planFlops(rt: Runtime): { forward: number; backward: number } {
   return {
-    forward: spec.layers.reduce((s, l) => s + layerForwardFlops(l), 0),
-    backward: spec.layers.reduce((s, l, i) => s + layerBackwardFlops(l, i > 0), 0),
+    forward: rt.layerPlans.reduce((s, p) => s + p.chosen.forwardFlops, 0) / rt.batchCapacity,
+    backward: rt.layerPlans.reduce((s, p) => s + p.chosen.backwardFlops, 0) / rt.batchCapacity,
   };
 }
 
@@ -138,7 +142,7 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
   normalizeInputs(trainSet, spec.inputNorm!);
   normalizeInputs(testSet, spec.inputNorm!);
   const core = await loadCore(opts.flavour);
-  const rt = new Runtime(core, spec, opts.batch, 'train', { datasetCount: trainSet.count, lanes: TRAIN_LANES });
+  const rt = new Runtime(core, spec, opts.batch, 'train', { datasetCount: trainSet.count, lanes: TRAIN_LANES, workspaceBudgetBytes: opts.workspaceBudgetBytes });
   initialise(rt, opts.seed);
   const pool = await LanePool.create(rt, opts.threads ?? defaultThreads());
   try {
@@ -152,7 +156,7 @@ async function runEpochs(opts: TrainOptions, log: NodeJS.WriteStream | null, tra
                          spec: ModelSpec, rt: Runtime, pool: LanePool): Promise<TrainSummary> {
   const core = rt.core;
   const params = modelParams(spec), dense = denseParams(spec);
-  log?.write(`btnn: ${opts.format} ${spec.layers.map((l) => `${l.name} ${l.inFeatures}→${l.outFeatures}` + (l.ranks ? ` ranks [${l.ranks.join(',')}]` : '')).join(', ')}\n`);
+  log?.write(formatLayerTable(rt.layerPlans).split('\n').map((l) => `btnn:   ${l}\n`).join(''));
   log?.write(`btnn: ${params} params (dense ${dense}, ${(dense / params).toFixed(2)}×), plan ${(rt.plan.endBytes / 1048576).toFixed(1)} MiB, core ${core.flavour}, ${pool.threads} thread(s)\n`);
 
   const order = rt.i32(rt.bufferAddr('order'), trainSet.count);
@@ -212,7 +216,7 @@ async function runEpochs(opts: TrainOptions, log: NodeJS.WriteStream | null, tra
     denseParams: dense,
     compression: dense / params,
     ranks: Object.fromEntries(spec.layers.filter((l) => l.ranks).map((l) => [l.name, l.ranks as number[]])),
-    flopsPerSample: specFlops(spec),
+    flopsPerSample: planFlops(rt),
     trainSamplesPerSec: trainMs > 0 ? trained / (trainMs / 1000) : 0,
     trainSeconds: trainMs / 1000,
     planBytes: rt.plan.endBytes,

@@ -2,15 +2,15 @@
 // forward checks of the core.
 import type { ModelSpec } from '../../src/model/spec.js';
 import { layerTensors } from '../../src/model/layers.js';
-import { ttmToDense } from '../../src/model/ttm-dense.js';
+import { layerToDense } from '../../src/model/reconstruct.js';
 
 export type Params = Map<string, Float64Array>;
 
 export function denseWeight(spec: ModelSpec, params: Params, layerIndex: number): Float64Array {
   const layer = spec.layers[layerIndex];
   if (layer.format === 'dense') return params.get(`${layer.name}.weight`)!;
-  const cores = layerTensors(layer).filter((t) => t.name.includes('.core')).map((t) => params.get(t.name)!);
-  return ttmToDense(layer, cores);
+  const factors = layerTensors(layer).filter((t) => !t.name.endsWith('.bias')).map((t) => params.get(t.name)!);
+  return layerToDense(layer, factors);
 }
 
 /** Logits [rows × classes] of the network in f64. */

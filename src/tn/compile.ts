@@ -1,0 +1,264 @@
+// Lowering contraction trees to core programs (assembly/tn.ts). A pairwise contraction
+// C = Σ_K A·B is one batched batch-reduce GEMM once its operands are laid out as
+//   P = [H, Kpre, M, Kpost]   (H: indices in A, B and C; M: in P and C; K: contracted)
+//   Q = [H, Kpre, Kpost, N]   C = [H, M, N]
+// with P, Q being A, B in either role. Layouts that do not fit are permuted into scratch first
+// (and a result into its required layout after); the choice that moves the fewest floats wins.
+// The backward of C = A·B is two more contractions, dA = dC·B and dB = A·dC, so gradients of
+// every factor (and of x) come from the same lowering.
+import { product } from '../util/math.js';
+import type { Tree } from './path.js';
+
+/** A symbolic address: a named buffer (resolved at link time) plus an offset in floats. */
+export interface Ref { buf: string; off: number }
+export interface Operand { ref: Ref; indices: string[] }
+
+export type Op =
+  | { op: 'gemm'; c: Ref; ldc: number; a: Ref; sai: number; sak: number; strideA: number; b: Ref; ldb: number; strideB: number;
+      m: number; n: number; k: number; t: number; acc: boolean; h: number; hc: number; ha: number; hb: number }
+  | { op: 'permute'; dst: Ref; src: Ref; dims: number[]; strides: number[] }
+  | { op: 'zero'; dst: Ref; n: number }
+  | { op: 'gather' | 'scatter'; dst: Ref; src: Ref; idx: Ref; count: number; rowFloats: number }
+  | { op: 'add'; dst: Ref; src: Ref; n: number };
+
+export const OPCODE = { gemm: 1, permute: 2, zero: 3, gather: 4, scatter: 5, add: 6 } as const;
+
+const roundUp4 = (n: number): number => Math.ceil(n / 4) * 4;
+
+/** Bump allocation inside one symbolic buffer, with marks for stack-like reuse and a high-water mark. */
+export class Arena {
+  used = 0;
+  high = 0;
+  constructor(readonly buf: string) {}
+  alloc(floats: number): Ref {
+    const ref = { buf: this.buf, off: this.used };
+    this.used += roundUp4(floats);
+    this.high = Math.max(this.high, this.used);
+    return ref;
+  }
+  mark(): number { return this.used; }
+  release(mark: number): void { this.used = mark; }
+}
+
+export function gemmFlops(op: Op): number {
+  return op.op === 'gemm' ? 2 * op.m * op.n * op.k * op.t * op.h : 0;
+}
+
+/** Floats a program moves without arithmetic (permutes, gathers, scatters): its memory-traffic overhead. */
+export function movedFloats(ops: Op[]): number {
+  let n = 0;
+  for (const o of ops) {
+    if (o.op === 'permute') n += product(o.dims);
+    else if (o.op === 'gather' || o.op === 'scatter') n += o.count * o.rowFloats;
+  }
+  return n;
+}
+
+/**
+ * Floats each op reads or writes once (an upper bound on traffic: no cache reuse counted). GEMM:
+ * A, B, C (C twice when accumulating); permute, gather: read + write; scatter, add: 2 reads + write.
+ */
+export function programTrafficFloats(ops: Op[]): number {
+  let n = 0;
+  for (const o of ops) {
+    if (o.op === 'gemm') n += o.h * (o.t * o.m * o.k + o.t * o.k * o.n + (o.acc ? 2 : 1) * o.m * o.n);
+    else if (o.op === 'permute') n += 2 * product(o.dims);
+    else if (o.op === 'gather') n += 2 * o.count * o.rowFloats;
+    else if (o.op === 'scatter') n += 3 * o.count * o.rowFloats;
+    else if (o.op === 'add') n += 3 * o.n;
+    else if (o.op === 'zero') n += o.n;
+  }
+  return n;
+}
+
+export const programFlops = (ops: Op[]): number => ops.reduce((s, o) => s + gemmFlops(o), 0);
+
+const sameList = (a: string[], b: string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/** Row-major strides (floats) of each index of a layout. */
+function strides(layout: string[], dims: Record<string, number>): Map<string, number> {
+  const s = new Map<string, number>();
+  let acc = 1;
+  for (let i = layout.length - 1; i >= 0; i--) { s.set(layout[i], acc); acc *= dims[layout[i]]; }
+  return s;
+}
+
+/** Emits dst[to] = src[from] (a permutation of the same indices). */
+export function emitPermute(ops: Op[], dims: Record<string, number>, src: Operand, to: string[], dst: Ref): Operand {
+  const s = strides(src.indices, dims);
+  ops.push({ op: 'permute', dst, src: src.ref, dims: to.map((ix) => dims[ix]), strides: to.map((ix) => s.get(ix)!) });
+  return { ref: dst, indices: to };
+}
+
+interface Choice {
+  P: Operand; Q: Operand; h: string[]; m: string[]; kpre: string[]; kpost: string[]; n: string[];
+  permP: boolean; permQ: boolean; permOut: boolean; moved: number;
+}
+
+/** P's layout as [H, Kpre, M, Kpost], or null. */
+function matchP(layout: string[], H: Set<string>, M: Set<string>): { h: string[]; kpre: string[]; m: string[]; kpost: string[] } | null {
+  const h = layout.slice(0, H.size);
+  if (!h.every((ix) => H.has(ix))) return null;
+  const rest = layout.slice(H.size);
+  if (M.size === 0) return { h, kpre: [], m: [], kpost: rest };
+  const first = rest.findIndex((ix) => M.has(ix));
+  const m = rest.slice(first, first + M.size);
+  if (!m.every((ix) => M.has(ix))) return null;
+  return { h, kpre: rest.slice(0, first), m, kpost: rest.slice(first + M.size) };
+}
+
+/**
+ * C (index set `outSet`) = contraction of A and B, written at `dst` in layout `target` (or in
+ * whatever layout is cheapest when target is null). Returns C as written. Scratch for permuted
+ * operands comes from `scratch` and is released before returning.
+ */
+export function emitContract(
+  ops: Op[], dims: Record<string, number>, A: Operand, B: Operand, outSet: string[], dst: Ref,
+  target: string[] | null, scratch: Arena, accumulate = false,
+): Operand {
+  const C = new Set(outSet);
+  const inA = new Set(A.indices), inB = new Set(B.indices);
+  for (const ix of [...A.indices, ...B.indices]) {
+    if (!C.has(ix) && !(inA.has(ix) && inB.has(ix))) throw new Error(`index ${ix} would be summed inside one operand`);
+  }
+  for (const ix of C) if (!inA.has(ix) && !inB.has(ix)) throw new Error(`output index ${ix} is in neither operand`);
+  if (target && (target.length !== C.size || !target.every((ix) => C.has(ix)))) throw new Error(`target [${target}] is not the set [${outSet}]`);
+  const size = (ixs: string[]): number => product(ixs.map((ix) => dims[ix]));
+  const order = (xs: string[]): string[] => (target ? target.filter((ix) => xs.includes(ix)) : xs);
+  const choices: Choice[] = [];
+  for (const [P, Q] of [[A, B], [B, A]] as const) {
+    const inP = new Set(P.indices), inQ = new Set(Q.indices);
+    const H = new Set(P.indices.filter((ix) => inQ.has(ix) && C.has(ix)));
+    const M = new Set(P.indices.filter((ix) => C.has(ix) && !inQ.has(ix)));
+    const K = P.indices.filter((ix) => inQ.has(ix) && !C.has(ix));
+    const N = Q.indices.filter((ix) => C.has(ix) && !inP.has(ix));
+    const kept = matchP(P.indices, H, M);
+    const variants = kept ? [{ ...kept, permP: false }] : [];
+    const h = order([...H]), m = order([...M]);
+    variants.push({ h, kpre: [], m, kpost: K, permP: true });
+    for (const v of variants) {
+      const k = [...v.kpre, ...v.kpost];
+      const qHead = [...v.h, ...k];
+      const qKeeps = sameList(Q.indices.slice(0, qHead.length), qHead);
+      const n = qKeeps ? Q.indices.slice(qHead.length) : order(N);
+      const natural = [...v.h, ...v.m, ...n];
+      const permOut = target !== null && !sameList(natural, target);
+      if (permOut && accumulate) continue;
+      const moved = (v.permP ? size(P.indices) : 0) + (qKeeps ? 0 : size(Q.indices)) + (permOut ? size(natural) : 0);
+      choices.push({ P, Q, ...v, n, permQ: !qKeeps, permOut, moved });
+    }
+  }
+  if (choices.length === 0) throw new Error('no contraction layout can accumulate into the target');
+  choices.sort((x, y) => x.moved - y.moved);
+  const ch = choices[0];
+  const mark = scratch.mark();
+  const k = [...ch.kpre, ...ch.kpost];
+  const P = ch.permP ? emitPermute(ops, dims, ch.P, [...ch.h, ...ch.m, ...k], scratch.alloc(size(ch.P.indices))) : ch.P;
+  const Q = ch.permQ ? emitPermute(ops, dims, ch.Q, [...ch.h, ...k, ...ch.n], scratch.alloc(size(ch.Q.indices))) : ch.Q;
+  const natural = [...ch.h, ...ch.m, ...ch.n];
+  const out = ch.permOut ? scratch.alloc(size(natural)) : dst;
+  const Hn = size(ch.h), Mn = size(ch.m), Nn = size(ch.n), Tn = size(ch.kpre), Kn = size(ch.kpost);
+  ops.push({
+    op: 'gemm', c: out, ldc: Nn, a: P.ref, sai: Kn, sak: 1, strideA: Mn * Kn, b: Q.ref, ldb: Nn, strideB: Kn * Nn,
+    m: Mn, n: Nn, k: Kn, t: Tn, acc: accumulate, h: Hn, hc: Mn * Nn, ha: Tn * Mn * Kn, hb: Tn * Kn * Nn,
+  });
+  let result: Operand = { ref: out, indices: natural };
+  if (ch.permOut) result = emitPermute(ops, dims, result, target!, dst);
+  scratch.release(mark);
+  return result;
+}
+
+/** A tensor at a tree leaf: where it is, and where its gradient goes (null: none wanted). */
+export interface Leaf { indices: string[]; ref: Ref; gradRef: Ref | null }
+
+export interface TreeProgram {
+  forward: Op[];
+  backward: Op[];
+  savedFloats: number;
+  /** Gradients of intermediates (stack-allocated) and permute scratch, in floats. */
+  gradFloats: number;
+  scratchFloats: number;
+}
+
+/**
+ * Forward and backward programs of one contraction tree. The root is written at root.ref in
+ * layout root.indices; backward starts from its gradient at root.gradRef. Intermediates are kept
+ * in `saved`, intermediate gradients in `grads` (reused stack-wise), permuted operands in `scratch`.
+ */
+export function compileTree(
+  tree: Tree, leaves: Leaf[], dims: Record<string, number>,
+  root: { indices: string[]; ref: Ref; gradRef: Ref | null },
+  arenas: { saved: Arena; grads: Arena; scratch: Arena },
+): TreeProgram {
+  const forward: Op[] = [], backward: Op[] = [];
+  const leafIds = (t: Tree): number[] => ('leaf' in t ? [t.leaf] : [...leafIds(t.left), ...leafIds(t.right)]);
+  const resultSet = (t: Tree): string[] => {
+    const mine = new Set(leafIds(t));
+    const inside = new Set<string>(), outside = new Set<string>(root.indices);
+    leaves.forEach((l, i) => l.indices.forEach((ix) => (mine.has(i) ? inside : outside).add(ix)));
+    return [...inside].filter((ix) => outside.has(ix));
+  };
+  const needs = (t: Tree): boolean => ('leaf' in t ? leaves[t.leaf].gradRef !== null : needs(t.left) || needs(t.right));
+  const value = new Map<Tree, Operand>();
+  const fwd = (t: Tree, isRoot: boolean): Operand => {
+    if ('leaf' in t) return { ref: leaves[t.leaf].ref, indices: leaves[t.leaf].indices };
+    const A = fwd(t.left, false), B = fwd(t.right, false);
+    const set = isRoot ? root.indices : resultSet(t);
+    const dst = isRoot ? root.ref : arenas.saved.alloc(product(set.map((ix) => dims[ix])));
+    const out = emitContract(forward, dims, A, B, set, dst, isRoot ? root.indices : null, arenas.scratch);
+    value.set(t, out);
+    return out;
+  };
+  fwd(tree, true);
+  const back = (t: Tree, grad: Operand): void => {
+    if ('leaf' in t) return;
+    const mark = arenas.grads.mark();
+    const kids: [Tree, Tree][] = [[t.left, t.right], [t.right, t.left]];
+    const pending: [Tree, Operand][] = [];
+    for (const [x, other] of kids) {
+      if (!needs(x)) continue;
+      const otherVal = 'leaf' in other ? { ref: leaves[other.leaf].ref, indices: leaves[other.leaf].indices } : value.get(other)!;
+      if ('leaf' in x) {
+        const l = leaves[x.leaf];
+        emitContract(backward, dims, grad, otherVal, l.indices, l.gradRef!, l.indices, arenas.scratch);
+      } else {
+        const set = value.get(x)!.indices;
+        const dst = arenas.grads.alloc(product(set.map((ix) => dims[ix])));
+        pending.push([x, emitContract(backward, dims, grad, otherVal, set, dst, null, arenas.scratch)]);
+      }
+    }
+    for (const [x, g] of pending) back(x, g);
+    arenas.grads.release(mark);
+  };
+  if (root.gradRef && needs(tree)) back(tree, { ref: root.gradRef, indices: root.indices });
+  return { forward, backward, savedFloats: arenas.saved.high, gradFloats: arenas.grads.high, scratchFloats: arenas.scratch.high };
+}
+
+/** Program words for the core: every Ref resolved to a byte address. */
+export function link(ops: Op[], resolve: (buf: string) => number): Int32Array {
+  const words: number[] = [];
+  const at = (r: Ref): number => {
+    const a = resolve(r.buf) + r.off * 4;
+    if (!Number.isInteger(a) || a < 0 || a >= 2 ** 32) throw new Error(`address of ${r.buf}+${r.off} is ${a}`);
+    return a | 0; // stored as i32, read as u32
+  };
+  for (const o of ops) {
+    switch (o.op) {
+      case 'gemm':
+        words.push(OPCODE.gemm, 20, at(o.c), o.ldc, at(o.a), o.sai, o.sak, o.strideA, at(o.b), o.ldb, o.strideB,
+          o.m, o.n, o.k, o.t, o.acc ? 1 : 0, o.h, o.hc, o.ha, o.hb);
+        break;
+      case 'permute': {
+        const r = o.dims.length;
+        if (r < 1 || r > 16) throw new Error(`permute of rank ${r}`);
+        words.push(OPCODE.permute, 5 + 3 * r, at(o.dst), at(o.src), r, ...o.dims, ...o.strides, ...new Array(r).fill(0));
+        break;
+      }
+      case 'zero': words.push(OPCODE.zero, 4, at(o.dst), o.n); break;
+      case 'gather': case 'scatter':
+        words.push(OPCODE[o.op], 7, at(o.dst), at(o.src), at(o.idx), o.count, o.rowFloats); break;
+      case 'add': words.push(OPCODE.add, 5, at(o.dst), at(o.src), o.n); break;
+    }
+  }
+  return Int32Array.from(words);
+}
