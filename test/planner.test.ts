@@ -1,0 +1,71 @@
+// The contraction planner: optimal trees on hand-checkable networks, the reconstruct/direct
+// crossover on each side (batch, rank, budget), budgets respected, and errors that say what to do.
+import t from 'tap';
+import { optimalPath } from '../src/tn/path.js';
+import { planLayer, BudgetError } from '../src/tn/plan.js';
+import { formatRanks, type LayerFormat, type LayerSpec } from '../src/model/spec.js';
+
+const prod = (xs: number[]): number => xs.reduce((p, x) => p * x, 1);
+const layerOf = (format: LayerFormat, inModes: number[], outModes: number[], maxRank: number): LayerSpec => ({
+  name: 'l', format, inFeatures: prod(inModes), outFeatures: prod(outModes), activation: 'none', inModes, outModes,
+  ranks: formatRanks(format, inModes, outModes, maxRank),
+});
+
+t.test('optimalPath: a matrix chain takes the cheap order, and counts flops by hand', async (t) => {
+  // A[a,b]·B[b,c]·C[c,d] with a=10, b=100, c=5, d=50: (AB)C costs 2·(10·100·5 + 10·5·50) = 15 000,
+  // A(BC) costs 2·(100·5·50 + 10·100·50) = 150 000.
+  const dims = { a: 10, b: 100, c: 5, d: 50 };
+  const terms = [{ indices: ['a', 'b'], needsGrad: false }, { indices: ['b', 'c'], needsGrad: false }, { indices: ['c', 'd'], needsGrad: false }];
+  const p = optimalPath(terms, ['a', 'd'], dims)!;
+  t.equal(p.forwardFlops, 15000);
+  t.same(p.tree, { left: { left: { leaf: 0 }, right: { leaf: 1 } }, right: { leaf: 2 } });
+  t.equal(p.savedFloats, 50, 'one intermediate AB [10×5]');
+  // With gradients wanted for every term, each contraction costs 3× (forward + two operand grads).
+  const g = optimalPath(terms.map((x) => ({ ...x, needsGrad: true })), ['a', 'd'], dims)!;
+  t.equal(g.forwardFlops + g.backwardFlops, 3 * 15000);
+  // An intermediate limit below AB's 50 floats forces the other order, whose BC is 500 floats: none fits.
+  t.equal(optimalPath(terms, ['a', 'd'], dims, 49), null);
+});
+
+t.test('crossover: reconstruct for large batches at high rank, direct for small batches', async (t) => {
+  const layer = layerOf('ttm', [7, 4, 7, 4], [4, 4, 8, 4], 20);
+  const big = planLayer(layer, { laneRows: 256, lanes: 1, train: true, needInputGrad: true });
+  t.equal(big.chosen.kind, 'reconstruct', `batch 256, rank 20: ${big.chosen.kind}, ${(big.chosen.flopsPerSample / 1e6).toFixed(2)} MFLOP/sample`);
+  const direct = big.candidates.find((c) => c.kind === 'direct')!;
+  t.ok(direct.cost > big.chosen.cost, 'the direct path was considered and costs more');
+  const one = planLayer(layer, { laneRows: 1, lanes: 1, train: true, needInputGrad: true });
+  t.equal(one.chosen.kind, 'direct', `batch 1: ${one.chosen.kind} (${one.chosen.order})`);
+  const recon = one.candidates.find((c) => c.kind === 'reconstruct')!;
+  t.ok(recon.cost > one.chosen.cost, `reconstructing W for one sample costs more (${recon.flopsPerSample} vs ${one.chosen.flopsPerSample} flops)`);
+  // Low rank favours direct contraction even at batch 256.
+  const low = planLayer(layerOf('ttm', [7, 4, 7, 4], [4, 4, 8, 4], 2), { laneRows: 256, lanes: 1, train: true, needInputGrad: true });
+  t.equal(low.chosen.kind, 'direct', `rank 2 at batch 256: ${low.chosen.kind}`);
+});
+
+t.test('a tight budget forces direct contraction; an impossible one is a BudgetError', async (t) => {
+  // 512×512 TTM, rank 16, 16 rows: reconstructing W is cheapest but needs W, dW and the
+  // reconstruction's intermediates; contracting x core by core costs more flops and less memory.
+  const layer = layerOf('ttm', [8, 8, 8], [8, 8, 8], 16);
+  const o = { laneRows: 16, lanes: 1, train: true, needInputGrad: true };
+  const free = planLayer(layer, o);
+  t.equal(free.chosen.kind, 'reconstruct');
+  const recon = free.chosen.workspaceBytes;
+  const lean = Math.min(...free.candidates.map((c) => c.workspaceBytes));
+  t.ok(lean < recon, `some path needs less than reconstruct's ${recon} bytes (leanest ${lean})`);
+  const tight = planLayer(layer, { ...o, budgetBytes: lean });
+  t.equal(tight.chosen.kind, 'direct');
+  t.equal(tight.chosen.workspaceBytes, lean, 'the only path that fits is taken');
+  t.ok(tight.chosen.flopsPerSample > free.chosen.flopsPerSample, `and pays in flops: ${tight.chosen.flopsPerSample} > ${free.chosen.flopsPerSample}`);
+  for (const c of tight.candidates) t.equal(c.fits, c.workspaceBytes <= lean);
+  t.throws(() => planLayer(layer, { ...o, budgetBytes: lean - 1 }),
+    new BudgetError(`layer l (ttm): every contraction path needs more workspace than the budget of ${lean - 1} bytes; the leanest needs ${lean} bytes at 16 rows per lane. Raise --workspace-mib or lower --batch`));
+});
+
+t.test('every format: the planner never picks a path costlier than another fitting one', async (t) => {
+  for (const format of ['cp', 'tucker', 'tt', 'ttm', 'tr'] as const) {
+    for (const rows of [1, 16, 256]) {
+      const p = planLayer(layerOf(format, [4, 7, 4, 7], [4, 4, 8, 4], format === 'cp' ? 50 : 8), { laneRows: rows, lanes: 1, train: true, needInputGrad: true });
+      t.equal(p.chosen.cost, Math.min(...p.candidates.filter((c) => c.fits).map((c) => c.cost)), `${format} B=${rows}: ${p.chosen.kind} ${p.chosen.order}`);
+    }
+  }
+});
