@@ -29,12 +29,6 @@ export interface CoreExports {
   rngNextU32(rng: number): number;
   rngTruncNormalF32(rng: number, out: number, n: number, std: number, bound: number): void;
   rngShuffleI32(rng: number, arr: number, n: number): void;
-  ttmForwardF32(y: number, x: number, factors: number, desc: number, states: number, batch: number): void;
-  ttmBackwardF32(dx: number, dfactors: number, dy: number, factors: number, desc: number, states: number,
-    ws: number, batch: number): void;
-  denseForwardF32(y: number, x: number, w: number, bias: number, batch: number, nIn: number, nOut: number): void;
-  denseBackwardF32(dx: number, dw: number, dbias: number, dy: number, x: number, w: number, ws: number,
-    batch: number, nIn: number, nOut: number): void;
   /** Runs a linked tensor-network program (src/tn/compile.ts link). */
   tnRun(prog: number, words: number): void;
   tnFlops(): number;
