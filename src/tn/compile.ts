@@ -190,6 +190,7 @@ export function compileTree(
   root: { indices: string[]; ref: Ref; gradRef: Ref | null },
   arenas: { saved: Arena; grads: Arena; scratch: Arena },
 ): TreeProgram {
+  if ('leaf' in tree) throw new Error('compileTree needs at least two tensors (a single leaf has nothing to contract)');
   const forward: Op[] = [], backward: Op[] = [];
   const leafIds = (t: Tree): number[] => ('leaf' in t ? [t.leaf] : [...leafIds(t.left), ...leafIds(t.right)]);
   const resultSet = (t: Tree): string[] => {
