@@ -4,6 +4,7 @@ export { brgemmF32, transposeF32, peakF32x4, PEAK_FLOPS_PER_ITER } from './gemm'
 export { biasAddF32, biasGradF32, reluF32, reluBackwardF32, softmaxXentF32, adamF32, addF32 } from './ops';
 export { rngSeed, rngNextU32, rngBelow, rngNormal, rngTruncNormalF32, rngShuffleI32 } from './rng';
 export { tnRun, tnFlops, tnResetFlops } from './tn';
+export { sampleWeightsF32, sviGradF32, mapGradF32, sliceSquaresF64 } from './bayes';
 export { selftest, selftestChecksum } from './selftest';
 export { dotI16, requantI32ToI16, q15MulrSatI16 } from './fixed';
 

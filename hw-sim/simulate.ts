@@ -80,8 +80,8 @@ export interface SimReport {
   assumptions: string[];
 }
 
-export const BUFFER_KINDS: readonly BufferKind[] = ['rng', 'params', 'grads', 'optimizer', 'activations', 'workspace', 'batch', 'dataset', 'meta'];
-const SCALED_KINDS: ReadonlySet<BufferKind> = new Set<BufferKind>(['params', 'grads', 'optimizer', 'activations', 'workspace', 'batch']);
+export const BUFFER_KINDS: readonly BufferKind[] = ['rng', 'params', 'grads', 'optimizer', 'variational', 'activations', 'workspace', 'batch', 'dataset', 'meta'];
+const SCALED_KINDS: ReadonlySet<BufferKind> = new Set<BufferKind>(['params', 'grads', 'optimizer', 'variational', 'activations', 'workspace', 'batch']);
 
 const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
 

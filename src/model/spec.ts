@@ -33,8 +33,15 @@ export interface ModelSpec {
   classes: number;
   /** Inputs are fed as (x − mean) / std; the training set's pixel statistics, saved with the model. */
   inputNorm?: { mean: number; std: number };
+  /**
+   * Bayesian low-rank prior on the tensor layers' factors (src/bayes): 'svi' keeps a Gaussian
+   * posterior scale σ = softplus(ρ) per factor entry, 'map' a point estimate. Absent: plain training.
+   */
+  inference?: Inference;
   layers: LayerSpec[];
 }
+
+export type Inference = 'svi' | 'map';
 
 export class SpecError extends Error {
   constructor(message: string) { super(message); this.name = 'SpecError'; }
@@ -121,6 +128,7 @@ export function validateSpec(raw: unknown): ModelSpec {
       fail('inputNorm', n, 'must be {"mean": finite number, "std": number > 0}');
     }
   }
+  if (spec.inference !== undefined && spec.inference !== 'svi' && spec.inference !== 'map') fail('inference', spec.inference, 'must be "svi" or "map" (or absent)');
   if (!Array.isArray(spec.layers) || spec.layers.length === 0) fail('layers', spec.layers, 'must be a non-empty array');
   const layers = spec.layers as Record<string, unknown>[];
   let features = spec.inputFeatures as number;

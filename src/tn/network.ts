@@ -21,6 +21,8 @@ export interface Factor {
   shape: number[];
   /** Network indices of the storage axes, size-1 axes omitted. */
   indices: string[];
+  /** Index name of every storage axis (size-1 ones included): what rank pruning slices. */
+  axes: string[];
 }
 
 export interface Network {
@@ -44,7 +46,7 @@ export function layerNetwork(layer: LayerSpec): Network {
   const r = layer.ranks ?? [];
   const factor = (name: string, axes: [string, number][]): Factor => {
     for (const [ix, n] of axes) dims[ix] = n;
-    return { name, shape: axes.map(([, n]) => n), indices: axes.filter(([, n]) => n > 1).map(([ix]) => ix) };
+    return { name, shape: axes.map(([, n]) => n), indices: axes.filter(([, n]) => n > 1).map(([ix]) => ix), axes: axes.map(([ix]) => ix) };
   };
   let factors: Factor[];
   switch (layer.format) {

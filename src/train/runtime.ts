@@ -15,6 +15,7 @@
 import type { Core } from '../core/wasm.js';
 import type { ModelSpec, LayerSpec } from '../model/spec.js';
 import { layerTensors } from '../model/layers.js';
+import { rankGroups, governedTensors } from '../bayes/groups.js';
 import { planLayer, type LayerPlan, type PathKind } from '../tn/plan.js';
 import { link, type Op } from '../tn/compile.js';
 import { lrScale } from './init.js';
@@ -73,6 +74,23 @@ export function bufferRequests(spec: ModelSpec, batch: number, mode: RunMode, da
     for (let l = 0; l < lanes; l++) req.push({ name: l === 0 ? 'grads' : `grads.${l}`, bytes: paramBytes, kind: 'grads' });
     req.push({ name: 'adam.m', bytes: paramBytes, kind: 'optimizer' });
     req.push({ name: 'adam.v', bytes: paramBytes, kind: 'optimizer' });
+  }
+  if (spec.inference) {
+    // Rank variances: the f32 precisions the kernels read, the f64 sums of the EM update.
+    const slices = rankGroups(spec).reduce((n, g) => n + g.size, 0);
+    req.push({ name: 'ard.precision', bytes: slices * F32, kind: 'variational' });
+    if (train) req.push({ name: 'ard.stats', bytes: slices * 8, kind: 'variational' });
+  }
+  if (spec.inference === 'svi') {
+    // σ = softplus(ρ) per entry, the sampled weights the programs read, the noise, ρ's gradient and Adam state.
+    req.push({ name: 'rho', bytes: paramBytes, kind: 'variational' });
+    req.push({ name: 'weights', bytes: paramBytes, kind: 'variational' });
+    req.push({ name: 'eps', bytes: paramBytes, kind: 'variational' });
+    if (train) {
+      req.push({ name: 'grads.rho', bytes: paramBytes, kind: 'grads' });
+      req.push({ name: 'adam.rho.m', bytes: paramBytes, kind: 'optimizer' });
+      req.push({ name: 'adam.rho.v', bytes: paramBytes, kind: 'optimizer' });
+    }
   }
   for (const { layer, chosen } of plans) {
     const n = layer.name;
@@ -170,7 +188,8 @@ export class Runtime {
     const gradsOf = (l: number): string => (l === 0 ? 'grads' : `grads.${l}`);
     const resolver = (l: number, i: number) => (buf: string): number => {
       const layer = spec.layers[i], lane = `lane${l}`;
-      if (buf.startsWith('param:')) return slotAddr('params', buf.slice(6));
+      // With SVI the programs read the sampled weights, never μ itself.
+      if (buf.startsWith('param:')) return slotAddr(spec.inference === 'svi' ? 'weights' : 'params', buf.slice(6));
       if (buf.startsWith('grad:')) return slotAddr(gradsOf(l), buf.slice(5));
       switch (buf) {
         case 'x': return i > 0 ? this.addr(`${lane}.${spec.layers[i - 1].name}.out`) : this.addr(`${lane}.batch.x`);
@@ -341,7 +360,10 @@ export class Runtime {
     for (let l = 1; l < lanesRun; l++) this.core.exports.addF32(this.laneAddrs[0].grads, this.laneAddrs[l].grads, this.paramFloats);
   }
 
-  /** One Adam step over every tensor, each with lr·lrScale(tensor) (see init.ts). */
+  /**
+   * One Adam step over every tensor, each with lr·lrScale(tensor) (see init.ts); with SVI also
+   * over the governed tensors' ρ (at plain lr: ρ is a log-scale parameter).
+   */
   adamStep(lr: number, beta1 = 0.9, beta2 = 0.999, eps = 1e-8): void {
     this.step++;
     const e = this.core.exports;
@@ -350,5 +372,27 @@ export class Runtime {
       const off = s.offsetFloats * F32;
       e.adamF32(p + off, g + off, m + off, v + off, s.floats, lr * s.lrScale, beta1, beta2, eps, this.step);
     }
+    if (this.spec.inference === 'svi') {
+      const [r, gr, rm, rv] = ['rho', 'grads.rho', 'adam.rho.m', 'adam.rho.v'].map((n) => this.addr(n));
+      const governed = governedTensors(this.spec);
+      for (const s of this.slots) {
+        if (!governed.has(s.name)) continue;
+        const off = s.offsetFloats * F32;
+        e.adamF32(r + off, gr + off, rm + off, rv + off, s.floats, lr, beta1, beta2, eps, this.step);
+      }
+    }
   }
+
+  /** Adam's step count (carried over when pruning rebuilds the runtime). */
+  get adamSteps(): number { return this.step; }
+  set adamSteps(n: number) { this.step = n; }
+
+  /** A tensor's slot in another buffer of the params layout (rho, weights, eps, grads.rho, adam.*). */
+  slotView(buffer: string, tensor: string): Float32Array {
+    const s = this.slots.find((x) => x.name === tensor);
+    if (!s) throw new Error(`model has no tensor ${tensor}`);
+    return this.f32(this.addr(buffer) + s.offsetFloats * F32, s.floats);
+  }
+
+  hasBuffer(name: string): boolean { return this.plan.buffers.some((b) => b.name === name); }
 }

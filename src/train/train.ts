@@ -6,8 +6,13 @@ import { availableParallelism } from 'node:os';
 import { loadCore, type Flavour } from '../core/wasm.js';
 import { loadMnist, type Dataset } from '../data/mnist.js';
 import { inputStats, normalizeInputs } from '../data/normalize.js';
-import { defaultSpec, type LayerFormat, type ModelSpec } from '../model/spec.js';
-import { modelParams, denseParams } from '../model/layers.js';
+import { defaultSpec, type LayerFormat, type ModelSpec, type Inference } from '../model/spec.js';
+import { modelParams, denseParams, layerParams, layerTensors } from '../model/layers.js';
+import { Ard } from '../bayes/ard.js';
+import { decidePrune, snapshot, restore, sliceRankVar, type Kept } from '../bayes/prune.js';
+import { klWeight, type Hyperprior, type RankThreshold } from '../bayes/prior.js';
+import { initStd } from './init.js';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { formatLayerTable } from '../tn/table.js';
 import { saveModel } from '../model/file.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -52,7 +57,27 @@ export interface TrainOptions {
   threads?: number;
   /** Progress and per-epoch lines go here; null silences them. */
   log?: NodeJS.WriteStream | null;
+  /** Bayesian rank determination (absent: plain training at fixed ranks). */
+  bayes?: BayesOptions;
 }
+
+export interface BayesOptions {
+  inference: Inference;
+  prior: Hyperprior;
+  /** κ: the KL weight reached after the warm-up (β = κ·ramp). */
+  kl: number;
+  /** β ramps from 0 at epoch `start` to κ at `start + length` (fractional epochs). */
+  klWarmup: { start: number; length: number };
+  rankThreshold: RankThreshold;
+  /** Prune dead slices every this many steps (and at the end); 0: once per epoch. */
+  pruneEvery: number;
+  /** EM step size α of the rank-variance update. */
+  emStep: number;
+  /** SVI: initial σ relative to each tensor's initialisation std. */
+  sigmaInit: number;
+}
+
+export interface PruneEvent { step: number; epoch: number; ranks: Record<string, number[]>; params: number; planBytes: number }
 
 export type Schedule = 'constant' | 'cosine';
 
@@ -61,7 +86,11 @@ export function scheduledLr(lr: number, schedule: Schedule, t: number, T: number
   return schedule === 'cosine' && T > 1 ? lr * 0.5 * (1 + Math.cos((Math.PI * t) / T)) : lr;
 }
 
-export interface EpochLog { epoch: number; trainLoss: number; trainAccuracy: number; testLoss: number; testAccuracy: number; seconds: number }
+export interface EpochLog {
+  epoch: number; trainLoss: number; trainAccuracy: number; testLoss: number; testAccuracy: number; seconds: number;
+  /** With ARD: the epoch's mean KL (SVI) or prior penalty (MAP), the KL weight at its end, ranks and params after it. */
+  kl?: number; beta?: number; ranks?: Record<string, number[]>; params?: number;
+}
 
 export interface TrainSummary {
   dataset: string;
@@ -91,6 +120,11 @@ export interface TrainSummary {
   lanes: number;
   threads: number;
   history: EpochLog[];
+  /** ARD runs: inference, κ, and the model after every pruning event. */
+  inference?: Inference;
+  kl?: number;
+  pruneEvents?: PruneEvent[];
+  warnings?: string[];
 }
 
 /** Loads samples order[start..start+rows) (or start.. when order is null) into the lanes. */
@@ -138,67 +172,159 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
   if (opts.outDir) prepareOutDir(opts.outDir);
   const trainSet = loadMnist('train', opts.limitTrain);
   const testSet = loadMnist('test', opts.limitTest);
-  const spec: ModelSpec = { ...defaultSpec(opts.format, opts.maxRank), inputNorm: inputStats(trainSet) };
+  const spec: ModelSpec = {
+    ...defaultSpec(opts.format, opts.maxRank), inputNorm: inputStats(trainSet),
+    ...(opts.bayes ? { inference: opts.bayes.inference } : {}),
+  };
   normalizeInputs(trainSet, spec.inputNorm!);
   normalizeInputs(testSet, spec.inputNorm!);
   const core = await loadCore(opts.flavour);
-  const rt = new Runtime(core, spec, opts.batch, 'train', { datasetCount: trainSet.count, lanes: TRAIN_LANES, workspaceBudgetBytes: opts.workspaceBudgetBytes });
+  const rtOptions = { datasetCount: trainSet.count, lanes: TRAIN_LANES, workspaceBudgetBytes: opts.workspaceBudgetBytes };
+  const rt = new Runtime(core, spec, opts.batch, 'train', rtOptions);
   initialise(rt, opts.seed);
-  const pool = await LanePool.create(rt, opts.threads ?? defaultThreads());
+  const order = rt.i32(rt.bufferAddr('order'), trainSet.count);
+  for (let i = 0; i < trainSet.count; i++) order[i] = i;
+  let ard: Ard | null = null;
+  if (opts.bayes) {
+    ard = new Ard(rt, { prior: opts.bayes.prior, emStep: opts.bayes.emStep });
+    const std = new Map(spec.layers.flatMap((l) => layerTensors(l).map((t) => [t.name, initStd(l).std] as const)));
+    ard.initScales(opts.bayes.sigmaInit, (t) => std.get(t)!);
+  }
+  const state: RunState = { rt, pool: await LanePool.create(rt, opts.threads ?? defaultThreads()), ard };
   try {
-    return await runEpochs(opts, log, trainSet, testSet, spec, rt, pool);
+    return await runEpochs(opts, log, trainSet, testSet, state, rtOptions);
   } finally {
-    await pool.close();
+    await state.pool.close();
   }
 }
 
-async function runEpochs(opts: TrainOptions, log: NodeJS.WriteStream | null, trainSet: Dataset, testSet: Dataset,
-                         spec: ModelSpec, rt: Runtime, pool: LanePool): Promise<TrainSummary> {
-  const core = rt.core;
-  const params = modelParams(spec), dense = denseParams(spec);
-  log?.write(formatLayerTable(rt.layerPlans).split('\n').map((l) => `btnn:   ${l}\n`).join(''));
-  log?.write(`btnn: ${params} params (dense ${dense}, ${(dense / params).toFixed(2)}×), plan ${(rt.plan.endBytes / 1048576).toFixed(1)} MiB, core ${core.flavour}, ${pool.threads} thread(s)\n`);
+/** What pruning replaces: the runtime (plan and programs), its lane pool, the ARD state. */
+interface RunState { rt: Runtime; pool: LanePool; ard: Ard | null }
 
-  const order = rt.i32(rt.bufferAddr('order'), trainSet.count);
-  for (let i = 0; i < trainSet.count; i++) order[i] = i;
-  const stage = new Float32Array(rt.laneBatch * trainSet.features);
+/** Cuts dead slices if there are any: new spec, new runtime and pool, state carried over. */
+async function prune(state: RunState, opts: TrainOptions, rtOptions: ConstructorParameters<typeof Runtime>[4]): Promise<boolean> {
+  const { rt, ard } = state;
+  if (!ard || !opts.bayes) return false;
+  const decision = decidePrune(rt.spec, ard, opts.bayes.rankThreshold);
+  if (!decision.changed) return false;
+  const snap = snapshot(rt, decision.kept);
+  const rankVar = sliceRankVar(ard, decision.kept);
+  const threads = state.pool.threads;
+  await state.pool.close();
+  const next = new Runtime(rt.core, decision.spec, rt.batch, 'train', rtOptions);
+  restore(next, snap);
+  state.rt = next;
+  state.ard = new Ard(next, ard.options, rankVar);
+  state.pool = await LanePool.create(next, threads);
+  return true;
+}
+
+const ranksOf = (spec: ModelSpec): Record<string, number[]> =>
+  Object.fromEntries(spec.layers.filter((l) => l.ranks).map((l) => [l.name, l.ranks as number[]]));
+
+const rankLine = (spec: ModelSpec): string =>
+  spec.layers.filter((l) => l.ranks).map((l) => `${l.name} [${l.ranks!.join(',')}] ${layerParams(l)}`).join(' | ');
+
+async function runEpochs(opts: TrainOptions, log: NodeJS.WriteStream | null, trainSet: Dataset, testSet: Dataset,
+                         state: RunState, rtOptions: ConstructorParameters<typeof Runtime>[4]): Promise<TrainSummary> {
+  const core = state.rt.core;
+  const dense = denseParams(state.rt.spec);
+  const bayes = opts.bayes;
+  const describe = (): void => {
+    const rt = state.rt;
+    log?.write(formatLayerTable(rt.layerPlans).split('\n').map((l) => `btnn:   ${l}\n`).join(''));
+    log?.write(`btnn: ${modelParams(rt.spec)} params (dense ${dense}, ${(dense / modelParams(rt.spec)).toFixed(2)}×), plan ${(rt.plan.endBytes / 1048576).toFixed(1)} MiB, core ${core.flavour}, ${state.pool.threads} thread(s)\n`);
+  };
+  describe();
+  if (bayes) log?.write(`btnn: ARD ${bayes.inference}, ${bayes.prior.kind === 'half-cauchy' ? `half-Cauchy η=${bayes.prior.eta}` : 'log-uniform'} prior, κ=${bayes.kl}, KL warm-up from epoch ${bayes.klWarmup.start} over ${bayes.klWarmup.length}\n`);
+
   const history: EpochLog[] = [];
-  let trainMs = 0, trained = 0, step = 0;
+  const pruneEvents: PruneEvent[] = [];
+  const warnings: string[] = [];
+  const warn = (w: string): void => { warnings.push(w); log?.write(`btnn: warning: ${w}\n`); };
+  let trainMs = 0, trained = 0, step = 0, lrFactor = 1;
   const schedule = opts.schedule ?? 'cosine';
-  const totalSteps = opts.epochs * Math.ceil(trainSet.count / opts.batch);
+  const stepsPerEpoch = Math.ceil(trainSet.count / opts.batch);
+  const totalSteps = opts.epochs * stepsPerEpoch;
+  const metrics = opts.outDir ? join(opts.outDir, 'metrics.jsonl') : null;
+  if (metrics) writeFileSync(metrics, '');
+  const identity = (): Kept => new Map();
+  let good = bayes ? { snap: snapshot(state.rt, identity()), rankVar: state.ard!.rankVar.map((v) => v.slice()) } : null;
+  const majority = Math.max(...Array.from({ length: 10 }, (_, c) => trainSet.labels.filter((l) => l === c).length)) / trainSet.count;
 
   for (let epoch = 1; epoch <= opts.epochs; epoch++) {
     const t0 = performance.now();
+    let rt = state.rt;
     core.exports.rngShuffleI32(rt.bufferAddr('rng'), rt.bufferAddr('order'), trainSet.count);
     const perm = rt.i32(rt.bufferAddr('order'), trainSet.count).slice();
     const progress = log ? new Progress(`epoch ${epoch}/${opts.epochs}`, trainSet.count, log) : null;
-    let lossSum = 0, correct = 0;
+    let lossSum = 0, correct = 0, klSum = 0, beta = 0;
     for (let start = 0; start < trainSet.count; start += opts.batch) {
+      rt = state.rt;
+      const stage = new Float32Array(rt.laneBatch * trainSet.features);
       const rows = Math.min(opts.batch, trainSet.count - start);
-      const r = pool.run(loadLanes(rt, trainSet, perm, start, rows, stage), true);
-      rt.adamStep(scheduledLr(opts.lr, schedule, step++, totalSteps));
+      const ard = state.ard;
+      beta = bayes ? klWeight(bayes.kl, (epoch - 1) + start / trainSet.count, bayes.klWarmup) : 0;
+      if (ard) { ard.update(); ard.sample(); }
+      const r = pool(state).run(loadLanes(rt, trainSet, perm, start, rows, stage), true);
+      const kl = ard ? ard.priorGrads(beta) : 0;
+      if (!Number.isFinite(r.lossSum) || !Number.isFinite(kl)) {
+        if (!good || !ard) throw new Error(`step ${step}: the loss became ${r.lossSum}; lower --lr`);
+        // METHOD §7: restore the last good state, halve the learning rate, go on.
+        restore(rt, good.snap);
+        ard.rankVar.forEach((v, i) => v.set(good!.rankVar[i]));
+        ard.update(0);
+        lrFactor /= 2;
+        warn(`step ${step}: non-finite loss or KL (${r.lossSum}, ${kl}); restored the state of a few steps ago and halved the learning rate (now ×${lrFactor})`);
+        step++;
+        continue;
+      }
+      rt.adamStep(lrFactor * scheduledLr(opts.lr, schedule, step++, totalSteps));
       lossSum += r.lossSum;
       correct += r.correct;
+      klSum += kl;
+      if (bayes && step % 50 === 0) good = { snap: snapshot(rt, identity()), rankVar: state.ard!.rankVar.map((v) => v.slice()) };
+      if (bayes && step % (bayes.pruneEvery || stepsPerEpoch) === 0 && await prune(state, opts, rtOptions)) {
+        pruneEvents.push({ step, epoch, ranks: ranksOf(state.rt.spec), params: modelParams(state.rt.spec), planBytes: state.rt.plan.endBytes });
+        good = { snap: snapshot(state.rt, identity()), rankVar: state.ard!.rankVar.map((v) => v.slice()) };
+      }
       const done = start + rows;
       if (progress && (done === trainSet.count || (start / opts.batch) % 20 === 0)) {
         const sps = done / ((performance.now() - t0) / 1000);
-        progress.update(done, `loss ${(lossSum / done).toFixed(4)} acc ${(correct / done).toFixed(4)} ${sps.toFixed(0)} samples/s`);
+        const extra = bayes ? ` | β ${beta.toExponential(1)} | ${rankLine(state.rt.spec)}` : '';
+        progress.update(done, `loss ${(lossSum / done).toFixed(4)} acc ${(correct / done).toFixed(4)} ${sps.toFixed(0)} samples/s${extra}`);
       }
     }
     const epochMs = performance.now() - t0;
     trainMs += epochMs;
     trained += trainSet.count;
-    const test = evaluate(rt, pool, testSet);
+    state.ard?.useMean();
+    const test = evaluate(state.rt, state.pool, testSet);
     const entry: EpochLog = {
       epoch, trainLoss: lossSum / trainSet.count, trainAccuracy: correct / trainSet.count,
       testLoss: test.loss, testAccuracy: test.accuracy, seconds: epochMs / 1000,
+      ...(bayes ? { kl: klSum / stepsPerEpoch, beta, ranks: ranksOf(state.rt.spec), params: modelParams(state.rt.spec) } : {}),
     };
     history.push(entry);
-    progress?.done(`loss ${entry.trainLoss.toFixed(4)} acc ${entry.trainAccuracy.toFixed(4)} | test acc ${test.accuracy.toFixed(4)} loss ${test.loss.toFixed(4)} | ${(trainSet.count / (epochMs / 1000)).toFixed(0)} samples/s`);
+    if (metrics) appendFileSync(metrics, JSON.stringify(entry) + '\n');
+    if (entry.trainAccuracy <= majority + 0.01) {
+      warn(`epoch ${epoch}: training accuracy ${entry.trainAccuracy.toFixed(4)} is that of the constant predictor (${majority.toFixed(4)}): the model collapsed; lower --kl or --lr`);
+    }
+    const ardInfo = bayes ? ` | KL ${entry.kl!.toExponential(3)} β ${beta.toExponential(1)} | ${rankLine(state.rt.spec)}` : '';
+    progress?.done(`loss ${entry.trainLoss.toFixed(4)} acc ${entry.trainAccuracy.toFixed(4)} | test acc ${test.accuracy.toFixed(4)} loss ${test.loss.toFixed(4)} | ${(trainSet.count / (epochMs / 1000)).toFixed(0)} samples/s${ardInfo}`);
   }
-
+  if (bayes && await prune(state, opts, rtOptions)) {
+    pruneEvents.push({ step, epoch: opts.epochs, ranks: ranksOf(state.rt.spec), params: modelParams(state.rt.spec), planBytes: state.rt.plan.endBytes });
+    log?.write(`btnn: final pruning: ${rankLine(state.rt.spec)}\n`);
+  }
+  const rt = state.rt;
+  state.ard?.useMean();
   const last = history[history.length - 1];
-  const final = last ? { accuracy: last.testAccuracy, loss: last.testLoss } : evaluate(rt, pool, testSet);
+  // After a final pruning the network changed (only dead slices went): evaluate what is saved.
+  const final = !last || pruneEvents.some((e) => e.step === step && e.epoch === opts.epochs)
+    ? evaluate(rt, state.pool, testSet) : { accuracy: last.testAccuracy, loss: last.testLoss };
+  const spec = rt.spec;
+  const params = modelParams(spec);
   const summary: TrainSummary = {
     dataset: 'mnist',
     format: opts.format,
@@ -215,7 +341,7 @@ async function runEpochs(opts: TrainOptions, log: NodeJS.WriteStream | null, tra
     params,
     denseParams: dense,
     compression: dense / params,
-    ranks: Object.fromEntries(spec.layers.filter((l) => l.ranks).map((l) => [l.name, l.ranks as number[]])),
+    ranks: ranksOf(spec),
     flopsPerSample: planFlops(rt),
     trainSamplesPerSec: trainMs > 0 ? trained / (trainMs / 1000) : 0,
     trainSeconds: trainMs / 1000,
@@ -224,12 +350,30 @@ async function runEpochs(opts: TrainOptions, log: NodeJS.WriteStream | null, tra
     bytesByKind: rt.plan.bytesByKind,
     flavour: core.flavour,
     lanes: rt.lanes,
-    threads: pool.threads,
+    threads: state.pool.threads,
     history,
+    ...(bayes ? { inference: bayes.inference, kl: bayes.kl, pruneEvents, warnings } : {}),
   };
   if (opts.outDir) {
-    saveModel(join(opts.outDir, 'model.safetensors'), spec, (name) => rt.tensor(name), { seed: String(opts.seed), epochs: String(opts.epochs) });
+    saveModel(join(opts.outDir, 'model.safetensors'), spec, (name) => rt.tensor(name), { seed: String(opts.seed), epochs: String(opts.epochs) },
+      modelExtras(rt, state.ard));
     writeFileAtomic(join(opts.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   }
   return summary;
+}
+
+const pool = (s: RunState): LanePool => s.pool;
+
+/** Posterior scales and rank variances saved next to the factors (src/model/file.ts). */
+function modelExtras(rt: Runtime, ard: Ard | null): { name: string; shape: number[]; data: Float32Array }[] {
+  if (!ard) return [];
+  const out: { name: string; shape: number[]; data: Float32Array }[] = [];
+  ard.groups.forEach((g, i) => out.push({ name: `${g.layer}.rankVar.${g.index}`, shape: [g.size], data: Float32Array.from(ard.rankVar[i]) }));
+  if (rt.spec.inference === 'svi') {
+    for (const t of new Set(ard.groups.flatMap((g) => g.governs.map((x) => x.tensor)))) {
+      const s = rt.slots.find((x) => x.name === t)!;
+      out.push({ name: `${t}.rho`, shape: s.shape, data: rt.slotView('rho', t).slice() });
+    }
+  }
+  return out;
 }

@@ -1,0 +1,51 @@
+// Prediction with a trained model: the posterior mean, or (SVI) the average of K posterior draws'
+// class probabilities (METHOD §3.1), scored by accuracy, NLL and expected calibration error.
+import type { Core } from '../core/wasm.js';
+import type { Dataset } from '../data/mnist.js';
+import type { LoadedModel } from '../model/file.js';
+import { Runtime } from '../train/runtime.js';
+import { governedTensors } from './groups.js';
+import { classificationMetrics } from './prior.js';
+
+export interface SampledResult { accuracy: number; nll: number; ece: number; samples: number }
+
+/** K = 1 (or a MAP / plain model): the posterior mean. Draws come from PCG32 stream (seed, 9). */
+export function evaluateSamples(core: Core, model: LoadedModel, test: Dataset, samples: number, batch: number, seed = 1): SampledResult {
+  const { spec } = model;
+  const rt = new Runtime(core, spec, batch, 'infer');
+  for (const s of rt.slots) rt.tensor(s.name).set(model.tensors.get(s.name)!.data);
+  const svi = spec.inference === 'svi';
+  const governed = governedTensors(spec);
+  if (svi) for (const t of governed) rt.slotView('rho', t).set(model.tensors.get(`${t}.rho`)!.data);
+  const draws = svi ? samples : 1;
+  const C = spec.classes, f = test.features;
+  const probs = new Float64Array(test.count * C);
+  rt.seed(seed, 9);
+  const e = core.exports;
+  for (let k = 0; k < draws; k++) {
+    if (svi) {
+      for (const s of rt.slots) {
+        const w = rt.slotView('weights', s.name);
+        if (governed.has(s.name) && draws > 1) {
+          e.sampleWeightsF32(w.byteOffset, rt.slotView('eps', s.name).byteOffset, rt.tensor(s.name).byteOffset, rt.slotView('rho', s.name).byteOffset, rt.bufferAddr('rng'), s.floats);
+        } else {
+          w.set(rt.tensor(s.name));
+        }
+      }
+    }
+    rt.prepare();
+    for (let start = 0; start < test.count; start += batch) {
+      const rows = Math.min(batch, test.count - start);
+      rt.loadBatch(test.inputs.subarray(start * f, (start + rows) * f), null, rows);
+      const logits = rt.f32(rt.forward(rows), rows * C);
+      for (let r = 0; r < rows; r++) {
+        let mx = -Infinity;
+        for (let c = 0; c < C; c++) mx = Math.max(mx, logits[r * C + c]);
+        let z = 0;
+        for (let c = 0; c < C; c++) z += Math.exp(logits[r * C + c] - mx);
+        for (let c = 0; c < C; c++) probs[(start + r) * C + c] += Math.exp(logits[r * C + c] - mx) / z / draws;
+      }
+    }
+  }
+  return { ...classificationMetrics(probs, test.labels, C, 15), samples: draws };
+}

@@ -1,0 +1,100 @@
+// Physical rank pruning (METHOD.md §4, "physical truncation"): dead rank slices are cut out of
+// every tensor that has the rank's axis (factors, optimizer state, posterior scales), the spec's
+// ranks shrink, and the caller rebuilds the Runtime, whose memory plan and contraction plans are
+// then derived from the smaller spec. Nothing is masked: the model really shrinks.
+import type { ModelSpec } from '../model/spec.js';
+import { layerNetwork } from '../tn/network.js';
+import { aliveSlices, type RankThreshold } from './prior.js';
+import type { Ard } from './ard.js';
+import type { Runtime } from '../train/runtime.js';
+
+/** Kept slice indices (ascending) per rank index, per layer: layer → index → kept. */
+export type Kept = Map<string, Map<string, number[]>>;
+
+export interface PruneDecision { kept: Kept; changed: boolean; spec: ModelSpec }
+
+/** Which slices stay (the read-off rule of prior.ts, never below one per bond) and the smaller spec. */
+export function decidePrune(spec: ModelSpec, ard: Ard, threshold: RankThreshold): PruneDecision {
+  const kept: Kept = new Map();
+  let changed = false;
+  ard.groups.forEach((g, i) => {
+    const alive = aliveSlices(ard.rankVar[i], threshold);
+    if (alive.length < g.size) changed = true;
+    if (!kept.has(g.layer)) kept.set(g.layer, new Map());
+    kept.get(g.layer)!.set(g.index, alive);
+  });
+  return { kept, changed, spec: changed ? respec(spec, kept) : spec };
+}
+
+/** The spec with each pruned rank index's size set to its kept count. */
+export function respec(spec: ModelSpec, kept: Kept): ModelSpec {
+  return {
+    ...spec,
+    layers: spec.layers.map((layer) => {
+      const k = kept.get(layer.name);
+      if (!k || !layer.ranks) return layer;
+      const ranks = [...layer.ranks];
+      for (const [index, alive] of k) {
+        const at = index === 'r' ? 0 : Number(index.slice(1));
+        ranks[at] = alive.length;
+        if (layer.format === 'tr' && at === 0) ranks[ranks.length - 1] = alive.length;
+      }
+      return { ...layer, ranks };
+    }),
+  };
+}
+
+/** The sub-tensor keeping, on every axis named in `keep`, only the listed positions. */
+export function sliceTensor(data: ArrayLike<number>, shape: number[], axes: string[], keep: Map<string, number[]>): Float32Array {
+  const picks = shape.map((n, j) => keep.get(axes[j]) ?? Array.from({ length: n }, (_, i) => i));
+  const strides = shape.map((_, j) => shape.slice(j + 1).reduce((p, x) => p * x, 1));
+  const out = new Float32Array(picks.reduce((p, x) => p * x.length, 1));
+  if (out.length === 0) return out;
+  const idx = new Array(shape.length).fill(0);
+  for (let o = 0; o < out.length; o++) {
+    let src = 0;
+    for (let j = 0; j < shape.length; j++) src += picks[j][idx[j]] * strides[j];
+    out[o] = data[src];
+    for (let j = shape.length - 1; j >= 0; j--) { if (++idx[j] < picks[j].length) break; idx[j] = 0; }
+  }
+  return out;
+}
+
+/** Buffers in the params layout whose per-tensor contents survive pruning. */
+const CARRIED = ['params', 'adam.m', 'adam.v', 'rho', 'adam.rho.m', 'adam.rho.v'];
+
+export interface Snapshot { tensors: Map<string, Map<string, Float32Array>>; rng: Uint8Array; order: Int32Array | null; adamSteps: number }
+
+/** Everything the next runtime needs, sliced to the kept ranks, copied out of `rt` (before it is dropped). */
+export function snapshot(rt: Runtime, kept: Kept): Snapshot {
+  const tensors = new Map<string, Map<string, Float32Array>>();
+  for (const buffer of CARRIED.filter((b) => rt.hasBuffer(b))) {
+    const m = new Map<string, Float32Array>();
+    for (const layer of rt.spec.layers) {
+      const keep = kept.get(layer.name) ?? new Map<string, number[]>();
+      for (const f of layerNetwork(layer).factors) {
+        const name = `${layer.name}.${f.name}`;
+        m.set(name, sliceTensor(rt.slotView(buffer, name), f.shape, f.axes, keep));
+      }
+      m.set(`${layer.name}.bias`, rt.slotView(buffer, `${layer.name}.bias`).slice());
+    }
+    tensors.set(buffer, m);
+  }
+  const order = rt.hasBuffer('order') ? rt.i32(rt.bufferAddr('order'), rt.plan.buffers.find((b) => b.name === 'order')!.bytes / 4).slice() : null;
+  return { tensors, rng: rt.u8(rt.bufferAddr('rng'), 16).slice(), order, adamSteps: rt.adamSteps };
+}
+
+export function restore(rt: Runtime, s: Snapshot): void {
+  for (const [buffer, m] of s.tensors) {
+    if (!rt.hasBuffer(buffer)) continue;
+    for (const [name, data] of m) rt.slotView(buffer, name).set(data);
+  }
+  rt.u8(rt.bufferAddr('rng'), 16).set(s.rng);
+  if (s.order && rt.hasBuffer('order')) rt.i32(rt.bufferAddr('order'), s.order.length).set(s.order);
+  rt.adamSteps = s.adamSteps;
+}
+
+/** rankVar of the kept slices, group by group. */
+export function sliceRankVar(ard: Ard, kept: Kept): Float64Array[] {
+  return ard.groups.map((g, i) => Float64Array.from(kept.get(g.layer)!.get(g.index)!.map((r) => ard.rankVar[i][r])));
+}
