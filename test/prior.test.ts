@@ -144,7 +144,7 @@ t.test('dampedVariance: α=1 gives fresh, α=0 gives old, convex mix between, fl
 t.test('aliveSlices: relative and absolute rule, never empty', async (t) => {
   const lam = [1, 5e-4, 2e-3, 1e-3, 0, 0.5];
   t.same(aliveSlices(lam, { rel: 1e-3, abs: 0 }), [0, 2, 3, 5], 'λ ≥ rel·max kept (1e-3 exactly on the edge is kept)');
-  t.same(aliveSlices(lam, DEFAULT_RANK_THRESHOLD), [0, 2, 3, 5], 'default threshold');
+  t.same(aliveSlices(lam, DEFAULT_RANK_THRESHOLD), [0, 5], 'default threshold (rel 1e-2)');
   t.same(aliveSlices(lam, { rel: 0.4, abs: 0 }), [0, 5]);
   // Scale invariance of the relative rule (METHOD §7 item 1): shrinking all λ by 1e-12 changes nothing.
   for (const scale of [1e-12, 1e-30, 1e12]) {

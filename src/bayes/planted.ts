@@ -1,6 +1,7 @@
 // `btnn experiment planted-rank`: does the rank prior find a rank we know? A 64×64 matrix is
-// built from random factors at a true rank (every bond of the format at that rank), plus Gaussian
-// noise, and fitted from the maximum rank by the training machinery itself — the same Runtime,
+// built from random factors at a true rank (every bond of the format at that rank), scaled to unit
+// RMS, plus Gaussian noise (10 % by default), and fitted from the maximum rank with Adam at a
+// constant lr (6000 full-batch steps) by the training machinery itself — the same Runtime,
 // programs, Ard (EM update, KL gradients, SVI sampling) and physical pruning. The likelihood is
 // the Gaussian one with the known noise, summed over entries, and the KL weight is 1: the exact
 // posterior, no tempering. Inputs are the identity, so the layer's output is W itself.
@@ -45,8 +46,8 @@ function gaussian(seed: number): () => number {
 }
 
 export async function plantedRank(o: PlantedOptions, core?: Core): Promise<PlantedResult> {
-  const inference = o.inference ?? 'map';
-  const steps = o.steps ?? 3000, lr = o.lr ?? 1e-2, noiseRel = o.noise ?? 0.01;
+  const inference = o.inference ?? 'svi';
+  const steps = o.steps ?? 6000, lr = o.lr ?? 1e-2, noiseRel = o.noise ?? 0.1;
   const truth = layerAt(o.format, o.trueRank);
   const draw = gaussian(o.seed);
   const factors = layerTensors(truth).filter((t) => !t.name.endsWith('.bias')).map((t) => Float64Array.from({ length: product(t.shape) }, draw));
@@ -77,7 +78,7 @@ export async function plantedRank(o: PlantedOptions, core?: Core): Promise<Plant
     rt.backward(n);
     rt.finish(1);
     ard.priorGrads(1);
-    rt.adamStep(lr * 0.5 * (1 + Math.cos((Math.PI * rt.adamSteps) / steps)));
+    rt.adamStep(lr);
   };
   for (let t = 1; t <= steps; t++) {
     step();

@@ -61,7 +61,7 @@ export function dampedVariance(old: number, fresh: number, alpha: number): numbe
  * a rank-0 bond would zero the whole tensor.
  */
 export interface RankThreshold { rel: number; abs: number }
-export const DEFAULT_RANK_THRESHOLD: RankThreshold = { rel: 1e-3, abs: 1e-12 };
+export const DEFAULT_RANK_THRESHOLD: RankThreshold = { rel: 1e-2, abs: 1e-12 };
 
 function checkThreshold(t: RankThreshold, what: string): void {
   if (!(t.rel >= 0 && t.rel <= 1)) fail(`${what} rel`, t.rel, 'a number in [0, 1]');

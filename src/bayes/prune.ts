@@ -6,6 +6,7 @@ import type { ModelSpec } from '../model/spec.js';
 import { layerNetwork } from '../tn/network.js';
 import { aliveSlices, type RankThreshold } from './prior.js';
 import type { Ard } from './ard.js';
+import { CORE_GROUP } from './groups.js';
 import type { Runtime } from '../train/runtime.js';
 
 /** Kept slice indices (ascending) per rank index, per layer: layer → index → kept. */
@@ -35,6 +36,7 @@ export function respec(spec: ModelSpec, kept: Kept): ModelSpec {
       if (!k || !layer.ranks) return layer;
       const ranks = [...layer.ranks];
       for (const [index, alive] of k) {
+        if (index === CORE_GROUP) continue;
         const at = index === 'r' ? 0 : Number(index.slice(1));
         ranks[at] = alive.length;
         if (layer.format === 'tr' && at === 0) ranks[ranks.length - 1] = alive.length;
@@ -96,5 +98,8 @@ export function restore(rt: Runtime, s: Snapshot): void {
 
 /** rankVar of the kept slices, group by group. */
 export function sliceRankVar(ard: Ard, kept: Kept): Float64Array[] {
-  return ard.groups.map((g, i) => Float64Array.from(kept.get(g.layer)!.get(g.index)!.map((r) => ard.rankVar[i][r])));
+  return ard.groups.map((g, i) => {
+    const keep = kept.get(g.layer)?.get(g.index);
+    return keep ? Float64Array.from(keep.map((r) => ard.rankVar[i][r])) : Float64Array.from(ard.rankVar[i]);
+  });
 }

@@ -12,6 +12,7 @@ import { formatSummary, writeReports } from '../../hw-sim/report.js';
 import { train, evaluate, defaultThreads, TRAIN_LANES, type TrainOptions, type BayesOptions } from '../train/train.js';
 import { DEFAULT_RANK_THRESHOLD, parseKlWarmup, parseRankThreshold, type Hyperprior } from '../bayes/prior.js';
 import { evaluateSamples } from '../bayes/predict.js';
+import { plantedRank } from '../bayes/planted.js';
 import { LanePool } from '../train/lanes.js';
 import { loadCore, FLAVOURS, type Flavour } from '../core/wasm.js';
 import { loadModel } from '../model/file.js';
@@ -33,6 +34,10 @@ Usage:
   btnn simulate --device NAME [options]
                                   does training or inference of a model fit a device? memory plan
                                   against the device budget, roofline time and energy per layer
+  btnn experiment planted-rank --format F --true-rank r --max-rank R [--seed S] [--inference svi|map]
+                                  fit a 64×64 matrix of known low rank (plus 10 % noise) from rank R
+                                  with the rank prior and pruning; prints JSON (recoveredRanks,
+                                  relativeError, …)
   btnn selftest [--flavour F]     run the core's built-in kernel self-test
   btnn help                       this text
 
@@ -72,7 +77,7 @@ train options:
   --prior P             log-uniform (default) or half-cauchy; --eta X its scale (default 0.1):
                         smaller η shrinks harder
   --rank-threshold R[,A] a slice is alive iff λ > A and λ ≥ R·(largest λ of its group); at least
-                        one slice per bond stays (default 1e-3,1e-12)
+                        one slice per bond stays (default 1e-2,1e-12)
   --prune-every N       cut dead slices every N steps and at the end (default or 0: once per epoch)
   --em-step A           damping of the λ update, 0 < A ≤ 1 (default 1)
   --seed N              seed of every random draw (init, shuffling); same seed, same bits (default 1)
@@ -112,7 +117,7 @@ const OPTIONS = {
   format: { type: 'string' }, epochs: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
   'max-rank': { type: 'string' }, 'workspace-mib': { type: 'string' }, inference: { type: 'string' }, kl: { type: 'string' },
   'kl-warmup': { type: 'string' }, prior: { type: 'string' }, eta: { type: 'string' }, 'rank-threshold': { type: 'string' },
-  'prune-every': { type: 'string' }, 'em-step': { type: 'string' }, samples: { type: 'string' }, seed: { type: 'string' }, 'limit-train': { type: 'string' },
+  'prune-every': { type: 'string' }, 'em-step': { type: 'string' }, samples: { type: 'string' }, 'true-rank': { type: 'string' }, seed: { type: 'string' }, 'limit-train': { type: 'string' },
   'limit-test': { type: 'string' }, out: { type: 'string' }, threads: { type: 'string' }, schedule: { type: 'string' }, flavour: { type: 'string' }, model: { type: 'string' },
   json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   device: { type: 'string' }, 'device-file': { type: 'string' }, spec: { type: 'string' }, mode: { type: 'string' },
@@ -296,6 +301,21 @@ function cmdSimulate(values: Record<string, unknown>): number {
   return 0;
 }
 
+async function cmdExperiment(values: Record<string, unknown>, which: string | undefined): Promise<number> {
+  if (which !== 'planted-rank') throw new UsageError(`experiment ${which ?? '(none)'}: the one experiment is planted-rank`);
+  const format = values.format as string | undefined;
+  const formats = FORMATS.filter((f) => f !== 'dense');
+  if (!format || !formats.includes(format as never)) throw new UsageError(`--format ${format ?? '(missing)'}: planted-rank needs one of ${formats.join(', ')}`);
+  const trueRank = intOption(values, 'true-rank', undefined, 1, 8);
+  if (trueRank === undefined) throw new UsageError('planted-rank needs --true-rank r (1..8)');
+  const maxRank = intOption(values, 'max-rank', 3 * trueRank, trueRank, 16)!;
+  const inference = (values.inference as string | undefined) ?? 'svi';
+  if (inference !== 'svi' && inference !== 'map') throw new UsageError(`--inference ${inference}: must be svi or map`);
+  const r = await plantedRank({ format: format as Exclude<LayerFormat, 'dense'>, trueRank, maxRank, seed: intOption(values, 'seed', 1, 0, 2 ** 31)!, inference });
+  process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+  return 0;
+}
+
 async function cmdSelftest(values: Record<string, unknown>): Promise<number> {
   const core = await loadCore(flavourOption(values));
   const status = core.exports.selftest();
@@ -310,13 +330,14 @@ export async function run(argv: string[]): Promise<number> {
     const command = positionals[0] ?? 'help';
     if (values.help || command === 'help') { process.stdout.write(HELP); return 0; }
     if (command === 'inspect') return cmdInspect(values, positionals[1]);
+    if (command === 'experiment') return await cmdExperiment(values, positionals[1]);
     if (positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}; options start with --`);
     switch (command) {
       case 'train': return await cmdTrain(values);
       case 'eval': return await cmdEval(values);
       case 'selftest': return await cmdSelftest(values);
       case 'simulate': return cmdSimulate(values);
-      default: throw new UsageError(`unknown command ${JSON.stringify(command)}: use train, eval, inspect, simulate, selftest or help`);
+      default: throw new UsageError(`unknown command ${JSON.stringify(command)}: use train, eval, inspect, simulate, experiment, selftest or help`);
     }
   } catch (err) {
     const e = err as Error & { code?: string };

@@ -59,6 +59,8 @@ export interface TrainOptions {
   log?: NodeJS.WriteStream | null;
   /** Bayesian rank determination (absent: plain training at fixed ranks). */
   bayes?: BayesOptions;
+  /** Tests only: poison a factor with NaN after this many steps, to exercise the divergence guard. */
+  injectNanAtStep?: number;
 }
 
 export interface BayesOptions {
@@ -265,9 +267,16 @@ async function runEpochs(opts: TrainOptions, log: NodeJS.WriteStream | null, tra
       const rows = Math.min(opts.batch, trainSet.count - start);
       const ard = state.ard;
       beta = bayes ? klWeight(bayes.kl, (epoch - 1) + start / trainSet.count, bayes.klWarmup) : 0;
-      if (ard) { ard.update(); ard.sample(); }
-      const r = pool(state).run(loadLanes(rt, trainSet, perm, start, rows, stage), true);
-      const kl = ard ? ard.priorGrads(beta) : 0;
+      if (step === opts.injectNanAtStep) rt.tensor(rt.slots[0].name)[0] = NaN;
+      let r = { lossSum: NaN, correct: 0 }, kl = NaN;
+      try {
+        // The EM update refuses non-finite statistics (RangeError): a diverged step, handled below.
+        if (ard) { ard.update(); ard.sample(); }
+        r = pool(state).run(loadLanes(rt, trainSet, perm, start, rows, stage), true);
+        kl = ard ? ard.priorGrads(beta) : 0;
+      } catch (err) {
+        if (!(err instanceof RangeError) || !ard) throw err;
+      }
       if (!Number.isFinite(r.lossSum) || !Number.isFinite(kl)) {
         if (!good || !ard) throw new Error(`step ${step}: the loss became ${r.lossSum}; lower --lr`);
         // METHOD §7: restore the last good state, halve the learning rate, go on.
@@ -284,8 +293,10 @@ async function runEpochs(opts: TrainOptions, log: NodeJS.WriteStream | null, tra
       correct += r.correct;
       klSum += kl;
       if (bayes && step % 50 === 0) good = { snap: snapshot(rt, identity()), rankVar: state.ard!.rankVar.map((v) => v.slice()) };
+      const before = state.rt.spec;
       if (bayes && step % (bayes.pruneEvery || stepsPerEpoch) === 0 && await prune(state, opts, rtOptions)) {
         pruneEvents.push({ step, epoch, ranks: ranksOf(state.rt.spec), params: modelParams(state.rt.spec), planBytes: state.rt.plan.endBytes });
+        logPrune(log, step, before, state.rt);
         good = { snap: snapshot(state.rt, identity()), rankVar: state.ard!.rankVar.map((v) => v.slice()) };
       }
       const done = start + rows;
@@ -313,9 +324,10 @@ async function runEpochs(opts: TrainOptions, log: NodeJS.WriteStream | null, tra
     const ardInfo = bayes ? ` | KL ${entry.kl!.toExponential(3)} β ${beta.toExponential(1)} | ${rankLine(state.rt.spec)}` : '';
     progress?.done(`loss ${entry.trainLoss.toFixed(4)} acc ${entry.trainAccuracy.toFixed(4)} | test acc ${test.accuracy.toFixed(4)} loss ${test.loss.toFixed(4)} | ${(trainSet.count / (epochMs / 1000)).toFixed(0)} samples/s${ardInfo}`);
   }
+  const beforeFinal = state.rt.spec;
   if (bayes && await prune(state, opts, rtOptions)) {
     pruneEvents.push({ step, epoch: opts.epochs, ranks: ranksOf(state.rt.spec), params: modelParams(state.rt.spec), planBytes: state.rt.plan.endBytes });
-    log?.write(`btnn: final pruning: ${rankLine(state.rt.spec)}\n`);
+    logPrune(log, step, beforeFinal, state.rt);
   }
   const rt = state.rt;
   state.ard?.useMean();
@@ -363,6 +375,18 @@ async function runEpochs(opts: TrainOptions, log: NodeJS.WriteStream | null, tra
 }
 
 const pool = (s: RunState): LanePool => s.pool;
+
+/** One line per layer that shrank: ranks and params before → after, and the new plan. */
+function logPrune(log: NodeJS.WriteStream | null, step: number, before: ModelSpec, rt: Runtime): void {
+  if (!log) return;
+  const tty = Boolean(log.isTTY);
+  rt.spec.layers.forEach((l, i) => {
+    const b = before.layers[i];
+    if (!l.ranks || l.ranks.join() === b.ranks!.join()) return;
+    log.write(`${tty ? '\r\x1b[K' : ''}btnn: step ${step}: ${l.name} ranks [${b.ranks!.join(',')}] → [${l.ranks.join(',')}], params ${layerParams(b)} → ${layerParams(l)}\n`);
+  });
+  log.write(`btnn: step ${step}: model ${modelParams(before)} → ${modelParams(rt.spec)} params, plan ${(rt.plan.endBytes / 1048576).toFixed(2)} MiB, paths ${rt.layerPlans.map((p) => `${p.layer.name} ${p.chosen.kind}`).join(', ')}\n`);
+}
 
 /** Posterior scales and rank variances saved next to the factors (src/model/file.ts). */
 function modelExtras(rt: Runtime, ard: Ard | null): { name: string; shape: number[]; data: Float32Array }[] {
