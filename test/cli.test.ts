@@ -22,13 +22,46 @@ t.test('train, then eval reproduces the test accuracy from the model file', { ti
   t.same(summary.ranks.fc1, [1, 6, 6, 6, 1]);
   t.equal(summary.denseParams, 407050);
   t.ok(Math.abs(summary.compression - 407050 / summary.params) < 1e-9, 'compression = denseParams / params');
-  t.same(readdirSync(out).sort(), ['model.safetensors', 'summary.json'], 'only the two outputs, no temp files');
+  t.same(readdirSync(out).sort(), ['metrics.jsonl', 'model.safetensors', 'summary.json'], 'only the three outputs, no temp files');
   for (const threads of ['1', '2']) {
     const ev = btnn('eval', '--model', join(out, 'model.safetensors'), '--limit-test', '300', '--batch', '77', '--threads', threads, '--json');
     t.equal(ev.status, 0, `eval exits 0 (stderr: ${ev.stderr.slice(-300)})`);
     const r = JSON.parse(ev.stdout);
     t.equal(r.testAccuracy, summary.testAccuracy, `eval (batch 77, ${threads} thread(s)) reproduces testAccuracy ${summary.testAccuracy} exactly`);
   }
+});
+
+t.test('svi: train, eval with posterior samples (accuracy, NLL, ECE), inspect, planted-rank JSON', { timeout: 300_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'btnn-svi-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const out = join(dir, 'run');
+  const tr = btnn('train', '--inference', 'svi', '--kl', '1e-3', '--epochs', '2', '--limit-train', '1500', '--limit-test', '300', '--max-rank', '6', '--seed', '3', '--out', out);
+  t.equal(tr.status, 0, `train exits 0 (stderr: ${tr.stderr.slice(-300)})`);
+  t.match(tr.stderr, /ARD svi, log-uniform prior, κ=0\.001/);
+  const model = join(out, 'model.safetensors');
+  const mean = JSON.parse(btnn('eval', '--model', model, '--limit-test', '300', '--json').stdout);
+  const many = JSON.parse(btnn('eval', '--model', model, '--limit-test', '300', '--samples', '8', '--json').stdout);
+  t.equal(mean.posteriorSamples, 1);
+  t.equal(many.posteriorSamples, 8);
+  for (const r of [mean, many]) {
+    t.ok(r.testAccuracy > 0.3 && r.testNll > 0 && r.testEce >= 0 && r.testEce < 1, `accuracy ${r.testAccuracy}, NLL ${r.testNll}, ECE ${r.testEce}`);
+  }
+  t.not(many.testNll, mean.testNll, 'averaging posterior draws changes the predictive distribution');
+  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+  t.same(mean.testAccuracy, summary.testAccuracy, 'the posterior mean reproduces the training run\'s test accuracy');
+  const ins = btnn('inspect', model);
+  t.equal(ins.status, 0);
+  t.match(ins.stdout, new RegExp(`fc1 +ttm +\\[7,4,7,4\\]→\\[4,4,8,4\\] +\\[${summary.ranks.fc1.join(',')}\\]`));
+  const plain = btnn('train', '--epochs', '1', '--limit-train', '200', '--limit-test', '100', '--out', join(dir, 'plain'));
+  t.equal(plain.status, 0);
+  const bad = btnn('eval', '--model', join(dir, 'plain', 'model.safetensors'), '--samples', '4');
+  t.equal(bad.status, 2);
+  t.match(bad.stderr, /--samples 4: .* has no posterior to sample/);
+  const pr = btnn('experiment', 'planted-rank', '--format', 'ttm', '--true-rank', '2', '--max-rank', '6', '--seed', '1');
+  t.equal(pr.status, 0, pr.stderr.slice(-300));
+  const j = JSON.parse(pr.stdout);
+  for (const key of ['format', 'trueRank', 'maxRank', 'recoveredRanks', 'relativeError']) t.ok(key in j, `planted-rank JSON has ${key}`);
+  t.same(j.recoveredRanks, [1, 2, 2, 1]);
 });
 
 t.test('user errors exit 2 and name the bad value', async (t) => {
@@ -44,6 +77,15 @@ t.test('user errors exit 2 and name the bad value', async (t) => {
     [['train', '--out', '/dev/null/x', '--limit-train', '10'], /--out \/dev\/null\/x: cannot write there/],
     [['train', '--workspace-mib', '1', '--limit-train', '10', '--out', join(tmpdir(), 'btnn-big')], /layer fc1 \(ttm\): every contraction path needs more workspace than the budget of 1048576 bytes; the leanest needs \d+ bytes/],
     [['eval'], /eval needs --model/],
+    [['train', '--kl', '1e-4'], /--kl needs --inference svi or --inference map/],
+    [['train', '--inference', 'vi'], /--inference vi: must be svi or map/],
+    [['train', '--inference', 'svi', '--kl=-1'], /--kl -1: must be a number in \[0, 1000\]/],
+    [['train', '--inference', 'svi', '--rank-threshold', '2'], /rank threshold "2"/],
+    [['train', '--inference', 'svi', '--kl-warmup', '3'], /"3"/],
+    [['train', '--eta', '0.1', '--inference', 'map'], /--eta is the half-Cauchy scale: add --prior half-cauchy/],
+    [['experiment', 'planted-rank', '--format', 'dense', '--true-rank', '2'], /--format dense: planted-rank needs one of cp, tucker, tt, ttm, tr/],
+    [['experiment', 'planted-rank', '--format', 'tt'], /needs --true-rank/],
+    [['experiment', 'nope'], /the one experiment is planted-rank/],
     [['eval', '--model', '/nonexistent/model.safetensors'], /\/nonexistent\/model.safetensors: no such file/],
   ];
   for (const [args, message] of cases) {
