@@ -68,7 +68,7 @@ train options:
                         in closed form every step; slices whose λ collapses are cut and the model
                         shrinks. svi: Gaussian posterior per factor entry (σ = softplus(ρ) learned,
                         weights sampled every step); map: σ = 0 (the reference code's method)
-  --kl K                κ, the KL weight after warm-up (default 1e-4): the loss is
+  --kl K                κ, the KL weight after warm-up (default 5e-5): the loss is
                         mean NLL + κ·Σ KL(q ‖ prior) over every factor entry. κ = 1/60000 is the
                         Bayes-correct weight for MNIST; larger κ prunes harder and costs accuracy
                         (too large collapses the model). THE compression/accuracy knob
@@ -96,7 +96,7 @@ eval options:
   --samples K           models trained with --inference svi: average the predictions of K
                         posterior draws (default 1: the posterior mean); prints accuracy, NLL and
                         expected calibration error (15 bins)
-  --limit-test N, --flavour F, --threads N, --json as above
+  --limit-test N, --flavour F, --json as above (eval runs on one thread)
 
 simulate options:
   --device NAME         built-in profile: ${listDevices().join(', ')}
@@ -141,7 +141,7 @@ function flavourOption(values: Record<string, unknown>): Flavour | undefined {
 }
 
 /** κ when --kl is not given: tuned on MNIST TTM (see README); METHOD §3.6 used 5e-6..5e-5 with MAP over 100 epochs. */
-export const DEFAULT_KL = 1e-4;
+export const DEFAULT_KL = 5e-5;
 
 function numberOption(values: Record<string, unknown>, name: string, fallback: number, lo: number, hi: number, loOpen = false): number {
   const raw = values[name] as string | undefined;
