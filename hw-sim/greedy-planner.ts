@@ -25,6 +25,12 @@ export interface TimedRequest extends BufferRequest {
   firstUse: number;
   /** Last step (inclusive) at which the buffer holds live data; >= firstUse. */
   lastUse: number;
+  /**
+   * Concurrency group: buffers of two different groups always conflict, whatever their steps.
+   * Batch lanes run on different threads, each through the same steps but not in lockstep (and
+   * their batches are all loaded before any lane starts), so only one lane's steps are ordered.
+   */
+  group?: string;
 }
 
 export type TimedPlacedBuffer = PlacedBuffer & { firstUse: number; lastUse: number };
@@ -37,7 +43,8 @@ export interface GreedyPlan extends MemoryPlan {
 }
 
 const align = (n: number, a: number): number => Math.ceil(n / a) * a;
-const livesIntersect = (a: TimedRequest, b: TimedRequest): boolean => a.firstUse <= b.lastUse && b.firstUse <= a.lastUse;
+const livesIntersect = (a: TimedRequest, b: TimedRequest): boolean =>
+  (a.group !== undefined && b.group !== undefined && a.group !== b.group) || (a.firstUse <= b.lastUse && b.firstUse <= a.lastUse);
 
 function validate(requests: TimedRequest[]): void {
   const names = new Set<string>();

@@ -18,11 +18,12 @@ t.test('the WASM memory is the plan, to within one page, and buffers never overl
       const rt = new Runtime(core, defaultSpec(format), batch, mode, { lanes, datasetCount: 1000, path });
       const slack = rt.wasmMemoryBytes - rt.plan.endBytes;
       t.ok(slack >= 0 && slack < WASM_PAGE, `${format} ${path ?? 'auto'} B=${batch} lanes=${lanes} ${mode}: memory ${rt.wasmMemoryBytes} − plan ${rt.plan.endBytes} = ${slack} in [0, 65536)`);
-      const sorted = [...rt.plan.buffers].sort((a, b) => a.offset - b.offset);
-      const overlaps = sorted.filter((b, i) => i > 0 && sorted[i - 1].offset + sorted[i - 1].bytes > b.offset);
-      t.equal(overlaps.length, 0, 'no two buffers overlap');
-      t.ok(sorted[0].offset >= core.exports.heapBase(), 'the plan starts after the core\'s static data');
-      t.equal(rt.plan.totalBytes, Object.values(rt.plan.bytesByKind).reduce((s, b) => s + b, 0), 'bytes by kind add up to the total');
+      const bufs = rt.plan.buffers as (typeof rt.plan.buffers[number] & { firstUse: number; lastUse: number })[];
+      const clash = bufs.some((a, i) => bufs.some((b, j) => j > i && a.bytes > 0 && b.bytes > 0 && a.firstUse <= b.lastUse && b.firstUse <= a.lastUse &&
+        a.offset < b.offset + b.bytes && b.offset < a.offset + a.bytes));
+      t.notOk(clash, 'no two buffers live at the same step overlap');
+      t.ok(Math.min(...bufs.map((b) => b.offset)) >= core.exports.heapBase(), 'the plan starts after the core\'s static data');
+      t.ok(rt.plan.totalBytes <= Object.values(rt.plan.bytesByKind).reduce((s, b) => s + b, 0), 'buffers share bytes: the total is at most the sum by kind');
     }
   }
   // Training needs more than inference: gradients, optimizer state, workspaces.
@@ -42,6 +43,43 @@ t.test('every format trains bit-identically on 1 and 2 threads (reconstruct and 
       return readFileSync(join(out, 'model.safetensors'));
     };
     t.ok((await run(2)).equals(await run(1)), `${format}: 2 threads = 1 thread, bit for bit`);
+  }
+});
+
+t.test('the greedy plan shares bytes, yet training gives the bits of the linear plan', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'btnn-plan-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const core = await loadCore('node');
+  for (const format of FORMATS) {
+    for (const mode of ['train', 'infer'] as const) {
+      const greedy = new Runtime(core, defaultSpec(format), 64, mode, { lanes: 2, datasetCount: 100 });
+      const linear = new Runtime(core, defaultSpec(format), 64, mode, { lanes: 2, datasetCount: 100, planner: 'linear' });
+      t.ok(greedy.plan.totalBytes <= linear.plan.totalBytes, `${format} ${mode}: greedy ${greedy.plan.totalBytes} ≤ linear ${linear.plan.totalBytes} bytes`);
+      // No two buffers that are live at the same step overlap.
+      const bufs = greedy.plan.buffers as (typeof greedy.plan.buffers[number] & { firstUse: number; lastUse: number })[];
+      let clashes = 0;
+      for (let i = 0; i < bufs.length; i++) for (let j = i + 1; j < bufs.length; j++) {
+        const a = bufs[i], b = bufs[j];
+        const live = a.firstUse <= b.lastUse && b.firstUse <= a.lastUse;
+        const overlap = a.bytes > 0 && b.bytes > 0 && a.offset < b.offset + b.bytes && b.offset < a.offset + a.bytes;
+        if (live && overlap) clashes++;
+      }
+      t.equal(clashes, 0, `${format} ${mode}: no live buffers overlap`);
+    }
+  }
+  const infer = new Runtime(core, defaultSpec('dense'), 256, 'infer', { lanes: 1 });
+  const inferLinear = new Runtime(core, defaultSpec('dense'), 256, 'infer', { lanes: 1, planner: 'linear' });
+  t.ok(infer.plan.totalBytes < inferLinear.plan.totalBytes, `inference reuses activations: ${infer.plan.totalBytes} < ${inferLinear.plan.totalBytes}`);
+  for (const [format, bayes] of [['ttm', undefined], ['cp', 'svi'], ['tucker', 'map']] as const) {
+    const files = await Promise.all((['greedy', 'linear'] as const).map(async (planner) => {
+      const out = join(dir, `${format}-${planner}`);
+      await train({
+        format, epochs: 1, batch: 32, lr: 1e-3, maxRank: 4, seed: 5, limitTrain: 200, limitTest: 50, outDir: out, threads: 1, log: null, planner,
+        bayes: bayes ? { inference: bayes, prior: { kind: 'log-uniform' }, kl: 1e-3, klWarmup: { start: 0, length: 0.5 }, rankThreshold: { rel: 1e-2, abs: 1e-12 }, pruneEvery: 3, emStep: 1, sigmaInit: 0.01 } : undefined,
+      });
+      return readFileSync(join(out, 'model.safetensors'));
+    }));
+    t.ok(files[0].equals(files[1]), `${format}${bayes ? ` ${bayes}` : ''}: the greedy plan's model file equals the linear plan's, byte for byte`);
   }
 });
 

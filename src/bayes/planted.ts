@@ -68,9 +68,10 @@ export async function plantedRank(o: PlantedOptions, core?: Core): Promise<Plant
   for (let i = 0; i < n; i++) identity[i * n + i] = 1;
   const precision = 1 / (noiseRel * noiseRel);
   const step = (): void => {
-    rt.loadBatch(identity, null, n);
+    // EM statistics first: their buffer may share bytes with the batch (disjoint lifetimes).
     ard.update();
     ard.sample();
+    rt.loadBatch(identity, null, n);
     rt.prepare();
     const y = rt.f32(rt.forward(n), n * m);
     const dy = rt.f32(rt.bufferAddr('lane0.w.dout'), n * m);

@@ -20,7 +20,8 @@ import { planLayer, type LayerPlan, type PathKind } from '../tn/plan.js';
 import { link, type Op } from '../tn/compile.js';
 import { lrScale } from './init.js';
 import { product } from '../util/math.js';
-import { planMemory, findBuffer, type BufferRequest, type MemoryPlan } from '../../hw-sim/planner.js';
+import { planMemory, findBuffer, type MemoryPlan } from '../../hw-sim/planner.js';
+import { planGreedy, type TimedRequest } from '../../hw-sim/greedy-planner.js';
 
 export type RunMode = 'train' | 'infer';
 
@@ -57,63 +58,97 @@ export function planLayers(spec: ModelSpec, batch: number, mode: RunMode, lanes 
 const programBytes = (ops: Op[]): number => link(ops, () => 0).length * 4;
 
 /**
- * The buffers a run needs; the planner places them. A minibatch is split into `lanes` row ranges
- * (lane l gets its own activations, workspace, batch and, after lane 0, gradient buffer) so lanes
- * can run on different threads over one memory; parameters and optimizer state are shared.
+ * Steps of one training step, for buffer lifetimes (inclusive, integer). Lanes run concurrently
+ * and not in lockstep, so lane buffers carry a concurrency group and different lanes never share. Order: EM update and sampling
+ * (0), batch load and prep (1), forward of layer i (2+i), loss (2+L), backward of layer i
+ * (2+2L−i), finish of layer i (3+2L+i), optimizer (3+3L). Whole-run buffers span [0, end].
+ */
+export function stepSchedule(layers: number): { prep: number; fwd: (i: number) => number; loss: number; bwd: (i: number) => number; finish: (i: number) => number; end: number } {
+  const L = layers;
+  return { prep: 1, fwd: (i) => 2 + i, loss: 2 + L, bwd: (i) => 2 + 2 * L - i, finish: (i) => 3 + 2 * L + i, end: 3 + 3 * L };
+}
+
+/**
+ * The buffers a run needs, with their lifetimes; the greedy planner (hw-sim) places them so
+ * buffers never live at once share bytes. A minibatch is split into `lanes` row ranges (lane l
+ * gets its own activations, workspace, batch and, after lane 0, gradient buffer) so lanes can
+ * run on different threads over one memory; parameters and optimizer state are shared.
  * `datasetCount` sizes the shuffle order (train only).
  */
 export function bufferRequests(spec: ModelSpec, batch: number, mode: RunMode, datasetCount = 0, lanes = 1,
-  plans = planLayers(spec, batch, mode, lanes)): BufferRequest[] {
+  plans = planLayers(spec, batch, mode, lanes)): TimedRequest[] {
   const slots = tensorSlots(spec);
   const last = slots[slots.length - 1];
   const paramBytes = (last.offsetFloats + Math.ceil(last.floats / 4) * 4) * F32;
   const laneRows = laneBatch(batch, lanes);
   const train = mode === 'train';
-  const req: BufferRequest[] = [{ name: 'rng', bytes: 16, kind: 'rng' }, { name: 'params', bytes: paramBytes, kind: 'params' }];
+  const L = spec.layers.length;
+  const t = stepSchedule(L);
+  const req: TimedRequest[] = [];
+  const add = (name: string, bytes: number, kind: TimedRequest['kind'], firstUse = 0, lastUse = t.end): void => {
+    // Lane buffers carry their lane as a concurrency group: lanes never share bytes with each other.
+    const lane = /^lane(\d+)\./.exec(name);
+    req.push({ name, bytes, kind, firstUse, lastUse, ...(lane ? { group: `lane${lane[1]}` } : {}) });
+  };
+  add('rng', 16, 'rng');
+  add('params', paramBytes, 'params');
   if (train) {
-    for (let l = 0; l < lanes; l++) req.push({ name: l === 0 ? 'grads' : `grads.${l}`, bytes: paramBytes, kind: 'grads' });
-    req.push({ name: 'adam.m', bytes: paramBytes, kind: 'optimizer' });
-    req.push({ name: 'adam.v', bytes: paramBytes, kind: 'optimizer' });
+    for (let l = 0; l < lanes; l++) add(l === 0 ? 'grads' : `grads.${l}`, paramBytes, 'grads');
+    add('adam.m', paramBytes, 'optimizer');
+    add('adam.v', paramBytes, 'optimizer');
   }
   if (spec.inference) {
     // Rank variances: the f32 precisions the kernels read, the f64 sums of the EM update.
     const slices = rankGroups(spec).reduce((n, g) => n + g.size, 0);
-    req.push({ name: 'ard.precision', bytes: slices * F32, kind: 'variational' });
-    if (train) req.push({ name: 'ard.stats', bytes: slices * 8, kind: 'variational' });
+    add('ard.precision', slices * F32, 'variational');
+    if (train) add('ard.stats', slices * 8, 'variational', 0, 0);
   }
   if (spec.inference === 'svi') {
     // σ = softplus(ρ) per entry, the sampled weights the programs read, the noise, ρ's gradient and Adam state.
-    req.push({ name: 'rho', bytes: paramBytes, kind: 'variational' });
-    req.push({ name: 'weights', bytes: paramBytes, kind: 'variational' });
-    req.push({ name: 'eps', bytes: paramBytes, kind: 'variational' });
+    for (const name of ['rho', 'weights', 'eps']) add(name, paramBytes, 'variational');
     if (train) {
-      req.push({ name: 'grads.rho', bytes: paramBytes, kind: 'grads' });
-      req.push({ name: 'adam.rho.m', bytes: paramBytes, kind: 'optimizer' });
-      req.push({ name: 'adam.rho.v', bytes: paramBytes, kind: 'optimizer' });
+      add('grads.rho', paramBytes, 'grads');
+      add('adam.rho.m', paramBytes, 'optimizer');
+      add('adam.rho.v', paramBytes, 'optimizer');
     }
   }
-  for (const { layer, chosen } of plans) {
+  // In inference a layer's output dies once the next layer has read it; in training backward needs it.
+  const outLast = (i: number): number => (train ? t.bwd(i) : i + 1 < L ? t.fwd(i + 1) : t.loss);
+  plans.forEach(({ layer, chosen }, i) => {
     const n = layer.name;
-    if (chosen.prep.length) req.push({ name: `${n}.prog.prep`, bytes: programBytes(chosen.prep), kind: 'meta' });
-    if (train && chosen.finish.length) req.push({ name: `${n}.prog.finish`, bytes: programBytes(chosen.finish), kind: 'meta' });
-    for (const b of chosen.sharedBuffers) req.push({ name: `${n}.${b.name}`, bytes: b.floats * F32, kind: 'workspace' });
-  }
-  for (let l = 0; l < lanes; l++) {
-    for (const { layer, chosen } of plans) {
-      const n = `lane${l}.${layer.name}`;
-      req.push({ name: `${n}.prog.fwd`, bytes: programBytes(chosen.forward), kind: 'meta' });
-      if (train) req.push({ name: `${n}.prog.bwd`, bytes: programBytes(chosen.backward), kind: 'meta' });
-      for (const b of chosen.laneBuffers) {
-        req.push({ name: `${n}.${b.name}`, bytes: b.floats * F32, kind: b.name === 'saved' ? 'activations' : 'workspace' });
-      }
-      req.push({ name: `${n}.out`, bytes: laneRows * layer.outFeatures * F32, kind: 'activations' });
-      if (train) req.push({ name: `${n}.dout`, bytes: laneRows * layer.outFeatures * F32, kind: 'workspace' });
+    const doneAt = train ? t.finish(i) : t.fwd(L - 1);
+    if (chosen.prep.length) add(`${n}.prog.prep`, programBytes(chosen.prep), 'meta');
+    if (train && chosen.finish.length) add(`${n}.prog.finish`, programBytes(chosen.finish), 'meta');
+    for (const b of chosen.sharedBuffers) {
+      // W and the reconstruction's intermediates live from prep to finish; dRecon only in finish.
+      const first = b.name === 'dRecon' ? t.finish(i) : t.prep;
+      const lastUse = b.name === 'dRecon' ? t.finish(i) : b.name === 'W' ? (train ? doneAt : t.fwd(i)) : train ? doneAt : t.prep;
+      add(`${n}.${b.name}`, b.floats * F32, 'workspace', first, lastUse);
     }
-    req.push({ name: `lane${l}.batch.x`, bytes: laneRows * spec.inputFeatures * F32, kind: 'batch' });
-    req.push({ name: `lane${l}.batch.labels`, bytes: laneRows, kind: 'batch' });
-    req.push({ name: `lane${l}.batch.correct`, bytes: 4, kind: 'batch' });
+  });
+  for (let l = 0; l < lanes; l++) {
+    plans.forEach(({ layer, chosen }, i) => {
+      const n = `lane${l}.${layer.name}`;
+      add(`${n}.prog.fwd`, programBytes(chosen.forward), 'meta');
+      if (train) add(`${n}.prog.bwd`, programBytes(chosen.backward), 'meta');
+      for (const b of chosen.laneBuffers) {
+        const life: Record<string, [number, number]> = {
+          saved: [t.fwd(i), train ? t.bwd(i) : t.fwd(i)],
+          scratch: [t.fwd(i), train ? t.bwd(i) : t.fwd(i)],
+          dsaved: [t.bwd(i), t.bwd(i)],
+          dW: [t.bwd(i), t.finish(i)],
+        };
+        const [first, lastUse] = life[b.name] ?? [0, t.end];
+        add(`${n}.${b.name}`, b.floats * F32, b.name === 'saved' ? 'activations' : 'workspace', first, lastUse);
+      }
+      add(`${n}.out`, laneRows * layer.outFeatures * F32, 'activations', t.fwd(i), outLast(i));
+      if (train) add(`${n}.dout`, laneRows * layer.outFeatures * F32, 'workspace', i + 1 < L ? t.bwd(i + 1) : t.loss, t.bwd(i));
+    });
+    add(`lane${l}.batch.x`, laneRows * spec.inputFeatures * F32, 'batch', t.prep, train ? t.bwd(0) : t.fwd(0));
+    add(`lane${l}.batch.labels`, laneRows, 'batch', t.prep, t.loss);
+    add(`lane${l}.batch.correct`, 4, 'batch', t.prep, t.end);
   }
-  if (train) req.push({ name: 'order', bytes: datasetCount * 4, kind: 'dataset' });
+  if (train) add('order', datasetCount * 4, 'dataset');
   return req;
 }
 
@@ -149,6 +184,8 @@ export interface RuntimeOptions {
   workspaceBudgetBytes?: number;
   /** Force one kind of contraction path for every layer (default: the planner's choice). */
   path?: PathKind;
+  /** Memory planner: greedy over lifetimes (default) or linear, every buffer its own bytes (tests compare them). */
+  planner?: 'greedy' | 'linear';
 }
 
 export class Runtime {
@@ -168,7 +205,8 @@ export class Runtime {
     this.lanes = options.lanes ?? 1;
     this.laneBatch = laneBatch(batch, this.lanes);
     this.layerPlans = planLayers(spec, batch, mode, this.lanes, options.workspaceBudgetBytes, options.path);
-    this.plan = planMemory(bufferRequests(spec, batch, mode, options.datasetCount ?? 0, this.lanes, this.layerPlans), core.exports.heapBase());
+    const requests = bufferRequests(spec, batch, mode, options.datasetCount ?? 0, this.lanes, this.layerPlans);
+    this.plan = options.planner === 'linear' ? planMemory(requests, core.exports.heapBase()) : planGreedy(requests, core.exports.heapBase());
     this.slots = tensorSlots(spec);
     this.addr = (name) => findBuffer(this.plan, name).offset;
     if (!options.attach) this.allocate();

@@ -59,6 +59,8 @@ export interface TrainOptions {
   log?: NodeJS.WriteStream | null;
   /** Bayesian rank determination (absent: plain training at fixed ranks). */
   bayes?: BayesOptions;
+  /** Memory planner (tests compare them; default greedy). */
+  planner?: 'greedy' | 'linear';
   /** Tests only: poison a factor with NaN after this many steps, to exercise the divergence guard. */
   injectNanAtStep?: number;
 }
@@ -181,7 +183,7 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
   normalizeInputs(trainSet, spec.inputNorm!);
   normalizeInputs(testSet, spec.inputNorm!);
   const core = await loadCore(opts.flavour);
-  const rtOptions = { datasetCount: trainSet.count, lanes: TRAIN_LANES, workspaceBudgetBytes: opts.workspaceBudgetBytes };
+  const rtOptions = { datasetCount: trainSet.count, lanes: TRAIN_LANES, workspaceBudgetBytes: opts.workspaceBudgetBytes, planner: opts.planner };
   const rt = new Runtime(core, spec, opts.batch, 'train', rtOptions);
   initialise(rt, opts.seed);
   const order = rt.i32(rt.bufferAddr('order'), trainSet.count);
