@@ -23,7 +23,7 @@ const title = (r: SimReport): string => `${r.device}, ${r.mode}, batch ${r.batch
 export function formatSummary(r: SimReport): string {
   const lines: string[] = [];
   lines.push(`[btnn hw-sim] ${title(r)} (${r.deviceName})`);
-  lines.push(`[btnn hw-sim] Arena allocation total ${r.totalBytes} bytes (${kib(r.totalBytes)} KiB)`);
+  lines.push(`[btnn hw-sim] Arena allocation total ${r.totalBytes} bytes (${kib(r.totalBytes)} KiB); buffers never live together share ${r.sharedBytes} bytes (unshared: ${r.unsharedBytes})`);
   lines.push(`[btnn hw-sim] Budget ${r.budgetBytes} bytes (${kib(r.budgetBytes)} KiB): ${fitLine(r)}`);
   if (r.bits !== 32) lines.push(`[btnn hw-sim] ${r.bits}-bit plan is a projection: the runtime is f32-only today`);
   for (const k of BUFFER_KINDS) {

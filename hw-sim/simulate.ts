@@ -24,6 +24,7 @@ import { estimate, type CostBits, type CostMode, type LayerFlag } from './cost-m
 import type { DeviceProfile } from './devices.js';
 import { planMemory, PLAN_ALIGN_BYTES, type BufferKind, type BufferRequest } from './planner.js';
 import { bufferRequests } from '../src/train/runtime.js';
+import { planGreedy, type TimedRequest } from './greedy-planner.js';
 import { layerParams } from '../src/model/layers.js';
 import type { ModelSpec } from '../src/model/spec.js';
 
@@ -65,8 +66,12 @@ export interface SimReport {
   mode: SimMode;
   bits: SimBits;
   batch: number;
-  /** Bytes of the plan, alignment included (= the sum of `categories`). */
+  /** Bytes of the plan (the greedy lifetime plan the runtime allocates), alignment included. */
   totalBytes: number;
+  /** Σ categories: what every buffer would take with bytes of its own (the linear plan). */
+  unsharedBytes: number;
+  /** unsharedBytes − totalBytes: bytes shared by buffers that are never live at the same step. */
+  sharedBytes: number;
   budgetBytes: number;
   fits: boolean;
   /** budgetBytes − totalBytes: negative when the plan does not fit. */
@@ -108,7 +113,8 @@ export function simulate(opts: SimOptions): SimReport {
   const { spec, device, mode, bits, batch } = opts;
   const cost = estimate(spec, device, { batch, mode, bits }); // validates batch, mode, bits
   const requests = scaleRequests(bufferRequests(spec, batch, mode, 0, 1), bits);
-  const plan = planMemory(requests, 0);
+  const plan = planGreedy(requests as TimedRequest[], 0);
+  const unsharedBytes = planMemory(requests, 0).totalBytes;
 
   const categories = Object.fromEntries(BUFFER_KINDS.map((k) => [k, plan.bytesByKind[k] ?? 0])) as Record<BufferKind, number>;
   const placed = (bytes: number) => alignUp(bytes, PLAN_ALIGN_BYTES);
@@ -127,7 +133,7 @@ export function simulate(opts: SimOptions): SimReport {
   });
 
   const assumptions = [
-    'memory plan: the buffers the runtime allocates (bufferRequests) for 1 lane, without the dataset shuffle-order buffer (datasetCount 0), placed back to back with 16-byte alignment from offset 0; the core\'s static data and stack are not counted',
+    'memory plan: the buffers the runtime allocates (bufferRequests) for 1 lane, without the dataset shuffle-order buffer (datasetCount 0), placed by the greedy lifetime planner (buffers never live at the same step of a training step share bytes) with 16-byte alignment from offset 0; the core\'s static data and stack are not counted',
     bits === 32
       ? 'bits 32: the plan equals the f32 runtime\'s plan'
       : `bits ${bits}: a projection (the runtime is f32-only today): params, grads, optimizer, activations, workspace and batch inputs at ${bits}/32 of their f32 bytes, rounded up to 16; rng, TTM descriptors (meta), labels (u8) and the correct counter unchanged`,
@@ -141,6 +147,8 @@ export function simulate(opts: SimOptions): SimReport {
     deviceName: device.name,
     mode, bits, batch,
     totalBytes: plan.totalBytes,
+    unsharedBytes,
+    sharedBytes: unsharedBytes - plan.totalBytes,
     budgetBytes: device.budgetBytes,
     fits: plan.totalBytes <= device.budgetBytes,
     marginBytes: device.budgetBytes - plan.totalBytes,

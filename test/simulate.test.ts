@@ -11,6 +11,7 @@ import { planMemory } from '../hw-sim/planner.js';
 import { escapeHtml, formatSummary, toHtml, toMarkdown, writeReports } from '../hw-sim/report.js';
 import { BUFFER_KINDS, bufferOfLayer, simulate, type SimReport } from '../hw-sim/simulate.js';
 import { bufferRequests } from '../src/train/runtime.js';
+import { planGreedy } from '../hw-sim/greedy-planner.js';
 import { defaultSpec, validateSpec } from '../src/model/spec.js';
 
 const spec = defaultSpec('ttm', 20);
@@ -36,7 +37,9 @@ for (const [label, r] of cases) {
     t.ok(Array.isArray(j.assumptions) && (j.assumptions as unknown[]).every((a) => typeof a === 'string'));
     const cats = j.categories as Record<string, number>;
     t.same(Object.keys(cats).sort(), [...BUFFER_KINDS].sort(), 'every kind present');
-    t.equal(r.totalBytes, sum(Object.values(cats)), 'totalBytes = sum of categories');
+    t.equal(r.unsharedBytes, sum(Object.values(cats)), 'unsharedBytes = sum of categories');
+    t.equal(r.sharedBytes, r.unsharedBytes - r.totalBytes, 'sharedBytes = unshared − total');
+    t.ok(r.totalBytes <= r.unsharedBytes && r.sharedBytes >= 0, 'sharing never costs bytes');
     t.equal(r.layers.length, spec.layers.length);
     for (const l of r.layers) {
       t.type(l.name, 'string');
@@ -68,7 +71,8 @@ for (const [label, r] of cases) {
 
 t.test('32-bit plan equals the runtime plan; train > infer; 8-bit < 32-bit', async (t) => {
   const train32 = cases[0][1];
-  t.equal(train32.totalBytes, planMemory(bufferRequests(spec, 128, 'train', 0, 1), 0).totalBytes);
+  t.equal(train32.totalBytes, planGreedy(bufferRequests(spec, 128, 'train', 0, 1), 0).totalBytes, 'the runtime\'s greedy plan');
+  t.equal(train32.unsharedBytes, planMemory(bufferRequests(spec, 128, 'train', 0, 1), 0).totalBytes);
   const infer32Esp = simulate({ spec, device: esp, mode: 'infer', bits: 32, batch: 128 });
   t.ok(train32.totalBytes > infer32Esp.totalBytes, 'train > infer (esp32-s3, batch 128, 32-bit)');
   const infer8 = cases[1][1];
