@@ -89,6 +89,8 @@ export interface EstimateOptions {
   batch: number;
   mode: CostMode;
   bits: CostBits;
+  /** Per-layer contraction workspace budget (f32 bytes) the planner must respect (default: none). */
+  budgetBytes?: number;
 }
 
 function checkArgs(batch: number, mode: string, bits: number): void {
@@ -111,11 +113,11 @@ function layerElements(layer: LayerSpec, plan: PathPlan, batch: number): { forwa
  * MACs and bytes moved by one layer for a batch. `needInputGrad` is false for the first layer of a
  * network (nothing consumes its input gradient). In 'infer' mode the backward terms are 0.
  */
-export function layerCost(layer: LayerSpec, batch: number, mode: CostMode, bits: CostBits, needInputGrad: boolean): LayerCost {
+export function layerCost(layer: LayerSpec, batch: number, mode: CostMode, bits: CostBits, needInputGrad: boolean, budgetBytes?: number): LayerCost {
   checkArgs(batch, mode, bits);
   const bytesPer = bits / 8;
   const train = mode === 'train';
-  const plan = planLayer(layer, { laneRows: batch, lanes: 1, train, needInputGrad }).chosen;
+  const plan = planLayer(layer, { laneRows: batch, lanes: 1, train, needInputGrad, budgetBytes }).chosen;
   const el = layerElements(layer, plan, batch);
   return {
     name: layer.name,
@@ -192,7 +194,7 @@ export function estimate(spec: ModelSpec, device: DeviceProfile, opts: EstimateO
   const macPj = energyOf(MAC_ENERGY[bits][0]) + energyOf(MAC_ENERGY[bits][1]);
 
   const layers = spec.layers.map((layer, i): LayerEstimate => {
-    const c = layerCost(layer, batch, mode, bits, i > 0);
+    const c = layerCost(layer, batch, mode, bits, i > 0, opts.budgetBytes);
     const macs = c.forwardMacs + c.backwardMacs;
     const bytes = c.forwardBytes + c.backwardBytes;
     const flags: LayerFlag[] = [];

@@ -23,7 +23,8 @@
 import { estimate, type CostBits, type CostMode, type LayerFlag } from './cost-model.js';
 import type { DeviceProfile } from './devices.js';
 import { planMemory, PLAN_ALIGN_BYTES, type BufferKind, type BufferRequest } from './planner.js';
-import { bufferRequests } from '../src/train/runtime.js';
+import { bufferRequests, planLayers } from '../src/train/runtime.js';
+import { BudgetError } from '../src/tn/plan.js';
 import { planGreedy, type TimedRequest } from './greedy-planner.js';
 import { layerParams } from '../src/model/layers.js';
 import type { ModelSpec } from '../src/model/spec.js';
@@ -109,11 +110,40 @@ export function bufferOfLayer(name: string, layer: string): boolean {
   return m !== null && (m[1] === layer || m[1].startsWith(`${layer}.`));
 }
 
+/**
+ * The plan the device gets. The contraction planner first picks each layer's cheapest path; if the
+ * whole plan then exceeds the device budget, it is re-planned with a per-layer workspace budget
+ * (the device budget in f32 bytes, then halved down to 1 KiB) so layers fall back to leaner paths
+ * (direct contraction instead of rebuilding W). The first plan that fits wins; if none fits, the
+ * smallest one is reported (and does not fit).
+ */
+function fitPlan(spec: ModelSpec, device: DeviceProfile, mode: SimMode, bits: SimBits, batch: number) {
+  let best: { requests: BufferRequest[]; plan: ReturnType<typeof planGreedy>; layerBudgetBytes?: number } | null = null;
+  const budgets: (number | undefined)[] = [undefined];
+  for (let b = (device.budgetBytes * 32) / bits; b >= 1024; b /= 2) budgets.push(Math.floor(b));
+  for (const budget of budgets) {
+    let plans;
+    try {
+      plans = planLayers(spec, batch, mode, 1, budget);
+    } catch (err) {
+      if (err instanceof BudgetError) break;
+      throw err;
+    }
+    const requests = scaleRequests(bufferRequests(spec, batch, mode, 0, 1, plans), bits);
+    const plan = planGreedy(requests as TimedRequest[], 0);
+    if (!best || plan.totalBytes < best.plan.totalBytes) best = { requests, plan, layerBudgetBytes: budget };
+    if (plan.totalBytes <= device.budgetBytes) return { requests, plan, layerBudgetBytes: budget };
+  }
+  return best!;
+}
+
 export function simulate(opts: SimOptions): SimReport {
   const { spec, device, mode, bits, batch } = opts;
-  const cost = estimate(spec, device, { batch, mode, bits }); // validates batch, mode, bits
-  const requests = scaleRequests(bufferRequests(spec, batch, mode, 0, 1), bits);
-  const plan = planGreedy(requests as TimedRequest[], 0);
+  const { requests, plan, layerBudgetBytes } = fitPlan(spec, device, mode, bits, batch);
+  const pathNote = layerBudgetBytes === undefined
+    ? 'contraction paths: each layer\'s cheapest (the src/tn planner with no workspace budget)'
+    : `contraction paths: the cheapest plan exceeded the budget, so each layer took its cheapest path within ${layerBudgetBytes} f32 bytes of workspace`;
+  const cost = estimate(spec, device, { batch, mode, bits, budgetBytes: layerBudgetBytes }); // validates batch, mode, bits
   const unsharedBytes = planMemory(requests, 0).totalBytes;
 
   const categories = Object.fromEntries(BUFFER_KINDS.map((k) => [k, plan.bytesByKind[k] ?? 0])) as Record<BufferKind, number>;
@@ -137,6 +167,7 @@ export function simulate(opts: SimOptions): SimReport {
     bits === 32
       ? 'bits 32: the plan equals the f32 runtime\'s plan'
       : `bits ${bits}: a projection (the runtime is f32-only today): params, grads, optimizer, activations, workspace and batch inputs at ${bits}/32 of their f32 bytes, rounded up to 16; rng, TTM descriptors (meta), labels (u8) and the correct counter unchanged`,
+    pathNote,
     'budget: every buffer counted against budgetBytes, including the parameters (weights kept in flash would need less RAM)',
     'layer bytes: buffers named after the layer (descriptor, states, outputs, output gradients, workspace); shared params/grads/optimizer/batch buffers are not split per layer',
     ...cost.assumptions,

@@ -116,3 +116,14 @@ t.test('writeReports writes report.json, report.md, report.html', async (t) => {
   t.equal(readFileSync(join(out, 'report.md'), 'utf8'), toMarkdown(r));
   t.equal(readFileSync(join(out, 'report.html'), 'utf8'), toHtml(r));
 });
+
+t.test('a device too small for the cheapest paths gets leaner ones (planner under the device budget)', async (t) => {
+  const device = structuredClone(loadDevice('rpi4'));
+  const free = simulate({ spec, device, mode: 'infer', bits: 32, batch: 1 });
+  t.match(free.assumptions.join('\n'), /each layer's cheapest \(the src\/tn planner with no workspace budget\)/);
+  device.budgetBytes = free.totalBytes - 16;
+  const tight = simulate({ spec, device, mode: 'infer', bits: 32, batch: 1 });
+  t.ok(tight.fits, `fits ${tight.totalBytes} ≤ ${device.budgetBytes} bytes with leaner paths (cheapest needed ${free.totalBytes})`);
+  t.match(tight.assumptions.join('\n'), /exceeded the budget, so each layer took its cheapest path within \d+ f32 bytes/);
+  t.ok(tight.totalMs >= free.totalMs, `and pays in time: ${tight.totalMs} ≥ ${free.totalMs} ms`);
+});
