@@ -121,6 +121,16 @@ t.test('simulate prints the plan against a device budget and writes the reports'
   t.equal(r.fits, true, '8-bit inference of the default TTM model fits an STM32H7');
   t.equal(r.unsharedBytes, Object.values(r.categories as Record<string, number>).reduce((s, b) => s + b, 0), 'unshared = sum of categories');
   t.ok(r.totalBytes <= r.unsharedBytes, 'the greedy plan shares bytes');
+  const fit = btnn('simulate', '--spec', 'default', '--device', 'cortex-m4', '--mode', 'infer', '--fit', '--json');
+  t.equal(fit.status, 0, fit.stderr.slice(-300));
+  const f = JSON.parse(fit.stdout);
+  t.same(f.fit.map((x: { bits: number }) => x.bits), [32, 16, 8]);
+  const r32 = f.fit[0];
+  t.ok(r32.maxRank >= 1 && r32.maxRank < 64 && r32.totalBytes <= 196608, `32-bit: max rank ${r32.maxRank} fits in ${r32.totalBytes} bytes`);
+  t.ok(f.fit[2].maxRank >= f.fit[1].maxRank && f.fit[1].maxRank >= r32.maxRank, 'narrower elements fit at least the same rank');
+  const above = JSON.parse(btnn('simulate', '--spec', 'default', '--device', 'cortex-m4', '--mode', 'infer', '--max-rank', String(r32.maxRank + 1), '--json').stdout);
+  t.equal(above.fits, false, `max rank ${r32.maxRank + 1} does not fit (${above.totalBytes} bytes)`);
+  t.match(f.accuracy, /no quantised evaluation/);
   const bad = btnn('simulate', '--device', 'nope');
   t.equal(bad.status, 2);
   t.match(bad.stderr, /unknown device "nope": known devices are/);

