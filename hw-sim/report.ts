@@ -95,6 +95,27 @@ function barChart(caption: string, bars: Bar[], marker?: { value: number; label:
   return `<figure>${parts.join('')}<figcaption>${escapeHtml(caption)}</figcaption></figure>`;
 }
 
+/** Parameters (left axis) over training steps as an inline SVG step line, one dot per event, with the ranks in each dot's tooltip. */
+function historyChart(caption: string, h: NonNullable<SimReport['rankHistory']>): string {
+  const W = 640, H = 220, left = 70, right = 20, top = 16, bottom = 36;
+  const maxStep = Math.max(1, ...h.map((p) => p.step)), maxParams = Math.max(1, ...h.map((p) => p.params));
+  const x = (s: number) => left + (s / maxStep) * (W - left - right);
+  const y = (v: number) => top + (1 - v / maxParams) * (H - top - bottom);
+  const pts: string[] = [];
+  h.forEach((p, i) => { if (i > 0) pts.push(`${x(p.step).toFixed(1)},${y(h[i - 1].params).toFixed(1)}`); pts.push(`${x(p.step).toFixed(1)},${y(p.params).toFixed(1)}`); });
+  const parts = [`<svg role="img" aria-label="${escapeHtml(caption)}" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">`, `<title>${escapeHtml(caption)}</title>`];
+  parts.push(`<line x1="${left}" y1="${H - bottom}" x2="${W - right}" y2="${H - bottom}" stroke="#888"/><line x1="${left}" y1="${top}" x2="${left}" y2="${H - bottom}" stroke="#888"/>`);
+  parts.push(`<text x="${left - 6}" y="${top + 4}" text-anchor="end">${maxParams}</text><text x="${left - 6}" y="${H - bottom}" text-anchor="end">0</text>`);
+  parts.push(`<text x="${W - right}" y="${H - bottom + 16}" text-anchor="end">step ${maxStep}</text><text x="${left}" y="${H - bottom + 16}">0</text>`);
+  parts.push(`<polyline fill="none" stroke="#4a7ab5" stroke-width="2" points="${pts.join(' ')}"/>`);
+  for (const p of h) {
+    const ranks = Object.entries(p.ranks).map(([l, r]) => `${l} [${r.join(',')}]`).join(', ');
+    parts.push(`<circle cx="${x(p.step).toFixed(1)}" cy="${y(p.params).toFixed(1)}" r="4" fill="#c62828"><title>${escapeHtml(`step ${p.step}: ${p.params} params, ${ranks}`)}</title></circle>`);
+  }
+  parts.push('</svg>');
+  return `<figure>${parts.join('')}<figcaption>${escapeHtml(caption)}</figcaption></figure>`;
+}
+
 export function toHtml(r: SimReport): string {
   const e = escapeHtml;
   const kindBars: Bar[] = [
@@ -141,6 +162,12 @@ ${barChart('MACs per layer', macBars)}
 <tr><th>layer</th><th>bytes</th><th>param bytes</th><th>MACs</th><th>est. ms</th><th>bound</th><th>energy µJ</th></tr>
 ${layerRows}
 </table>
+${r.rankHistory ? `<h2>Ranks over training</h2>
+${historyChart('Parameters after each rank-pruning event (hover a dot for the ranks)', r.rankHistory)}
+<table>
+<tr><th>step</th><th>epoch</th><th>params</th><th>plan bytes</th><th>ranks</th></tr>
+${r.rankHistory.map((p) => `<tr><td>${p.step}</td><td>${p.epoch}</td><td>${p.params}</td><td>${p.planBytes}</td><td>${e(Object.entries(p.ranks).map(([l, rk]) => `${l} [${rk.join(',')}]`).join(', '))}</td></tr>`).join('\n')}
+</table>` : ''}
 <h2>Assumptions</h2>
 <ul>
 ${r.assumptions.map((a) => `<li>${e(a)}</li>`).join('\n')}

@@ -38,7 +38,12 @@ export interface SimOptions {
   mode: SimMode;
   bits: SimBits;
   batch: number;
+  /** The model's rank history (ARD training: the start and every pruning event), charted when given. */
+  rankHistory?: RankHistoryPoint[];
 }
+
+/** One point of a model's training history: ranks per layer, params and plan bytes after `step`. */
+export interface RankHistoryPoint { step: number; epoch: number; ranks: Record<string, number[]>; params: number; planBytes: number }
 
 export interface SimBuffer {
   name: string;
@@ -84,6 +89,8 @@ export interface SimReport {
   totalMs: number;
   totalEnergyUj: number;
   assumptions: string[];
+  /** Present when the model carries its history (trained with --inference svi|map). */
+  rankHistory?: RankHistoryPoint[];
 }
 
 export const BUFFER_KINDS: readonly BufferKind[] = ['rng', 'params', 'grads', 'optimizer', 'variational', 'activations', 'workspace', 'batch', 'dataset', 'meta'];
@@ -189,5 +196,6 @@ export function simulate(opts: SimOptions): SimReport {
     totalMs: cost.totalMs,
     totalEnergyUj: cost.totalEnergyUj,
     assumptions,
+    ...(opts.rankHistory ? { rankHistory: opts.rankHistory } : {}),
   };
 }

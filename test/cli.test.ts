@@ -57,6 +57,13 @@ t.test('svi: train, eval with posterior samples (accuracy, NLL, ECE), inspect, p
   const bad = btnn('eval', '--model', join(dir, 'plain', 'model.safetensors'), '--samples', '4');
   t.equal(bad.status, 2);
   t.match(bad.stderr, /--samples 4: .* has no posterior to sample/);
+  const sim = btnn('simulate', '--model', model, '--device', 'esp32-s3', '--mode', 'infer', '--out', join(dir, 'sim'));
+  t.equal(sim.status, 0, sim.stderr.slice(-300));
+  const report = JSON.parse(readFileSync(join(dir, 'sim', 'report.json'), 'utf8'));
+  t.ok(Array.isArray(report.rankHistory) && report.rankHistory.length >= 1, `the model's rank history reaches the report (${report.rankHistory?.length} points)`);
+  t.same(report.rankHistory[0].ranks.fc1, [1, 6, 6, 6, 1], 'it starts at the max ranks');
+  t.same(report.rankHistory[report.rankHistory.length - 1].ranks.fc1, summary.ranks.fc1, 'and ends at the final ranks');
+  t.match(readFileSync(join(dir, 'sim', 'report.html'), 'utf8'), /<h2>Ranks over training<\/h2>\s*<figure><svg/, 'report.html charts it');
   const pr = btnn('experiment', 'planted-rank', '--format', 'ttm', '--true-rank', '2', '--max-rank', '6', '--seed', '1');
   t.equal(pr.status, 0, pr.stderr.slice(-300));
   const j = JSON.parse(pr.stdout);

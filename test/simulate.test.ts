@@ -3,6 +3,7 @@
 // and with the runtime's own plan at 32 bits, train > infer, 8-bit < 32-bit, the fit verdict,
 // and the text / Markdown / HTML reports (escaping, no external resources) written to a directory.
 import t from 'tap';
+import { validate } from './helpers/json-schema.js';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -126,4 +127,28 @@ t.test('a device too small for the cheapest paths gets leaner ones (planner unde
   t.ok(tight.fits, `fits ${tight.totalBytes} ≤ ${device.budgetBytes} bytes with leaner paths (cheapest needed ${free.totalBytes})`);
   t.match(tight.assumptions.join('\n'), /exceeded the budget, so each layer took its cheapest path within \d+ f32 bytes/);
   t.ok(tight.totalMs >= free.totalMs, `and pays in time: ${tight.totalMs} ≥ ${free.totalMs} ms`);
+});
+
+t.test('report.json follows hw-sim/report.schema.json; broken reports are caught', async (t) => {
+  const schema = JSON.parse(readFileSync(new URL('../hw-sim/report.schema.json', import.meta.url), 'utf8'));
+  const history = [{ step: 0, epoch: 0, ranks: { fc1: [1, 20, 20, 16, 1] }, params: 29498, planBytes: 8000000 }, { step: 469, epoch: 1, ranks: { fc1: [1, 12, 7, 3, 1] }, params: 5346, planBytes: 7900000 }];
+  for (const [device, mode, bits] of [['esp32-s3', 'train', 32], ['stm32h7', 'infer', 8], ['artix7-100t', 'infer', 16]] as const) {
+    const r = simulate({ spec, device: loadDevice(device), mode, bits, batch: mode === 'train' ? 128 : 1, rankHistory: history });
+    const json = JSON.parse(JSON.stringify(r));
+    t.same(validate(schema, json), [], `${device} ${mode} ${bits}-bit: valid`);
+  }
+  const good = JSON.parse(JSON.stringify(simulate({ spec, device: loadDevice('rpi4'), mode: 'infer', bits: 32, batch: 1 })));
+  const broken: [string, (r: any) => void, RegExp][] = [
+    ['missing totalBytes', (r) => { delete r.totalBytes; }, /missing required "totalBytes"/],
+    ['fits as a string', (r) => { r.fits = 'yes'; }, /\$\.fits: expected boolean/],
+    ['unknown mode', (r) => { r.mode = 'serve'; }, /\$\.mode: "serve" is not one of/],
+    ['negative layer bytes', (r) => { r.layers[0].bytes = -1; }, /\$\.layers\[0\]\.bytes: -1 < minimum 0/],
+    ['a category missing', (r) => { delete r.categories.workspace; }, /\$\.categories: missing required "workspace"/],
+    ['an extra field', (r) => { r.colour = 'blue'; }, /unexpected property "colour"/],
+  ];
+  for (const [what, mutate, message] of broken) {
+    const r = structuredClone(good);
+    mutate(r);
+    t.match(validate(schema, r).join('\n'), message, `${what} is reported`);
+  }
 });

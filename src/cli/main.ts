@@ -7,7 +7,7 @@ import { defaultSpec, defaultMaxRank, FORMATS, type LayerFormat, type ModelSpec 
 import { formatLayerTable, layerRows } from '../tn/table.js';
 import { planLayers } from '../train/runtime.js';
 import { loadDevice, listDevices } from '../../hw-sim/devices.js';
-import { simulate } from '../../hw-sim/simulate.js';
+import { simulate, type RankHistoryPoint } from '../../hw-sim/simulate.js';
 import { formatSummary, writeReports } from '../../hw-sim/report.js';
 import { train, evaluate, defaultThreads, TRAIN_LANES, type TrainOptions, type BayesOptions } from '../train/train.js';
 import { DEFAULT_RANK_THRESHOLD, parseKlWarmup, parseRankThreshold, type Hyperprior } from '../bayes/prior.js';
@@ -285,11 +285,18 @@ function cmdSimulate(values: Record<string, unknown>): number {
   if (bits !== 8 && bits !== 16 && bits !== 32) throw new UsageError(`--bits ${bits}: must be 8, 16 or 32`);
   const batch = intOption(values, 'batch', mode === 'train' ? 128 : 1, 1, 65536)!;
   let spec: ModelSpec;
+  let rankHistory: RankHistoryPoint[] | undefined;
   if (values.model !== undefined) {
     if (values.spec !== undefined) throw new UsageError('give --model FILE or --spec default, not both');
     const path = values.model as string;
     if (!existsSync(path)) throw new UsageError(`--model ${path}: no such file; give a model.safetensors written by btnn train`);
-    spec = loadModel(path).spec;
+    const loaded = loadModel(path);
+    spec = loaded.spec;
+    try {
+      if (loaded.metadata['btnn.history']) rankHistory = JSON.parse(loaded.metadata['btnn.history']);
+    } catch {
+      throw new UsageError(`${path}: __metadata__ btnn.history is not valid JSON; the file was altered`);
+    }
   } else {
     const which = (values.spec as string | undefined) ?? 'default';
     if (which !== 'default') throw new UsageError(`--spec ${which}: only "default" (the MNIST network) is built in; use --model FILE for others`);
@@ -310,7 +317,7 @@ function cmdSimulate(values: Record<string, unknown>): number {
     }
     return 0;
   }
-  const report = simulate({ spec, device, mode, bits, batch });
+  const report = simulate({ spec, device, mode, bits, batch, rankHistory });
   if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   else process.stdout.write(formatSummary(report) + '\n');
   if (values.out !== undefined) {

@@ -233,6 +233,7 @@ async function runEpochs(opts: TrainOptions, log: NodeJS.WriteStream | null, tra
                          state: RunState, rtOptions: ConstructorParameters<typeof Runtime>[4]): Promise<TrainSummary> {
   const core = state.rt.core;
   const dense = denseParams(state.rt.spec);
+  const initialSpec = state.rt.spec, initialPlanBytes = state.rt.plan.endBytes;
   const bayes = opts.bayes;
   const describe = (): void => {
     const rt = state.rt;
@@ -369,7 +370,9 @@ async function runEpochs(opts: TrainOptions, log: NodeJS.WriteStream | null, tra
     ...(bayes ? { inference: bayes.inference, kl: bayes.kl, pruneEvents, warnings } : {}),
   };
   if (opts.outDir) {
-    saveModel(join(opts.outDir, 'model.safetensors'), spec, (name) => rt.tensor(name), { seed: String(opts.seed), epochs: String(opts.epochs) },
+    // ARD models carry their rank history (hw-sim reports chart it): the start, then every cut.
+    const history: Record<string, string> = bayes ? { history: JSON.stringify([{ step: 0, epoch: 0, ranks: ranksOf(initialSpec), params: modelParams(initialSpec), planBytes: initialPlanBytes }, ...pruneEvents]) } : {};
+    saveModel(join(opts.outDir, 'model.safetensors'), spec, (name) => rt.tensor(name), { seed: String(opts.seed), epochs: String(opts.epochs), ...history },
       modelExtras(rt, state.ard));
     writeFileAtomic(join(opts.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   }
