@@ -3,7 +3,7 @@
 // back to back (no sharing between buffers with disjoint lifetimes yet), each aligned to 16
 // bytes so v128 loads of a buffer's start are aligned. The runtime allocates exactly this plan.
 
-export type BufferKind = 'rng' | 'params' | 'grads' | 'optimizer' | 'variational' | 'activations' | 'workspace' | 'batch' | 'dataset' | 'meta';
+export type BufferKind = 'rng' | 'params' | 'grads' | 'optimizer' | 'variational' | 'activations' | 'workspace' | 'fixed' | 'batch' | 'dataset' | 'meta';
 
 export interface BufferRequest { name: string; bytes: number; kind: BufferKind }
 export interface PlacedBuffer extends BufferRequest { offset: number }

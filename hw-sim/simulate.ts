@@ -23,7 +23,8 @@
 import { estimate, type CostBits, type CostMode, type LayerFlag } from './cost-model.js';
 import type { DeviceProfile } from './devices.js';
 import { planMemory, PLAN_ALIGN_BYTES, type BufferKind, type BufferRequest } from './planner.js';
-import { bufferRequests, planLayers } from '../src/train/runtime.js';
+import { bufferRequests, planLayers, stepSchedule } from '../src/train/runtime.js';
+import type { LayerPlan } from '../src/tn/plan.js';
 import { BudgetError } from '../src/tn/plan.js';
 import { planGreedy, type TimedRequest } from './greedy-planner.js';
 import { layerParams } from '../src/model/layers.js';
@@ -93,7 +94,7 @@ export interface SimReport {
   rankHistory?: RankHistoryPoint[];
 }
 
-export const BUFFER_KINDS: readonly BufferKind[] = ['rng', 'params', 'grads', 'optimizer', 'variational', 'activations', 'workspace', 'batch', 'dataset', 'meta'];
+export const BUFFER_KINDS: readonly BufferKind[] = ['rng', 'params', 'grads', 'optimizer', 'variational', 'activations', 'workspace', 'fixed', 'batch', 'dataset', 'meta'];
 const SCALED_KINDS: ReadonlySet<BufferKind> = new Set<BufferKind>(['params', 'grads', 'optimizer', 'variational', 'activations', 'workspace', 'batch']);
 
 const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
@@ -118,6 +119,22 @@ export function bufferOfLayer(name: string, layer: string): boolean {
 }
 
 /**
+ * Fixed-point scratch (bits 8 and 16): integer GEMMs accumulate in int32 before requantising to
+ * the element width, so each layer needs an int32 accumulator as large as its largest GEMM output
+ * (h·m·n of its programs). Live during the layer's forward (and backward): in inference the
+ * layers' accumulators share bytes.
+ */
+function fixedScratch(plans: LayerPlan[], mode: SimMode, bits: SimBits): TimedRequest[] {
+  if (bits === 32) return [];
+  const t = stepSchedule(plans.length);
+  return plans.map(({ layer, chosen }, i) => {
+    const ops = [...chosen.prep, ...chosen.forward, ...(mode === 'train' ? [...chosen.backward, ...chosen.finish] : [])];
+    const floats = Math.max(0, ...ops.map((o) => (o.op === 'gemm' ? o.h * o.m * o.n : 0)));
+    return { name: `${layer.name}.acc32`, bytes: alignUp(floats * 4, PLAN_ALIGN_BYTES), kind: 'fixed' as const, firstUse: mode === 'train' ? t.prep : t.fwd(i), lastUse: mode === 'train' ? t.finish(i) : t.fwd(i) };
+  });
+}
+
+/**
  * The plan the device gets. The contraction planner first picks each layer's cheapest path; if the
  * whole plan then exceeds the device budget, it is re-planned with a per-layer workspace budget
  * (the device budget in f32 bytes, then halved down to 1 KiB) so layers fall back to leaner paths
@@ -136,7 +153,7 @@ function fitPlan(spec: ModelSpec, device: DeviceProfile, mode: SimMode, bits: Si
       if (err instanceof BudgetError) break;
       throw err;
     }
-    const requests = scaleRequests(bufferRequests(spec, batch, mode, 0, 1, plans), bits);
+    const requests = [...scaleRequests(bufferRequests(spec, batch, mode, 0, 1, plans), bits), ...fixedScratch(plans, mode, bits)];
     const plan = planGreedy(requests as TimedRequest[], 0);
     if (!best || plan.totalBytes < best.plan.totalBytes) best = { requests, plan, layerBudgetBytes: budget };
     if (plan.totalBytes <= device.budgetBytes) return { requests, plan, layerBudgetBytes: budget };
@@ -173,7 +190,7 @@ export function simulate(opts: SimOptions): SimReport {
     'memory plan: the buffers the runtime allocates (bufferRequests) for 1 lane, without the dataset shuffle-order buffer (datasetCount 0), placed by the greedy lifetime planner (buffers never live at the same step of a training step share bytes) with 16-byte alignment from offset 0; the core\'s static data and stack are not counted',
     bits === 32
       ? 'bits 32: the plan equals the f32 runtime\'s plan'
-      : `bits ${bits}: a projection (the runtime is f32-only today): params, grads, optimizer, activations, workspace and batch inputs at ${bits}/32 of their f32 bytes, rounded up to 16; rng, TTM descriptors (meta), labels (u8) and the correct counter unchanged`,
+      : `bits ${bits}: a projection (the runtime is f32-only today): params, grads, optimizer, variational, activations, workspace and batch inputs at ${bits}/32 of their f32 bytes, rounded up to 16; rng, programs (meta), labels (u8) and the correct counter unchanged; plus per layer an int32 accumulator (kind fixed) as large as its largest GEMM output`,
     pathNote,
     'budget: every buffer counted against budgetBytes, including the parameters (weights kept in flash would need less RAM)',
     'layer bytes: buffers named after the layer (descriptor, states, outputs, output gradients, workspace); shared params/grads/optimizer/batch buffers are not split per layer',

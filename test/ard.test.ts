@@ -183,6 +183,9 @@ t.test('a short ARD run on an MNIST subset: ranks fall, the files record it', { 
   t.ok(s.testAccuracy > 0.5, `still learns: ${s.testAccuracy}`);
   t.ok(s.pruneEvents!.length >= 1, `${s.pruneEvents!.length} pruning events recorded`);
   for (const e of s.pruneEvents!) t.ok(e.params > 0 && e.planBytes > 0 && e.ranks.fc1.length === 5);
+  s.pruneEvents!.forEach((e, i) => {
+    if (i > 0) t.ok(e.planBytes <= s.pruneEvents![i - 1].planBytes, `step ${e.step}: the plan shrank or stayed (${s.pruneEvents![i - 1].planBytes} → ${e.planBytes} bytes)`);
+  });
   const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   t.equal(lines.length, 3, 'metrics.jsonl: one line per epoch');
   for (const key of ['epoch', 'trainLoss', 'kl', 'testAccuracy', 'ranks', 'params']) t.ok(key in lines[2], `metrics line has ${key}`);

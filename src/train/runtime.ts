@@ -49,9 +49,11 @@ export function tensorSlots(spec: ModelSpec): TensorSlot[] {
 }
 
 /** Contraction plans of every layer for a batch split into lanes (deterministic: workers re-derive them). */
-export function planLayers(spec: ModelSpec, batch: number, mode: RunMode, lanes = 1, budgetBytes?: number, path?: PathKind): LayerPlan[] {
+export function planLayers(spec: ModelSpec, batch: number, mode: RunMode, lanes = 1, budgetBytes?: number | number[], path?: PathKind): LayerPlan[] {
   const laneRows = laneBatch(batch, lanes);
-  return spec.layers.map((layer, i) => planLayer(layer, { laneRows, lanes, train: mode === 'train', needInputGrad: i > 0, budgetBytes, path }));
+  return spec.layers.map((layer, i) => planLayer(layer, {
+    laneRows, lanes, train: mode === 'train', needInputGrad: i > 0, budgetBytes: Array.isArray(budgetBytes) ? budgetBytes[i] : budgetBytes, path,
+  }));
 }
 
 /** Words of a linked program (addresses do not change its length). */
@@ -180,8 +182,8 @@ export interface RuntimeOptions {
   lanes?: number;
   /** Join memory another Runtime already planned and initialised (a worker thread): no grow, no zeroing. */
   attach?: boolean;
-  /** Contraction workspace each layer may use, bytes (all lanes); the planner picks the cheapest path that fits. */
-  workspaceBudgetBytes?: number;
+  /** Contraction workspace each layer may use, bytes (all lanes; one number, or one per layer); the planner picks the cheapest path that fits. */
+  workspaceBudgetBytes?: number | number[];
   /** Force one kind of contraction path for every layer (default: the planner's choice). */
   path?: PathKind;
   /** Memory planner: greedy over lifetimes (default) or linear, every buffer its own bytes (tests compare them). */

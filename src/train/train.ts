@@ -14,6 +14,7 @@ import { klWeight, type Hyperprior, type RankThreshold } from '../bayes/prior.js
 import { initStd } from './init.js';
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { formatLayerTable } from '../tn/table.js';
+import { BudgetError } from '../tn/plan.js';
 import { saveModel } from '../model/file.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { Runtime, laneRows } from './runtime.js';
@@ -215,7 +216,17 @@ async function prune(state: RunState, opts: TrainOptions, rtOptions: Constructor
   const rankVar = sliceRankVar(ard, decision.kept);
   const threads = state.pool.threads;
   await state.pool.close();
-  const next = new Runtime(rt.core, decision.spec, rt.batch, 'train', rtOptions);
+  // Each layer may not take more workspace than before the cut (so the plan shrinks, never grows,
+  // when pruning makes a costlier-but-larger path the cheapest); if no path fits, it may.
+  const user = rtOptions?.workspaceBudgetBytes;
+  const budgets = rt.layerPlans.map((p, i) => Math.min(p.chosen.workspaceBytes, (Array.isArray(user) ? user[i] : user) ?? Infinity));
+  let next: Runtime;
+  try {
+    next = new Runtime(rt.core, decision.spec, rt.batch, 'train', { ...rtOptions, workspaceBudgetBytes: budgets });
+  } catch (err) {
+    if (!(err instanceof BudgetError)) throw err;
+    next = new Runtime(rt.core, decision.spec, rt.batch, 'train', rtOptions);
+  }
   restore(next, snap);
   state.rt = next;
   state.ard = new Ard(next, ard.options, rankVar);
