@@ -193,7 +193,7 @@ export function simulate(opts: SimOptions): SimReport {
       : `bits ${bits}: a projection (the runtime is f32-only today): params, grads, optimizer, variational, activations, workspace and batch inputs at ${bits}/32 of their f32 bytes, rounded up to 16; rng, programs (meta), labels (u8) and the correct counter unchanged; plus per layer an int32 accumulator (kind fixed) as large as its largest GEMM output`,
     pathNote,
     'budget: every buffer counted against budgetBytes, including the parameters (weights kept in flash would need less RAM)',
-    'layer bytes: buffers named after the layer (descriptor, states, outputs, output gradients, workspace); shared params/grads/optimizer/batch buffers are not split per layer',
+    'layer bytes: the buffers named after the layer (programs, saved intermediates, outputs, output gradients, workspaces, int32 accumulators), each counted whole even where the greedy plan lets it share bytes; shared params/grads/optimizer/batch buffers are not split per layer',
     ...cost.assumptions,
   ];
 

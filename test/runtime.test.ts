@@ -5,6 +5,7 @@ import { loadCore, type Flavour } from '../src/core/wasm.js';
 import { Runtime, bufferRequests, laneRows } from '../src/train/runtime.js';
 import { defaultSpec, FORMATS } from '../src/model/spec.js';
 import { train } from '../src/train/train.js';
+import { loadModel } from '../src/model/file.js';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,9 +78,11 @@ t.test('the greedy plan shares bytes, yet training gives the bits of the linear 
         format, epochs: 1, batch: 32, lr: 1e-3, maxRank: 4, seed: 5, limitTrain: 200, limitTest: 50, outDir: out, threads: 1, log: null, planner,
         bayes: bayes ? { inference: bayes, prior: { kind: 'log-uniform' }, kl: 1e-3, klWarmup: { start: 0, length: 0.5 }, rankThreshold: { rel: 1e-2, abs: 1e-12 }, pruneEvery: 3, emStep: 1, sigmaInit: 0.01 } : undefined,
       });
-      return readFileSync(join(out, 'model.safetensors'));
+      // The tensors, not the file: ARD files record planBytes in their history, which differ.
+      const m = loadModel(join(out, 'model.safetensors'));
+      return Buffer.concat([...m.tensors.values()].map((x) => Buffer.from(x.data.buffer, x.data.byteOffset, x.data.byteLength)));
     }));
-    t.ok(files[0].equals(files[1]), `${format}${bayes ? ` ${bayes}` : ''}: the greedy plan's model file equals the linear plan's, byte for byte`);
+    t.ok(files[0].equals(files[1]), `${format}${bayes ? ` ${bayes}` : ''}: the greedy plan's tensors equal the linear plan's, bit for bit`);
   }
 });
 
