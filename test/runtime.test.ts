@@ -123,3 +123,22 @@ t.test('a short run on a fixed MNIST subset learns (2000 train / 1000 test image
   t.ok(Math.abs(summary.wasmMemoryBytes - summary.planBytes) < WASM_PAGE, 'summary: planBytes and wasmMemoryBytes agree within a page');
   t.equal(summary.params, 1 * 7 * 4 * 8 + 8 * 4 * 4 * 8 + 8 * 7 * 8 * 8 + 8 * 4 * 4 * 1 + 512 + 16 * 2 * 8 + 8 * 32 * 5 + 10, 'params = closed form of the TTM cores + biases');
 });
+
+t.test('inference: one prepare() serves every batch (W outlives the forward passes)', async (t) => {
+  const core = await loadCore('node');
+  for (const format of ['cp', 'tucker', 'tt', 'ttm', 'tr'] as const) {
+    const spec = defaultSpec(format, 4);
+    const rt = new Runtime(core, spec, 8, 'infer', { path: 'reconstruct' });
+    let s = 7;
+    for (const slot of rt.slots) { const v = rt.tensor(slot.name); for (let i = 0; i < v.length; i++) { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; v[i] = (s / 2 ** 32 - 0.5) * 0.6; } }
+    const batch = (k: number): Float32Array => Float32Array.from({ length: 8 * 784 }, (_, i) => Math.sin(i * 0.37 + k));
+    rt.prepare();
+    rt.loadBatch(batch(1), null, 8); rt.forward(8);
+    rt.loadBatch(batch(2), null, 8);
+    const second = rt.f32(rt.forward(8), 80).slice();
+    rt.prepare();
+    rt.loadBatch(batch(2), null, 8);
+    const fresh = rt.f32(rt.forward(8), 80);
+    t.ok(Buffer.from(second.buffer).equals(Buffer.from(fresh.buffer.slice(fresh.byteOffset, fresh.byteOffset + 320))), `${format}: the second batch after one prepare equals a fresh prepare`);
+  }
+});

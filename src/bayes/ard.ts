@@ -60,7 +60,8 @@ export class Ard {
     this.writePrecision();
   }
 
-  private writePrecision(): void {
+  /** Hands the current rank variances to the core (after a restore, say), without an EM step. */
+  writePrecision(): void {
     const total = this.groups.reduce((n, g) => n + g.size, 0);
     const p = this.rt.f32(this.rt.bufferAddr('ard.precision'), total);
     this.groups.forEach((g, i) => {

@@ -64,6 +64,7 @@ export async function plantedRank(o: PlantedOptions, core?: Core): Promise<Plant
   const prior = o.prior ?? { kind: 'log-uniform' };
   let ard = new Ard(rt, { prior, emStep: 1 });
   ard.initScales(0.01, () => initStd(spec.layers[0]).std);
+  ard.update(1);
   const identity = new Float32Array(n * n);
   for (let i = 0; i < n; i++) identity[i * n + i] = 1;
   const precision = 1 / (noiseRel * noiseRel);

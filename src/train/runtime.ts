@@ -124,7 +124,8 @@ export function bufferRequests(spec: ModelSpec, batch: number, mode: RunMode, da
     for (const b of chosen.sharedBuffers) {
       // W and the reconstruction's intermediates live from prep to finish; dRecon only in finish.
       const first = b.name === 'dRecon' ? t.finish(i) : t.prep;
-      const lastUse = b.name === 'dRecon' ? t.finish(i) : b.name === 'W' ? (train ? doneAt : t.fwd(i)) : train ? doneAt : t.prep;
+      // In inference W stays for every batch that one prepare() serves (eval prepares once per pass).
+      const lastUse = b.name === 'dRecon' ? t.finish(i) : b.name === 'W' ? (train ? doneAt : t.end) : train ? doneAt : t.prep;
       add(`${n}.${b.name}`, b.floats * F32, 'workspace', first, lastUse);
     }
   });

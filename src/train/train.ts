@@ -194,6 +194,7 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
     ard = new Ard(rt, { prior: opts.bayes.prior, emStep: opts.bayes.emStep });
     const std = new Map(spec.layers.flatMap((l) => layerTensors(l).map((t) => [t.name, initStd(l).std] as const)));
     ard.initScales(opts.bayes.sigmaInit, (t) => std.get(t)!);
+    ard.update(1); // λ from the initial factors with their initial σ (the constructor's ran before ρ was set)
   }
   const state: RunState = { rt, pool: await LanePool.create(rt, opts.threads ?? defaultThreads()), ard };
   try {
@@ -296,17 +297,18 @@ async function runEpochs(opts: TrainOptions, log: NodeJS.WriteStream | null, tra
         // METHOD §7: restore the last good state, halve the learning rate, go on.
         restore(rt, good.snap);
         ard.rankVar.forEach((v, i) => v.set(good!.rankVar[i]));
-        ard.update(0);
+        ard.writePrecision();
         lrFactor /= 2;
         warn(`step ${step}: non-finite loss or KL (${r.lossSum}, ${kl}); restored the state of a few steps ago and halved the learning rate (now ×${lrFactor})`);
         step++;
         continue;
       }
+      // A good state is one that just gave a finite loss and KL: keep it before Adam moves it.
+      if (bayes && step % 50 === 0) good = { snap: snapshot(rt, identity()), rankVar: state.ard!.rankVar.map((v) => v.slice()) };
       rt.adamStep(lrFactor * scheduledLr(opts.lr, schedule, step++, totalSteps));
       lossSum += r.lossSum;
       correct += r.correct;
       klSum += kl;
-      if (bayes && step % 50 === 0) good = { snap: snapshot(rt, identity()), rankVar: state.ard!.rankVar.map((v) => v.slice()) };
       const before = state.rt.spec;
       if (bayes && step % (bayes.pruneEvery || stepsPerEpoch) === 0 && await prune(state, opts, rtOptions)) {
         pruneEvents.push({ step, epoch, ranks: ranksOf(state.rt.spec), params: modelParams(state.rt.spec), planBytes: state.rt.plan.endBytes });
