@@ -89,7 +89,7 @@ export async function plantedRank(o: PlantedOptions, core?: Core): Promise<Plant
       if (!d.changed) continue;
       const snap = snapshot(rt, d.kept), rv = sliceRankVar(ard, d.kept);
       spec = d.spec;
-      rt = new Runtime(c, spec, n, 'train');
+      rt = new Runtime(c, spec, n, 'train', { lrScales: Object.fromEntries(rt.slots.map((x) => [x.name, x.lrScale])) });
       restore(rt, snap);
       ard = new Ard(rt, { prior, emStep: 1 }, rv);
     }

@@ -35,13 +35,13 @@ const WASM_PAGE_BYTES = 65536;
 /** Where each trainable tensor sits inside the params (and grads) buffer, in floats. */
 export interface TensorSlot { name: string; shape: number[]; offsetFloats: number; floats: number; lrScale: number }
 
-export function tensorSlots(spec: ModelSpec): TensorSlot[] {
+export function tensorSlots(spec: ModelSpec, lrScales?: Record<string, number>): TensorSlot[] {
   const slots: TensorSlot[] = [];
   let offset = 0;
   for (const layer of spec.layers) {
     for (const t of layerTensors(layer)) {
       const floats = product(t.shape);
-      slots.push({ name: t.name, shape: t.shape, offsetFloats: offset, floats, lrScale: lrScale(layer, t.name) });
+      slots.push({ name: t.name, shape: t.shape, offsetFloats: offset, floats, lrScale: lrScales?.[t.name] ?? lrScale(layer, t.name) });
       offset += Math.ceil(floats / 4) * 4; // each tensor starts 16-byte aligned, as assembly/ttm.ts expects of cores
     }
   }
@@ -187,6 +187,11 @@ export interface RuntimeOptions {
   workspaceBudgetBytes?: number | number[];
   /** Force one kind of contraction path for every layer (default: the planner's choice). */
   path?: PathKind;
+  /**
+   * Step-size multipliers by tensor, overriding init.ts's lrScale (which depends on the ranks):
+   * pruning passes the ones training started with, so a cut does not change surviving steps.
+   */
+  lrScales?: Record<string, number>;
   /** Memory planner: greedy over lifetimes (default) or linear, every buffer its own bytes (tests compare them). */
   planner?: 'greedy' | 'linear';
 }
@@ -210,7 +215,7 @@ export class Runtime {
     this.layerPlans = planLayers(spec, batch, mode, this.lanes, options.workspaceBudgetBytes, options.path);
     const requests = bufferRequests(spec, batch, mode, options.datasetCount ?? 0, this.lanes, this.layerPlans);
     this.plan = options.planner === 'linear' ? planMemory(requests, core.exports.heapBase()) : planGreedy(requests, core.exports.heapBase());
-    this.slots = tensorSlots(spec);
+    this.slots = tensorSlots(spec, options.lrScales);
     this.addr = (name) => findBuffer(this.plan, name).offset;
     if (!options.attach) this.allocate();
     const train = mode === 'train';

@@ -220,6 +220,8 @@ async function prune(state: RunState, opts: TrainOptions, rtOptions: Constructor
   // Each layer may not take more workspace than before the cut (so the plan shrinks, never grows,
   // when pruning makes a costlier-but-larger path the cheapest); if no path fits, it may.
   const user = rtOptions?.workspaceBudgetBytes;
+  const lrScales = Object.fromEntries(rt.slots.map((x) => [x.name, x.lrScale]));
+  rtOptions = { ...rtOptions, lrScales };
   const budgets = rt.layerPlans.map((p, i) => Math.min(p.chosen.workspaceBytes, (Array.isArray(user) ? user[i] : user) ?? Infinity));
   let next: Runtime;
   try {
