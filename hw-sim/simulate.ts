@@ -4,19 +4,22 @@
 // Memory: the buffer requests are exactly those the runtime allocates (bufferRequests of
 // src/train/runtime.ts) with ONE lane and NO dataset order buffer (datasetCount 0: the shuffle
 // order of a training set is host-side bookkeeping whose size depends on the data, not on the
-// model), planned from offset 0 (the core's static data and stack are not counted).
+// model), placed by the greedy lifetime planner the runtime uses (buffers never live at the same
+// step share bytes) from offset 0 (the core's static data and stack are not counted). When the
+// cheapest contraction paths do not fit, layers are re-planned under a workspace budget (fitPlan).
 //
 // Bit width: the runtime today computes in f32 only. For bits 8 and 16 the plan is a PROJECTION:
-// every f32 buffer of the element-typed kinds (params, grads, optimizer, activations, workspace,
-// batch inputs) is taken at bits/32 of its f32 bytes, rounded up to 16 bytes; buffers that are
-// not f32 elements keep their size: rng and meta (TTM descriptors, i32), and the batch's labels
-// (u8) and correct-count (i32) buffers. At 32 bits the plan equals the runtime's byte for byte.
+// every f32 buffer of the element-typed kinds (params, grads, optimizer, variational,
+// activations, workspace, batch inputs) is taken at bits/32 of its f32 bytes, rounded up to 16
+// bytes; buffers that are not f32 elements keep their size: rng and meta (core programs, i32), and
+// the batch's labels (u8) and correct-count (i32) buffers; each layer adds an int32 accumulator
+// (kind fixed). At 32 bits the plan equals the runtime's byte for byte.
 //
 // Budget: every buffer is counted against the device's budgetBytes (writable memory), including
 // the parameters in inference (a build that keeps weights in flash would need less RAM).
 //
 // Layers: a layer's bytes are the buffers named after it (`<layer>.*`, `lane<l>.<layer>.*`:
-// TTM descriptor, states, outputs, output gradients, workspace), aligned as planned. The shared
+// programs, saved intermediates, outputs, output gradients, workspaces), aligned. The shared
 // params / grads / optimizer / batch / rng buffers are not split per layer; `paramBytes` gives the
 // layer's own share of the params buffer at the bit width, for reference.
 
