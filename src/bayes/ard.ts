@@ -3,7 +3,7 @@
 // core, the reparameterised weight samples (SVI), and the prior's gradients. The runtime's
 // programs see only `weights` (SVI) or `params` (MAP); this class adds the prior around them.
 import type { Runtime } from '../train/runtime.js';
-import { rankGroups, type RankGroup } from './groups.js';
+import { rankGroups, governedTensors, type RankGroup } from './groups.js';
 import { emVariance, dampedVariance, softplusInverse, type Hyperprior } from './prior.js';
 
 export interface ArdOptions {
@@ -18,6 +18,8 @@ export const PRECISION_MAX = 1e30;
 export class Ard {
   readonly groups: RankGroup[];
   readonly rankVar: Float64Array[];
+  /** Tensors that carry a prior (and, with SVI, a posterior scale). */
+  private readonly governed: Set<string>;
   /** Offset of each group's slices in the precision / stats buffers. */
   private readonly offsets: number[];
 
@@ -25,6 +27,7 @@ export class Ard {
   constructor(private readonly rt: Runtime, readonly options: ArdOptions, rankVar?: Float64Array[]) {
     if (!rt.spec.inference) throw new Error('Ard needs a spec with inference "svi" or "map"');
     this.groups = rankGroups(rt.spec);
+    this.governed = governedTensors(rt.spec);
     let off = 0;
     this.offsets = this.groups.map((g) => { const o = off; off += g.size; return o; });
     this.rankVar = rankVar ? rankVar.map((v) => Float64Array.from(v)) : this.groups.map((g) => new Float64Array(g.size));
@@ -73,11 +76,10 @@ export class Ard {
   sample(): void {
     if (!this.svi) return;
     const rt = this.rt, e = rt.core.exports;
-    const governed = new Set(this.groups.flatMap((g) => g.governs.map((x) => x.tensor)));
     const rng = rt.bufferAddr('rng');
     for (const s of rt.slots) {
       const w = rt.slotView('weights', s.name);
-      if (governed.has(s.name)) {
+      if (this.governed.has(s.name)) {
         e.sampleWeightsF32(w.byteOffset, rt.slotView('eps', s.name).byteOffset, rt.tensor(s.name).byteOffset, rt.slotView('rho', s.name).byteOffset, rng, s.floats);
       } else {
         w.set(rt.tensor(s.name));
@@ -115,13 +117,8 @@ export class Ard {
   /** SVI: every governed entry starts with σ = `relative` × the std of its tensor's initialisation. */
   initScales(relative: number, stdOf: (tensor: string) => number): void {
     if (!this.svi) return;
-    for (const t of new Set(this.groups.flatMap((g) => g.governs.map((x) => x.tensor)))) {
+    for (const t of this.governed) {
       this.rt.slotView('rho', t).fill(softplusInverse(relative * stdOf(t)));
     }
-  }
-
-  /** Current ranks: group sizes, keyed "layer.index". */
-  ranks(): Record<string, number> {
-    return Object.fromEntries(this.groups.map((g) => [`${g.layer}.${g.index}`, g.size]));
   }
 }

@@ -7,7 +7,7 @@
 import { readSafetensors, writeSafetensors, type NamedTensor } from '../io/safetensors.js';
 import { validateSpec, SpecError, type ModelSpec } from './spec.js';
 import { layerTensors } from './layers.js';
-import { rankGroups } from '../bayes/groups.js';
+import { rankGroups, governedTensors } from '../bayes/groups.js';
 
 export const MODEL_FILE_VERSION = '1';
 
@@ -22,7 +22,7 @@ export function variationalTensors(spec: ModelSpec): { name: string; shape: numb
   const out = groups.map((g) => ({ name: `${g.layer}.rankVar.${g.index}`, shape: [g.size] }));
   if (spec.inference === 'svi') {
     const shapes = new Map(spec.layers.flatMap((l) => layerTensors(l)).map((t) => [t.name, t.shape]));
-    for (const t of new Set(groups.flatMap((g) => g.governs.map((x) => x.tensor)))) out.push({ name: `${t}.rho`, shape: shapes.get(t)! });
+    for (const t of governedTensors(spec)) out.push({ name: `${t}.rho`, shape: shapes.get(t)! });
   }
   return out;
 }

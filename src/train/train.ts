@@ -9,6 +9,7 @@ import { inputStats, normalizeInputs } from '../data/normalize.js';
 import { defaultSpec, type LayerFormat, type ModelSpec, type Inference } from '../model/spec.js';
 import { modelParams, denseParams, layerParams, layerTensors } from '../model/layers.js';
 import { Ard } from '../bayes/ard.js';
+import { governedTensors } from '../bayes/groups.js';
 import { decidePrune, snapshot, restore, sliceRankVar, type Kept } from '../bayes/prune.js';
 import { klWeight, type Hyperprior, type RankThreshold } from '../bayes/prior.js';
 import { initStd } from './init.js';
@@ -289,7 +290,7 @@ async function runEpochs(opts: TrainOptions, log: NodeJS.WriteStream | null, tra
       try {
         // The EM update refuses non-finite statistics (RangeError): a diverged step, handled below.
         if (ard) { ard.update(); ard.sample(); }
-        r = pool(state).run(loadLanes(rt, trainSet, perm, start, rows, stage), true);
+        r = state.pool.run(loadLanes(rt, trainSet, perm, start, rows, stage), true);
         kl = ard ? ard.priorGrads(beta) : 0;
       } catch (err) {
         if (!(err instanceof RangeError) || !ard) throw err;
@@ -394,8 +395,6 @@ async function runEpochs(opts: TrainOptions, log: NodeJS.WriteStream | null, tra
   return summary;
 }
 
-const pool = (s: RunState): LanePool => s.pool;
-
 /** One line per layer that shrank: ranks and params before → after, and the new plan. */
 function logPrune(log: NodeJS.WriteStream | null, step: number, before: ModelSpec, rt: Runtime): void {
   if (!log) return;
@@ -414,7 +413,7 @@ function modelExtras(rt: Runtime, ard: Ard | null): { name: string; shape: numbe
   const out: { name: string; shape: number[]; data: Float32Array }[] = [];
   ard.groups.forEach((g, i) => out.push({ name: `${g.layer}.rankVar.${g.index}`, shape: [g.size], data: Float32Array.from(ard.rankVar[i]) }));
   if (rt.spec.inference === 'svi') {
-    for (const t of new Set(ard.groups.flatMap((g) => g.governs.map((x) => x.tensor)))) {
+    for (const t of governedTensors(rt.spec)) {
       const s = rt.slots.find((x) => x.name === t)!;
       out.push({ name: `${t}.rho`, shape: s.shape, data: rt.slotView('rho', t).slice() });
     }
