@@ -4,6 +4,13 @@ export { brgemmF32, transposeF32, peakF32x4, PEAK_FLOPS_PER_ITER } from './gemm'
 export { biasAddF32, biasGradF32, reluF32, reluBackwardF32, softmaxXentF32, adamF32, addF32 } from './ops';
 export { rngSeed, rngNextU32, rngBelow, rngNormal, rngTruncNormalF32, rngShuffleI32 } from './rng';
 export { tnRun, tnFlops, tnResetFlops } from './tn';
+// The IR's op and function codes as exported globals, so the host's table (src/tn/opcodes.ts) is
+// tested against them rather than copied by hand.
+export {
+  TN_GEMM, TN_PERMUTE, TN_ZERO, TN_GATHER, TN_SCATTER, TN_ADD, TN_BIAS, TN_BIAS_GRAD, TN_ACT, TN_ACT_GRAD,
+  TN_COPY2D, TN_INTERACT, TN_INTERACT_GRAD, TN_LOSS, TN_OP_COUNT,
+  ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_COUNT, LOSS_SOFTMAX_XENT, LOSS_SIGMOID_BCE, LOSS_MSE, LOSS_COUNT,
+} from './tn';
 export { sampleWeightsF32, sviGradF32, mapGradF32, sliceSquaresF64 } from './bayes';
 export { selftest, selftestChecksum } from './selftest';
 export { dotI16, requantI32ToI16, q15MulrSatI16 } from './fixed';

@@ -1,4 +1,5 @@
-// Elementwise and row-wise layer kernels: bias, ReLU, softmax cross-entropy, Adam.
+// Elementwise and row-wise layer kernels: bias, activations, concat copies, DLRM interaction,
+// losses, Adam.
 // Every SIMD branch keeps the scalar path's per-element operation order, so all flavours give the
 // same bits (sqrt and div are correctly rounded in both).
 
@@ -40,35 +41,157 @@ export function biasGradF32(dbias: usize, dy: usize, rows: i32, cols: i32): void
 }
 
 /** y = max(y, 0) in place. */
-export function reluF32(y: usize, n: i32): void {
-  let i = 0;
-  if (ASC_FEATURE_SIMD) {
-    const zero = f32x4.splat(0);
-    for (; i + 4 <= n; i += 4) {
-      const p = y + (<usize>i << 2);
-      v128.store(p, f32x4.pmax(zero, v128.load(p)));
-    }
-  }
-  for (; i < n; i++) {
-    const p = y + (<usize>i << 2);
-    const v = load<f32>(p);
-    store<f32>(p, v > 0 ? v : 0);
-  }
-}
+export function reluF32(y: usize, n: i32): void { reluToF32(y, y, n); }
 
-/** dy *= (y > 0), where y is the ReLU output. */
-export function reluBackwardF32(dy: usize, y: usize, n: i32): void {
+/** y = max(x, 0); y may equal x. (pmax(0, x) is 0 < x ? x : 0, so NaN and −0 give +0 as the scalar path does.) */
+export function reluToF32(y: usize, x: usize, n: i32): void {
   let i = 0;
   if (ASC_FEATURE_SIMD) {
     const zero = f32x4.splat(0);
     for (; i + 4 <= n; i += 4) {
       const p = <usize>i << 2;
-      v128.store(dy + p, v128.and(v128.load(dy + p), f32x4.gt(v128.load(y + p), zero)));
+      v128.store(y + p, f32x4.pmax(zero, v128.load(x + p)));
     }
   }
   for (; i < n; i++) {
     const p = <usize>i << 2;
-    if (!(load<f32>(y + p) > 0)) store<f32>(dy + p, 0);
+    const v = load<f32>(x + p);
+    store<f32>(y + p, v > 0 ? v : 0);
+  }
+}
+
+/** dy *= (y > 0), where y is the ReLU output. */
+export function reluBackwardF32(dy: usize, y: usize, n: i32): void { reluBackwardToF32(dy, dy, y, n); }
+
+/** dx = dy where y > 0, else +0 (y the ReLU output); dx may equal dy. */
+export function reluBackwardToF32(dx: usize, dy: usize, y: usize, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const zero = f32x4.splat(0);
+    for (; i + 4 <= n; i += 4) {
+      const p = <usize>i << 2;
+      v128.store(dx + p, v128.and(v128.load(dy + p), f32x4.gt(v128.load(y + p), zero)));
+    }
+  }
+  for (; i < n; i++) {
+    const p = <usize>i << 2;
+    store<f32>(dx + p, load<f32>(y + p) > 0 ? load<f32>(dy + p) : 0);
+  }
+}
+
+/** y = 1 / (1 + e^−x); y may equal x. Scalar in every flavour: exp has no SIMD form here. */
+export function sigmoidF32(y: usize, x: usize, n: i32): void {
+  for (let i = 0; i < n; i++) {
+    const p = <usize>i << 2;
+    store<f32>(y + p, <f32>1 / (<f32>1 + Mathf.exp(-load<f32>(x + p))));
+  }
+}
+
+/** dx = dy · (y · (1 − y)), y the sigmoid output; dx may equal dy. */
+export function sigmoidBackwardF32(dx: usize, dy: usize, y: usize, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const one = f32x4.splat(1);
+    for (; i + 4 <= n; i += 4) {
+      const p = <usize>i << 2;
+      const s = v128.load(y + p);
+      v128.store(dx + p, f32x4.mul(v128.load(dy + p), f32x4.mul(s, f32x4.sub(one, s))));
+    }
+  }
+  for (; i < n; i++) {
+    const p = <usize>i << 2;
+    const s = load<f32>(y + p);
+    store<f32>(dx + p, load<f32>(dy + p) * (s * (<f32>1 - s)));
+  }
+}
+
+/** y = tanh(x); y may equal x. Scalar in every flavour. */
+export function tanhF32(y: usize, x: usize, n: i32): void {
+  for (let i = 0; i < n; i++) {
+    const p = <usize>i << 2;
+    store<f32>(y + p, Mathf.tanh(load<f32>(x + p)));
+  }
+}
+
+/** dx = dy · (1 − y·y), y the tanh output; dx may equal dy. */
+export function tanhBackwardF32(dx: usize, dy: usize, y: usize, n: i32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const one = f32x4.splat(1);
+    for (; i + 4 <= n; i += 4) {
+      const p = <usize>i << 2;
+      const s = v128.load(y + p);
+      v128.store(dx + p, f32x4.mul(v128.load(dy + p), f32x4.sub(one, f32x4.mul(s, s))));
+    }
+  }
+  for (; i < n; i++) {
+    const p = <usize>i << 2;
+    const s = load<f32>(y + p);
+    store<f32>(dx + p, load<f32>(dy + p) * (<f32>1 - s * s));
+  }
+}
+
+/**
+ * dst rows (stride ldDst) = src rows (stride ldSrc), or += when `acc`: a concat's forward (a block
+ * of columns into the wide buffer) and backward (the block back out). The plain copy moves bits
+ * (no 0 + x, which would turn −0 into +0); the accumulate is addF32, so it sums as ADD does.
+ */
+export function copy2dF32(dst: usize, ldDst: i32, src: usize, ldSrc: i32, rows: i32, cols: i32, acc: bool): void {
+  const rowBytes = <usize>cols << 2;
+  for (let r = 0; r < rows; r++) {
+    const d = dst + ((<usize>r * ldDst) << 2), s = src + ((<usize>r * ldSrc) << 2);
+    if (acc) addF32(d, s, cols);
+    else memory.copy(d, s, rowBytes);
+  }
+}
+
+/**
+ * DLRM's pairwise interaction: t is [rows, k, d], z is [rows, k(k−1)/2] with, for i = 1..k−1 and
+ * j = 0..i−1 in that order, z[r][p++] = Σ_c t[r,i,c]·t[r,j,c], summed in c order in f32. Scalar:
+ * a SIMD sum over c would reassociate it (and d is small).
+ */
+export function interactF32(z: usize, t: usize, rows: i32, k: i32, d: i32): void {
+  const rowBytes = (<usize>k * d) << 2;
+  let out = z;
+  for (let r = 0; r < rows; r++) {
+    const tr = t + <usize>r * rowBytes;
+    for (let i = 1; i < k; i++) {
+      const ti = tr + ((<usize>i * d) << 2);
+      for (let j = 0; j < i; j++) {
+        const tj = tr + ((<usize>j * d) << 2);
+        let s: f32 = 0;
+        for (let c = 0; c < d; c++) s += load<f32>(ti + (<usize>c << 2)) * load<f32>(tj + (<usize>c << 2));
+        store<f32>(out, s);
+        out += 4;
+      }
+    }
+  }
+}
+
+/**
+ * dt = ∂(Σ dz·z)/∂t for z = interactF32(t), overwriting dt (which must not alias t or dz): pairs
+ * in z's order, each adding dz·t[j] into dt[i] and then dz·t[i] into dt[j].
+ */
+export function interactGradF32(dt: usize, dz: usize, t: usize, rows: i32, k: i32, d: i32): void {
+  const rowBytes = (<usize>k * d) << 2;
+  memory.fill(dt, 0, <usize>rows * rowBytes);
+  let g = dz;
+  for (let r = 0; r < rows; r++) {
+    const tr = t + <usize>r * rowBytes, dr = dt + <usize>r * rowBytes;
+    for (let i = 1; i < k; i++) {
+      const oi = (<usize>i * d) << 2;
+      for (let j = 0; j < i; j++) {
+        const oj = (<usize>j * d) << 2;
+        const w = load<f32>(g);
+        g += 4;
+        for (let c = 0; c < d; c++) {
+          const q = <usize>c << 2;
+          const pi = dr + oi + q, pj = dr + oj + q;
+          store<f32>(pi, load<f32>(pi) + w * load<f32>(tr + oj + q));
+          store<f32>(pj, load<f32>(pj) + w * load<f32>(tr + oi + q));
+        }
+      }
+    }
   }
 }
 
@@ -81,13 +204,23 @@ export function reluBackwardF32(dy: usize, y: usize, n: i32): void {
  */
 export function softmaxXentF32(dlogits: usize, logits: usize, labels: usize, rows: i32, cols: i32, correct: usize,
                                gradScale: f32): f64 {
+  return softmaxXent<u8>(dlogits, logits, labels, rows, cols, correct, gradScale);
+}
+
+/**
+ * softmaxXentF32 with labels of type L (u8 for the direct call, i32 for the IR's LOSS op), and
+ * dlogits = 0 meaning "loss only" (inference). The loss arithmetic is the same either way.
+ */
+export function softmaxXent<L>(dlogits: usize, logits: usize, labels: usize, rows: i32, cols: i32, correct: usize,
+                               gradScale: f32): f64 {
   let loss: f64 = 0;
   let hits = 0;
   const scale = gradScale;
+  const grad = dlogits != 0;
   for (let r = 0; r < rows; r++) {
     const x = logits + ((<usize>r * cols) << 2);
     const g = dlogits + ((<usize>r * cols) << 2);
-    const label = <i32>load<u8>(labels + r);
+    const label = <i32>load<L>(labels + <usize>r * sizeof<L>());
     let mx = load<f32>(x), arg = 0;
     for (let j = 1; j < cols; j++) {
       const v = load<f32>(x + (<usize>j << 2));
@@ -98,11 +231,12 @@ export function softmaxXentF32(dlogits: usize, logits: usize, labels: usize, row
     let sum: f32 = 0;
     for (let j = 0; j < cols; j++) {
       const e = Mathf.exp(load<f32>(x + (<usize>j << 2)) - mx);
-      store<f32>(g + (<usize>j << 2), e);
+      if (grad) store<f32>(g + (<usize>j << 2), e);
       sum += e;
     }
     const inv: f32 = 1 / sum;
     loss += <f64>(Mathf.log(sum) - target);
+    if (!grad) continue;
     for (let j = 0; j < cols; j++) {
       const p = g + (<usize>j << 2);
       const pj = load<f32>(p) * inv;
@@ -110,6 +244,48 @@ export function softmaxXentF32(dlogits: usize, logits: usize, labels: usize, row
     }
   }
   store<i32>(correct, hits);
+  return loss;
+}
+
+/**
+ * Binary cross-entropy on logits z with f32 targets t (0/1), [rows×cols] each: per element
+ * max(z,0) − z·t + log1p(e^−|z|) (no overflow for any z), summed in f64 in row-major order.
+ * dz = (σ(z) − t) · gradScale unless dz = 0 (dz may alias z); `correct` gets the elements whose
+ * sign agrees with the target, (z > 0) == (t > 0.5).
+ */
+export function sigmoidBceF32(dz: usize, z: usize, t: usize, rows: i32, cols: i32, correct: usize, gradScale: f32): f64 {
+  let loss: f64 = 0;
+  let hits = 0;
+  const n = <usize>rows * cols;
+  for (let i: usize = 0; i < n; i++) {
+    const p = i << 2;
+    const v = load<f32>(z + p), y = load<f32>(t + p);
+    loss += <f64>(max<f32>(v, 0) - v * y + Mathf.log1p(Mathf.exp(-Mathf.abs(v))));
+    if ((v > 0) == (y > 0.5)) hits++;
+    if (dz != 0) store<f32>(dz + p, (<f32>1 / (<f32>1 + Mathf.exp(-v)) - y) * gradScale);
+  }
+  store<i32>(correct, hits);
+  return loss;
+}
+
+/**
+ * Mean squared error per row, (1/cols)·Σ_j (y − t)², summed over rows in f64 (each row's squares
+ * summed in f64, then divided). dy = (y − t) · ((2/cols) · gradScale) unless dy = 0 (dy may alias y).
+ */
+export function mseF32(dy: usize, y: usize, t: usize, rows: i32, cols: i32, gradScale: f32): f64 {
+  let loss: f64 = 0;
+  const coef: f32 = (<f32>2 / <f32>cols) * gradScale;
+  for (let r = 0; r < rows; r++) {
+    const base = (<usize>r * cols) << 2;
+    let s: f64 = 0;
+    for (let j = 0; j < cols; j++) {
+      const p = base + (<usize>j << 2);
+      const diff = load<f32>(y + p) - load<f32>(t + p);
+      s += <f64>(diff * diff);
+      if (dy != 0) store<f32>(dy + p, diff * coef);
+    }
+    loss += s / <f64>cols;
+  }
   return loss;
 }
 

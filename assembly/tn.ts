@@ -14,9 +14,28 @@
 //   GATHER   [4, 7, dst, src, idx, count, rowFloats]        dst row i = src row idx[i]
 //   SCATTER  [5, 7, dst, src, idx, count, rowFloats]        dst row idx[i] += src row i, i ascending
 //   ADD      [6, 5, dst, src, n]                            dst += src
-// Word 1 of every op is its length, so the interpreter can skip and the host can check.
+//   BIAS     [7, 6, y, bias, rows, cols]                    y[r][j] += bias[j]  (biasAddF32)
+//   BIASGRAD [8, 6, dbias, dy, rows, cols]                  dbias[j] = Σ_r dy[r][j], overwritten, row order (biasGradF32)
+//   ACT      [9, 6, fn, y, x, n]                            y = f(x), y may equal x; fn is an ACT_* code
+//   ACTGRAD  [10, 7, fn, dx, dy, y, n]                      dx = dy ⊙ f'(·) from the output y; dx may equal dy
+//   COPY2D   [11, 9, dst, ldDst, src, ldSrc, rows, cols, acc]
+//            dst[r·ldDst + j] = src[r·ldSrc + j] (acc 0: a bit copy) or += (acc 1): concat fwd / bwd
+//   INTERACT [12, 7, z, t, rows, k, d]                      t [rows,k,d] → z [rows, k(k−1)/2]: for i = 1..k−1,
+//                                                            j = 0..i−1, z[r][p++] = Σ_c t[r,i,c]·t[r,j,c]
+//   INTERACTGRAD [13, 8, dt, dz, t, rows, k, d]             dt (overwritten) = ∂(Σ dz·z)/∂t; dt aliases neither
+//   LOSS     [14, 9, fn, dy, y, target, maxRows, cols, meta]
+//            fn is a LOSS_* code. meta is the lane's 32-byte cell: i32 rows @0 and f32 gradScale @4
+//            (host-written), f64 loss sum over the rows @8 and i32 correct @16 (written here).
+//            Rows [rows, maxRows) are padding: their dy rows are zeroed and they add nothing.
+//            dy = 0: loss only (no gradient written); dy may alias y. Targets: i32 class per row
+//            (softmax-xent), f32 per element (sigmoid-bce 0/1, mse).
+// Word 1 of every op is its length, so the interpreter can skip and the host can check. The codes
+// here and in src/tn/opcodes.ts are checked equal by test/opcodes.test.ts (exported as globals).
 import { brgemmF32 } from './gemm';
-import { addF32 } from './ops';
+import {
+  addF32, biasAddF32, biasGradF32, reluToF32, reluBackwardToF32, sigmoidF32, sigmoidBackwardF32, tanhF32,
+  tanhBackwardF32, copy2dF32, interactF32, interactGradF32, softmaxXent, sigmoidBceF32, mseF32,
+} from './ops';
 
 export const TN_GEMM: i32 = 1;
 export const TN_PERMUTE: i32 = 2;
@@ -24,6 +43,26 @@ export const TN_ZERO: i32 = 3;
 export const TN_GATHER: i32 = 4;
 export const TN_SCATTER: i32 = 5;
 export const TN_ADD: i32 = 6;
+export const TN_BIAS: i32 = 7;
+export const TN_BIAS_GRAD: i32 = 8;
+export const TN_ACT: i32 = 9;
+export const TN_ACT_GRAD: i32 = 10;
+export const TN_COPY2D: i32 = 11;
+export const TN_INTERACT: i32 = 12;
+export const TN_INTERACT_GRAD: i32 = 13;
+export const TN_LOSS: i32 = 14;
+/** Op codes are 1..TN_OP_COUNT. */
+export const TN_OP_COUNT: i32 = 14;
+
+export const ACT_RELU: i32 = 1;
+export const ACT_SIGMOID: i32 = 2;
+export const ACT_TANH: i32 = 3;
+export const ACT_COUNT: i32 = 3;
+
+export const LOSS_SOFTMAX_XENT: i32 = 1;
+export const LOSS_SIGMOID_BCE: i32 = 2;
+export const LOSS_MSE: i32 = 3;
+export const LOSS_COUNT: i32 = 3;
 
 /** Multiply-adds ×2 executed by GEMM ops since the last tnResetFlops: the instrumented count. */
 let flopCount: f64 = 0;
@@ -48,9 +87,50 @@ export function tnRun(prog: usize, words: i32): void {
     else if (op == TN_GATHER) gather(addr(p, 2), addr(p, 3), addr(p, 4), word(p, 5), word(p, 6));
     else if (op == TN_SCATTER) scatterAdd(addr(p, 2), addr(p, 3), addr(p, 4), word(p, 5), word(p, 6));
     else if (op == TN_ADD) addF32(addr(p, 2), addr(p, 3), word(p, 4));
+    else if (op == TN_BIAS) biasAddF32(addr(p, 2), addr(p, 3), word(p, 4), word(p, 5));
+    else if (op == TN_BIAS_GRAD) biasGradF32(addr(p, 2), addr(p, 3), word(p, 4), word(p, 5));
+    else if (op == TN_ACT) act(word(p, 2), addr(p, 3), addr(p, 4), word(p, 5));
+    else if (op == TN_ACT_GRAD) actGrad(word(p, 2), addr(p, 3), addr(p, 4), addr(p, 5), word(p, 6));
+    else if (op == TN_COPY2D) copy2dF32(addr(p, 2), word(p, 3), addr(p, 4), word(p, 5), word(p, 6), word(p, 7), word(p, 8) != 0);
+    else if (op == TN_INTERACT) interactF32(addr(p, 2), addr(p, 3), word(p, 4), word(p, 5), word(p, 6));
+    else if (op == TN_INTERACT_GRAD) interactGradF32(addr(p, 2), addr(p, 3), addr(p, 4), word(p, 5), word(p, 6), word(p, 7));
+    else if (op == TN_LOSS) loss(p);
     else unreachable();
     p += <usize>word(p, 1) << 2;
   }
+}
+
+function act(fn: i32, y: usize, x: usize, n: i32): void {
+  if (fn == ACT_RELU) reluToF32(y, x, n);
+  else if (fn == ACT_SIGMOID) sigmoidF32(y, x, n);
+  else if (fn == ACT_TANH) tanhF32(y, x, n);
+  else unreachable();
+}
+
+function actGrad(fn: i32, dx: usize, dy: usize, y: usize, n: i32): void {
+  if (fn == ACT_RELU) reluBackwardToF32(dx, dy, y, n);
+  else if (fn == ACT_SIGMOID) sigmoidBackwardF32(dx, dy, y, n);
+  else if (fn == ACT_TANH) tanhBackwardF32(dx, dy, y, n);
+  else unreachable();
+}
+
+function loss(p: usize): void {
+  const fn = word(p, 2);
+  const dy = addr(p, 3), y = addr(p, 4), target = addr(p, 5);
+  const maxRows = word(p, 6), cols = word(p, 7);
+  const meta = addr(p, 8);
+  const rows = load<i32>(meta);
+  // A row count past the plan's rows would read and write outside it: a host bug, so trap.
+  if (rows < 0 || rows > maxRows) unreachable();
+  const gradScale = load<f32>(meta, 4);
+  let sum: f64 = 0;
+  store<i32>(meta, 0, 16); // MSE counts nothing correct
+  if (fn == LOSS_SOFTMAX_XENT) sum = softmaxXent<i32>(dy, y, target, rows, cols, meta + 16, gradScale);
+  else if (fn == LOSS_SIGMOID_BCE) sum = sigmoidBceF32(dy, y, target, rows, cols, meta + 16, gradScale);
+  else if (fn == LOSS_MSE) sum = mseF32(dy, y, target, rows, cols, gradScale);
+  else unreachable();
+  store<f64>(meta, sum, 8);
+  if (dy != 0) memory.fill(dy + ((<usize>rows * cols) << 2), 0, (<usize>(maxRows - rows) * cols) << 2);
 }
 
 function gemm(p: usize): void {

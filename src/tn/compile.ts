@@ -8,6 +8,7 @@
 // every factor (and of x) come from the same lowering.
 import { product } from '../util/math.js';
 import type { Tree } from './path.js';
+import { OP_TABLE, ACT_CODE, LOSS_CODE, type OpName } from './opcodes.js';
 
 /** A symbolic address: a named buffer (resolved at link time) plus an offset in floats. */
 export interface Ref { buf: string; off: number }
@@ -19,9 +20,33 @@ export type Op =
   | { op: 'permute'; dst: Ref; src: Ref; dims: number[]; strides: number[] }
   | { op: 'zero'; dst: Ref; n: number }
   | { op: 'gather' | 'scatter'; dst: Ref; src: Ref; idx: Ref; count: number; rowFloats: number }
-  | { op: 'add'; dst: Ref; src: Ref; n: number };
+  | { op: 'add'; dst: Ref; src: Ref; n: number }
+  /** y[r][j] += bias[j] */
+  | { op: 'bias'; y: Ref; bias: Ref; rows: number; cols: number }
+  /** dbias[j] = Σ_r dy[r][j] (overwrite, row order) */
+  | { op: 'biasGrad'; dbias: Ref; dy: Ref; rows: number; cols: number }
+  /** y = f(x); y may equal x (in place) */
+  | { op: 'act'; fn: ActFn; y: Ref; x: Ref; n: number }
+  /** dx = dy ⊙ f'(·) computed from the OUTPUT y; dx may equal dy */
+  | { op: 'actGrad'; fn: ActFn; dx: Ref; dy: Ref; y: Ref; n: number }
+  /** dst[r·ldDst + j] = (acc ? dst[..] : 0) + src[r·ldSrc + j] (concat fwd / bwd; acc false is a bit copy) */
+  | { op: 'copy2d'; dst: Ref; ldDst: number; src: Ref; ldSrc: number; rows: number; cols: number; acc: boolean }
+  /** t is [rows, k, d]; z is [rows, k(k−1)/2]: for i = 1..k−1, j = 0..i−1 (this order), z[r][p++] = Σ_c t[r,i,c]·t[r,j,c] */
+  | { op: 'interact'; z: Ref; t: Ref; rows: number; k: number; d: number }
+  /** dt OVERWRITTEN with ∂/∂t of Σ dz·z (dt aliases neither dz nor t) */
+  | { op: 'interactGrad'; dt: Ref; dz: Ref; t: Ref; rows: number; k: number; d: number }
+  /**
+   * Loss over a lane's rows; meta is its 32-byte cell (i32 rows @0, f32 gradScale @4 written by the
+   * host; f64 loss sum @8, i32 correct @16 written by the op). dy null: loss only. See assembly/tn.ts.
+   */
+  | { op: 'loss'; fn: LossFn; dy: Ref | null; y: Ref; target: Ref; maxRows: number; cols: number; meta: Ref };
 
-export const OPCODE = { gemm: 1, permute: 2, zero: 3, gather: 4, scatter: 5, add: 6 } as const;
+export type ActFn = 'relu' | 'sigmoid' | 'tanh';
+export type LossFn = 'softmax-xent' | 'sigmoid-bce' | 'mse';
+
+/** Op name → core op code (kept for callers of the old literal; the table is src/tn/opcodes.ts). */
+export const OPCODE = Object.fromEntries(Object.entries(OP_TABLE).map(([k, v]) => [k, v.code])) as
+  { readonly [K in OpName]: (typeof OP_TABLE)[K]['code'] };
 
 const roundUp4 = (n: number): number => Math.ceil(n / 4) * 4;
 
@@ -50,13 +75,15 @@ export function movedFloats(ops: Op[]): number {
   for (const o of ops) {
     if (o.op === 'permute') n += product(o.dims);
     else if (o.op === 'gather' || o.op === 'scatter') n += o.count * o.rowFloats;
+    else if (o.op === 'copy2d') n += o.rows * o.cols;
   }
   return n;
 }
 
 /**
  * Floats each op reads or writes once (an upper bound on traffic: no cache reuse counted). GEMM:
- * A, B, C (C twice when accumulating); permute, gather: read + write; scatter, add: 2 reads + write.
+ * A, B, C (C twice when accumulating); permute, gather: read + write; scatter, add: 2 reads + write;
+ * the layer ops: each operand once (an accumulated or in-place output twice).
  */
 export function programTrafficFloats(ops: Op[]): number {
   let n = 0;
@@ -67,6 +94,14 @@ export function programTrafficFloats(ops: Op[]): number {
     else if (o.op === 'scatter') n += 3 * o.count * o.rowFloats;
     else if (o.op === 'add') n += 3 * o.n;
     else if (o.op === 'zero') n += o.n;
+    else if (o.op === 'bias') n += 2 * o.rows * o.cols + o.cols;
+    else if (o.op === 'biasGrad') n += o.rows * o.cols + o.cols;
+    else if (o.op === 'act') n += 2 * o.n;
+    else if (o.op === 'actGrad') n += 3 * o.n;
+    else if (o.op === 'copy2d') n += (o.acc ? 3 : 2) * o.rows * o.cols;
+    else if (o.op === 'interact') n += o.rows * (o.k * o.d + (o.k * (o.k - 1)) / 2);
+    else if (o.op === 'interactGrad') n += o.rows * (2 * o.k * o.d + (o.k * (o.k - 1)) / 2);
+    else if (o.op === 'loss') n += (o.dy ? 3 : 2) * o.maxRows * o.cols;
   }
   return n;
 }
@@ -235,31 +270,55 @@ export function compileTree(
   return { forward, backward, savedFloats: arenas.saved.high, gradFloats: arenas.grads.high, scratchFloats: arenas.scratch.high };
 }
 
-/** Program words for the core: every Ref resolved to a byte address. */
+/**
+ * Program words for the core: every Ref resolved to a byte address; a null Ref (loss dy) to 0, which
+ * is never a plan address (plans start at heapBase). A resolver may return 0 to size a program only.
+ */
 export function link(ops: Op[], resolve: (buf: string) => number): Int32Array {
   const words: number[] = [];
-  const at = (r: Ref): number => {
+  const at = (r: Ref | null): number => {
+    if (r === null) return 0;
     const a = resolve(r.buf) + r.off * 4;
     if (!Number.isInteger(a) || a < 0 || a >= 2 ** 32) throw new Error(`address of ${r.buf}+${r.off} is ${a}`);
     return a | 0; // stored as i32, read as u32
   };
+  const code = <T extends string>(table: Readonly<Record<T, number>>, fn: T, what: string): number => {
+    const c = table[fn];
+    if (c === undefined) throw new Error(`${what} function ${JSON.stringify(fn)}: must be one of ${Object.keys(table).join(', ')}`);
+    return c;
+  };
   for (const o of ops) {
+    const entry = OP_TABLE[o.op];
+    if (!entry) throw new Error(`unknown op ${JSON.stringify((o as { op: unknown }).op)}`);
+    const len = typeof entry.words === 'number' ? entry.words : entry.words(o as { dims: number[] });
+    const start = words.length;
+    words.push(entry.code, len);
     switch (o.op) {
       case 'gemm':
-        words.push(OPCODE.gemm, 20, at(o.c), o.ldc, at(o.a), o.sai, o.sak, o.strideA, at(o.b), o.ldb, o.strideB,
+        words.push(at(o.c), o.ldc, at(o.a), o.sai, o.sak, o.strideA, at(o.b), o.ldb, o.strideB,
           o.m, o.n, o.k, o.t, o.acc ? 1 : 0, o.h, o.hc, o.ha, o.hb);
         break;
       case 'permute': {
         const r = o.dims.length;
         if (r < 1 || r > 16) throw new Error(`permute of rank ${r}`);
-        words.push(OPCODE.permute, 5 + 3 * r, at(o.dst), at(o.src), r, ...o.dims, ...o.strides, ...new Array(r).fill(0));
+        words.push(at(o.dst), at(o.src), r, ...o.dims, ...o.strides, ...new Array(r).fill(0));
         break;
       }
-      case 'zero': words.push(OPCODE.zero, 4, at(o.dst), o.n); break;
-      case 'gather': case 'scatter':
-        words.push(OPCODE[o.op], 7, at(o.dst), at(o.src), at(o.idx), o.count, o.rowFloats); break;
-      case 'add': words.push(OPCODE.add, 5, at(o.dst), at(o.src), o.n); break;
+      case 'zero': words.push(at(o.dst), o.n); break;
+      case 'gather': case 'scatter': words.push(at(o.dst), at(o.src), at(o.idx), o.count, o.rowFloats); break;
+      case 'add': words.push(at(o.dst), at(o.src), o.n); break;
+      case 'bias': words.push(at(o.y), at(o.bias), o.rows, o.cols); break;
+      case 'biasGrad': words.push(at(o.dbias), at(o.dy), o.rows, o.cols); break;
+      case 'act': words.push(code(ACT_CODE, o.fn, 'act'), at(o.y), at(o.x), o.n); break;
+      case 'actGrad': words.push(code(ACT_CODE, o.fn, 'act'), at(o.dx), at(o.dy), at(o.y), o.n); break;
+      case 'copy2d': words.push(at(o.dst), o.ldDst, at(o.src), o.ldSrc, o.rows, o.cols, o.acc ? 1 : 0); break;
+      case 'interact': words.push(at(o.z), at(o.t), o.rows, o.k, o.d); break;
+      case 'interactGrad': words.push(at(o.dt), at(o.dz), at(o.t), o.rows, o.k, o.d); break;
+      case 'loss':
+        words.push(code(LOSS_CODE, o.fn, 'loss'), at(o.dy), at(o.y), at(o.target), o.maxRows, o.cols, at(o.meta));
+        break;
     }
+    if (words.length - start !== len) throw new Error(`op ${o.op}: emitted ${words.length - start} words, the table says ${len}`);
   }
   return Int32Array.from(words);
 }

@@ -1,0 +1,36 @@
+// The core IR's op table, once: each op's code (assembly/tn.ts TN_*) and its length in words
+// (a number, or a function of the op for variable-length ones), plus the codes of the ACT and LOSS
+// functions. link() emits word 1 from here and checks it; test/opcodes.test.ts checks every code
+// against the core's exported globals on each flavour, so the two sides cannot drift.
+import type { ActFn, LossFn } from './compile.js';
+
+export const OP_TABLE = {
+  gemm: { code: 1, words: 20 },
+  permute: { code: 2, words: (o: { dims: number[] }): number => 5 + 3 * o.dims.length },
+  zero: { code: 3, words: 4 },
+  gather: { code: 4, words: 7 },
+  scatter: { code: 5, words: 7 },
+  add: { code: 6, words: 5 },
+  bias: { code: 7, words: 6 },
+  biasGrad: { code: 8, words: 6 },
+  act: { code: 9, words: 6 },
+  actGrad: { code: 10, words: 7 },
+  copy2d: { code: 11, words: 9 },
+  interact: { code: 12, words: 7 },
+  interactGrad: { code: 13, words: 8 },
+  loss: { code: 14, words: 9 },
+} as const;
+
+export type OpName = keyof typeof OP_TABLE;
+
+/** Codes run 1..OP_COUNT (the core's TN_OP_COUNT). */
+export const OP_COUNT = Object.keys(OP_TABLE).length;
+
+/** The fn word of ACT / ACTGRAD and LOSS ops (the core's ACT_* and LOSS_* globals). */
+export const ACT_CODE: Readonly<Record<ActFn, number>> = { relu: 1, sigmoid: 2, tanh: 3 };
+export const LOSS_CODE: Readonly<Record<LossFn, number>> = { 'softmax-xent': 1, 'sigmoid-bce': 2, mse: 3 };
+
+/** The core's global for a table name: TN_ + upper snake case (biasGrad → TN_BIAS_GRAD, copy2d → TN_COPY2D). */
+export function coreGlobalName(prefix: 'TN' | 'ACT' | 'LOSS', name: string): string {
+  return `${prefix}_${name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/-/g, '_').toUpperCase()}`;
+}
