@@ -41,7 +41,8 @@
 //     Writes are charged as reads (the table gives reads only).
 // A missing or null energy field skips that term (it counts 0) and adds a line to `assumptions`.
 
-import type { LayerSpec, ModelSpec } from '../src/model/spec.js';
+import type { LayerSpec } from '../src/model/spec.js';
+import { tensorLayers, type ModelSpec } from '../src/spec/types.js';
 import { layerParams } from '../src/model/layers.js';
 import { planLayer, type PathPlan } from '../src/tn/plan.js';
 import { programTrafficFloats } from '../src/tn/compile.js';
@@ -193,7 +194,7 @@ export function estimate(spec: ModelSpec, device: DeviceProfile, opts: EstimateO
   const macRate = macsPerCycle === null ? 0 : macsPerCycle * device.compute.clockHz * device.compute.cores;
   const macPj = energyOf(MAC_ENERGY[bits][0]) + energyOf(MAC_ENERGY[bits][1]);
 
-  const layers = spec.layers.map((layer, i): LayerEstimate => {
+  const layers = tensorLayers(spec).map((layer, i): LayerEstimate => {
     const c = layerCost(layer, batch, mode, bits, i > 0, opts.budgetBytes);
     const macs = c.forwardMacs + c.backwardMacs;
     const bytes = c.forwardBytes + c.backwardBytes;

@@ -26,12 +26,12 @@
 import { estimate, type CostBits, type CostMode, type LayerFlag } from './cost-model.js';
 import type { DeviceProfile } from './devices.js';
 import { planMemory, PLAN_ALIGN_BYTES, type BufferKind, type BufferRequest } from './planner.js';
-import { bufferRequests, planLayers, stepSchedule } from '../src/train/runtime.js';
-import type { LayerPlan } from '../src/tn/plan.js';
+import { prepare, timedRequests, type Prepared } from '../src/prepare/prepare.js';
 import { BudgetError } from '../src/tn/plan.js';
 import { planGreedy, type TimedRequest } from './greedy-planner.js';
 import { layerParams } from '../src/model/layers.js';
-import type { ModelSpec } from '../src/model/spec.js';
+import { tensorLayers, type ModelSpec } from '../src/spec/types.js';
+import type { BufferDecl } from '../src/layers/types.js';
 
 export type SimMode = CostMode;
 export type SimBits = CostBits;
@@ -42,6 +42,8 @@ export interface SimOptions {
   mode: SimMode;
   bits: SimBits;
   batch: number;
+  /** Batch lanes, as `btnn train --lanes` (default 1: the leanest plan; the plan grows with lanes). */
+  lanes?: number;
   /** The model's rank history (ARD training: the start and every pruning event), charted when given. */
   rankHistory?: RankHistoryPoint[];
 }
@@ -102,23 +104,17 @@ const SCALED_KINDS: ReadonlySet<BufferKind> = new Set<BufferKind>(['params', 'gr
 
 const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
 
-/** True when a request holds f32 elements that a narrower build would store at `bits`. */
-function isElementBuffer(r: BufferRequest): boolean {
-  if (!SCALED_KINDS.has(r.kind)) return false;
-  return !(r.name.endsWith('.batch.labels') || r.name.endsWith('.batch.correct'));
+/** True when a buffer holds f32 elements that a narrower build would store at `bits` (its declared dtype says so). */
+function isElementBuffer(r: BufferDecl): boolean {
+  return SCALED_KINDS.has(r.kind) && r.dtype === 'f32';
 }
 
 /** The runtime's requests with element buffers projected to `bits` (header). */
-export function scaleRequests(requests: BufferRequest[], bits: SimBits): BufferRequest[] {
-  if (bits === 32) return requests.map((r) => ({ ...r }));
-  return requests.map((r) => (isElementBuffer(r) ? { ...r, bytes: alignUp((r.bytes * bits) / 32, PLAN_ALIGN_BYTES) } : { ...r }));
-}
-
-/** Whether buffer `name` belongs to layer `layer` (`layer.*` or `lane<l>.layer.*`). */
-export function bufferOfLayer(name: string, layer: string): boolean {
-  if (name === layer || name.startsWith(`${layer}.`)) return true;
-  const m = /^lane\d+\.(.*)$/.exec(name);
-  return m !== null && (m[1] === layer || m[1].startsWith(`${layer}.`));
+export function scaleRequests(decls: BufferDecl[], bits: SimBits): TimedRequest[] {
+  return decls.map((r) => {
+    const req: TimedRequest = { name: r.name, bytes: r.bytes, kind: r.kind, firstUse: r.firstUse, lastUse: r.lastUse, ...(r.lane !== null ? { group: `lane${r.lane}` } : {}) };
+    return bits !== 32 && isElementBuffer(r) ? { ...req, bytes: alignUp((r.bytes * bits) / 32, PLAN_ALIGN_BYTES) } : req;
+  });
 }
 
 /**
@@ -127,13 +123,14 @@ export function bufferOfLayer(name: string, layer: string): boolean {
  * (h·m·n of its programs). Live during the layer's forward (and backward): in inference the
  * layers' accumulators share bytes.
  */
-function fixedScratch(plans: LayerPlan[], mode: SimMode, bits: SimBits): TimedRequest[] {
+function fixedScratch(p: Prepared, bits: SimBits): (TimedRequest & { layer: string })[] {
   if (bits === 32) return [];
-  const t = stepSchedule(plans.length);
-  return plans.map(({ layer, chosen }, i) => {
-    const ops = [...chosen.prep, ...chosen.forward, ...(mode === 'train' ? [...chosen.backward, ...chosen.finish] : [])];
+  const t = p.schedule, train = p.mode === 'train';
+  return p.layerPlans.map(({ layer, chosen }) => {
+    const i = p.spec.layers.findIndex((l) => l.name === layer.name);
+    const ops = [...chosen.prep, ...chosen.forward, ...(train ? [...chosen.backward, ...chosen.finish] : [])];
     const floats = Math.max(0, ...ops.map((o) => (o.op === 'gemm' ? o.h * o.m * o.n : 0)));
-    return { name: `${layer.name}.acc32`, bytes: alignUp(floats * 4, PLAN_ALIGN_BYTES), kind: 'fixed' as const, firstUse: mode === 'train' ? t.prep : t.fwd(i), lastUse: mode === 'train' ? t.finish(i) : t.fwd(i) };
+    return { name: `${layer.name}.acc32`, layer: layer.name, bytes: alignUp(floats * 4, PLAN_ALIGN_BYTES), kind: 'fixed' as const, firstUse: train ? t.prep : t.fwd(i), lastUse: train ? t.finish(i) : t.fwd(i) };
   });
 }
 
@@ -144,29 +141,33 @@ function fixedScratch(plans: LayerPlan[], mode: SimMode, bits: SimBits): TimedRe
  * (direct contraction instead of rebuilding W). The first plan that fits wins; if none fits, the
  * smallest one is reported (and does not fit).
  */
-function fitPlan(spec: ModelSpec, device: DeviceProfile, mode: SimMode, bits: SimBits, batch: number) {
-  let best: { requests: BufferRequest[]; plan: ReturnType<typeof planGreedy>; layerBudgetBytes?: number } | null = null;
+function fitPlan(spec: ModelSpec, device: DeviceProfile, mode: SimMode, bits: SimBits, batch: number, lanes: number) {
+  let best: { requests: BufferRequest[]; plan: ReturnType<typeof planGreedy>; layerBudgetBytes?: number; prepared: Prepared } | null = null;
   const budgets: (number | undefined)[] = [undefined];
   for (let b = (device.budgetBytes * 32) / bits; b >= 1024; b /= 2) budgets.push(Math.floor(b));
   for (const budget of budgets) {
-    let plans;
+    let prepared: Prepared;
     try {
-      plans = planLayers(spec, batch, mode, 1, budget);
+      prepared = prepare(spec, { batch, mode, lanes, budgetBytes: budget });
     } catch (err) {
       if (err instanceof BudgetError) break;
       throw err;
     }
-    const requests = [...scaleRequests(bufferRequests(spec, batch, mode, 0, 1, plans), bits), ...fixedScratch(plans, mode, bits)];
-    const plan = planGreedy(requests as TimedRequest[], 0);
-    if (!best || plan.totalBytes < best.plan.totalBytes) best = { requests, plan, layerBudgetBytes: budget };
-    if (plan.totalBytes <= device.budgetBytes) return { requests, plan, layerBudgetBytes: budget };
+    const requests = [...scaleRequests(prepared.buffers, bits), ...fixedScratch(prepared, bits)];
+    const plan = planGreedy(requests, 0);
+    if (!best || plan.totalBytes < best.plan.totalBytes) best = { requests, plan, layerBudgetBytes: budget, prepared };
+    if (plan.totalBytes <= device.budgetBytes) return { requests, plan, layerBudgetBytes: budget, prepared };
   }
   return best!;
 }
 
 export function simulate(opts: SimOptions): SimReport {
   const { spec, device, mode, bits, batch } = opts;
-  const { requests, plan, layerBudgetBytes } = fitPlan(spec, device, mode, bits, batch);
+  const lanes = opts.lanes ?? 1;
+  const { requests, plan, layerBudgetBytes, prepared } = fitPlan(spec, device, mode, bits, batch, lanes);
+  // Owners come from the declarations (and the accumulators' own field), never from names.
+  const owner = new Map<string, string | null>(prepared.buffers.map((b) => [b.name, b.layer]));
+  for (const r of requests) if ('layer' in r) owner.set(r.name, (r as { layer: string }).layer);
   const pathNote = layerBudgetBytes === undefined
     ? 'contraction paths: each layer\'s cheapest (the src/tn planner with no workspace budget)'
     : `contraction paths: the cheapest plan exceeded the budget, so each layer took its cheapest path within ${layerBudgetBytes} f32 bytes of workspace`;
@@ -175,11 +176,11 @@ export function simulate(opts: SimOptions): SimReport {
 
   const categories = Object.fromEntries(BUFFER_KINDS.map((k) => [k, plan.bytesByKind[k] ?? 0])) as Record<BufferKind, number>;
   const placed = (bytes: number) => alignUp(bytes, PLAN_ALIGN_BYTES);
-  const layers = spec.layers.map((layer, i): SimLayer => {
+  const layers = tensorLayers(spec).map((layer, i): SimLayer => {
     const c = cost.layers[i];
     return {
       name: layer.name,
-      bytes: plan.buffers.filter((b) => bufferOfLayer(b.name, layer.name)).reduce((s, b) => s + placed(b.bytes), 0),
+      bytes: plan.buffers.filter((b) => owner.get(b.name) === layer.name).reduce((s, b) => s + placed(b.bytes), 0),
       paramBytes: (layerParams(layer) * bits) / 8,
       macs: c.macs,
       ms: c.ms,
@@ -190,7 +191,7 @@ export function simulate(opts: SimOptions): SimReport {
   });
 
   const assumptions = [
-    'memory plan: the buffers the runtime allocates (bufferRequests) for 1 lane, without the dataset shuffle-order buffer (datasetCount 0), placed by the greedy lifetime planner (buffers never live at the same step of a training step share bytes) with 16-byte alignment from offset 0; the core\'s static data and stack are not counted',
+    `memory plan: the buffers the runtime allocates (src/prepare) for ${lanes} lane(s), without the dataset shuffle-order buffer (datasetCount 0), placed by the greedy lifetime planner (buffers never live at the same step of a training step share bytes) with 16-byte alignment from offset 0; the core\'s static data and stack are not counted`,
     bits === 32
       ? 'bits 32: the plan equals the f32 runtime\'s plan'
       : `bits ${bits}: a projection (the runtime is f32-only today): params, grads, optimizer, variational, activations, workspace and batch inputs at ${bits}/32 of their f32 bytes, rounded up to 16; rng, programs (meta), labels (u8) and the correct counter unchanged; plus per layer an int32 accumulator (kind fixed) as large as its largest GEMM output`,

@@ -2,7 +2,7 @@
 // per rank slice, f64 on the host), their closed-form EM update from E[x²] summed in f64 by the
 // core, the reparameterised weight samples (SVI), and the prior's gradients. The runtime's
 // programs see only `weights` (SVI) or `params` (MAP); this class adds the prior around them.
-import type { Runtime } from '../train/runtime.js';
+import type { Runtime } from '../runtime/runtime.js';
 import { rankGroups, governedTensors, type RankGroup } from './groups.js';
 import { emVariance, dampedVariance, softplusInverse, type Hyperprior } from './prior.js';
 

@@ -12,7 +12,8 @@
 //           bond governs exactly one core and every core has exactly one prior
 // A governed tensor is seen as [outer × slices × inner] around the governed axis, which is how
 // the core's kernels (assembly/bayes.ts) index it.
-import type { LayerSpec, ModelSpec } from '../model/spec.js';
+import type { LayerSpec } from '../model/spec.js';
+import { tensorLayers, type ModelSpec } from '../spec/types.js';
 import { layerNetwork } from '../tn/network.js';
 import { product } from '../util/math.js';
 
@@ -67,7 +68,7 @@ export function layerRankGroups(layer: LayerSpec): RankGroup[] {
 }
 
 export function rankGroups(spec: ModelSpec): RankGroup[] {
-  return spec.layers.flatMap(layerRankGroups);
+  return tensorLayers(spec).flatMap(layerRankGroups);
 }
 
 /** Names of the tensors that carry a prior (and, with SVI, a posterior scale ρ). */

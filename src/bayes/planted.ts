@@ -6,10 +6,11 @@
 // the Gaussian one with the known noise, summed over entries, and the KL weight is 1: the exact
 // posterior, no tempering. Inputs are the identity, so the layer's output is W itself.
 import { loadCore, type Core } from '../core/wasm.js';
-import { formatRanks, type LayerFormat, type LayerSpec, type ModelSpec, type Inference } from '../model/spec.js';
+import { formatRanks, type LayerFormat } from '../model/spec.js';
+import type { Inference, LinearSpec, ModelSpec } from '../spec/types.js';
 import { layerTensors } from '../model/layers.js';
 import { layerToDense } from '../model/reconstruct.js';
-import { Runtime } from '../train/runtime.js';
+import { Runtime, type Batch } from '../runtime/runtime.js';
 import { initialise, initStd } from '../train/init.js';
 import { Ard } from './ard.js';
 import { decidePrune, snapshot, restore, sliceRankVar } from './prune.js';
@@ -33,9 +34,9 @@ function shapeOf(format: LayerFormat): { inModes: number[]; outModes: number[] }
   return format === 'ttm' ? { inModes: [4, 4, 4], outModes: [4, 4, 4] } : { inModes: [8, 8], outModes: [8, 8] };
 }
 
-function layerAt(format: LayerFormat, rank: number): LayerSpec {
+function layerAt(format: LayerFormat, rank: number): LinearSpec {
   const { inModes, outModes } = shapeOf(format);
-  return { name: 'w', format, inFeatures: product(inModes), outFeatures: product(outModes), activation: 'none', inModes, outModes, ranks: formatRanks(format, inModes, outModes, rank) };
+  return { kind: 'linear', name: 'w', format, inFeatures: product(inModes), outFeatures: product(outModes), inModes, outModes, ranks: formatRanks(format, inModes, outModes, rank) };
 }
 
 /** Deterministic N(0,1) draws for the target (host side, seeded; not the core's stream). */
@@ -58,32 +59,23 @@ export async function plantedRank(o: PlantedOptions, core?: Core): Promise<Plant
   const n = truth.inFeatures, m = truth.outFeatures;
 
   const c = core ?? await loadCore();
-  let spec: ModelSpec = { version: 1, inputFeatures: n, classes: m, inference, layers: [layerAt(o.format, o.maxRank)] };
+  // Squared error with the known noise precision: loss `mse` scaled so its gradient is
+  // (y − target)·precision (mse's is (2/cols)(y − target)·gradScale).
+  let spec: ModelSpec = { version: 2, inputs: [{ name: 'x', dtype: 'f32', shape: [n] }], layers: [layerAt(o.format, o.maxRank)], loss: { kind: 'mse' }, inference };
   let rt = new Runtime(c, spec, n, 'train');
   initialise(rt, o.seed);
   const prior = o.prior ?? { kind: 'log-uniform' };
   let ard = new Ard(rt, { prior, emStep: 1 });
-  ard.initScales(0.01, () => initStd(spec.layers[0]).std);
+  ard.initScales(0.01, () => initStd(spec.layers[0] as LinearSpec).std);
   ard.update(1);
   const identity = new Float32Array(n * n);
   for (let i = 0; i < n; i++) identity[i * n + i] = 1;
   const precision = 1 / (noiseRel * noiseRel);
-  const step = (): void => {
-    // EM statistics first: their buffer may share bytes with the batch (disjoint lifetimes).
-    ard.update();
-    ard.sample();
-    rt.loadBatch(identity, null, n);
-    rt.prepare();
-    const y = rt.f32(rt.forward(n), n * m);
-    const dy = rt.f32(rt.bufferAddr('lane0.w.dout'), n * m);
-    for (let i = 0; i < n * m; i++) dy[i] = (y[i] - target[i]) * precision;
-    rt.backward(n);
-    rt.finish(1);
-    ard.priorGrads(1);
-    rt.adamStep(lr);
-  };
+  const batch: Batch = { source: { inputs: { x: identity }, target }, rows: n, gradScale: (precision * m) / 2 };
+  const hook = (): void => { rt.hooks = { beforeStep: () => { ard.update(); ard.sample(); }, afterBackward: () => ard.priorGrads(1) }; };
+  hook();
   for (let t = 1; t <= steps; t++) {
-    step();
+    rt.trainStep(batch, lr);
     if (t % 250 === 0 || t === steps) {
       const d = decidePrune(spec, ard, o.threshold ?? DEFAULT_RANK_THRESHOLD);
       if (!d.changed) continue;
@@ -92,15 +84,15 @@ export async function plantedRank(o: PlantedOptions, core?: Core): Promise<Plant
       rt = new Runtime(c, spec, n, 'train', { lrScales: Object.fromEntries(rt.slots.map((x) => [x.name, x.lrScale])) });
       restore(rt, snap);
       ard = new Ard(rt, { prior, emStep: 1 }, rv);
+      hook();
     }
   }
   ard.useMean();
-  rt.loadBatch(identity, null, n);
-  rt.prepare();
-  const y = rt.f32(rt.forward(n), n * m);
+  rt.inferStep(batch);
+  const y = rt.outputs(n);
   let err = 0, ref = 0;
   for (let i = 0; i < n * m; i++) { const t = clean[i] / rms; err += (y[i] - t) ** 2; ref += t * t; }
-  const recoveredRanks = spec.layers[0].ranks!;
+  const recoveredRanks = (spec.layers[0] as LinearSpec).ranks!;
   return {
     format: o.format, trueRank: o.trueRank, maxRank: o.maxRank, seed: o.seed, inference,
     trueRanks: truth.ranks!, recoveredRanks, recovered: recoveredRanks.every((r, i) => r === truth.ranks![i]),

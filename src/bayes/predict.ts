@@ -3,7 +3,8 @@
 import type { Core } from '../core/wasm.js';
 import type { Dataset } from '../data/mnist.js';
 import type { LoadedModel } from '../model/file.js';
-import { Runtime } from '../train/runtime.js';
+import { Runtime } from '../runtime/runtime.js';
+import { buildGraph } from '../spec/graph.js';
 import { governedTensors } from './groups.js';
 import { classificationMetrics } from './prior.js';
 
@@ -18,7 +19,9 @@ export function evaluateSamples(core: Core, model: LoadedModel, test: Dataset, s
   const governed = governedTensors(spec);
   if (svi) for (const t of governed) rt.slotView('rho', t).set(model.tensors.get(`${t}.rho`)!.data);
   const draws = svi ? samples : 1;
-  const C = spec.classes, f = test.features;
+  const graph = buildGraph(spec);
+  const C = graph.values.get(graph.lossInput)!.width;
+  const source = { inputs: { x: test.inputs }, target: test.labels };
   const probs = new Float64Array(test.count * C);
   rt.seed(seed, 9);
   const e = core.exports;
@@ -33,11 +36,11 @@ export function evaluateSamples(core: Core, model: LoadedModel, test: Dataset, s
         }
       }
     }
-    rt.prepare();
     for (let start = 0; start < test.count; start += batch) {
       const rows = Math.min(batch, test.count - start);
-      rt.loadBatch(test.inputs.subarray(start * f, (start + rows) * f), null, rows);
-      const logits = rt.f32(rt.forward(rows), rows * C);
+      // W (reconstruct paths) is rebuilt once per draw, then serves every batch.
+      rt.inferStep({ source, rows, row: (r) => start + r }, { prep: start === 0 });
+      const logits = rt.outputs(rows);
       for (let r = 0; r < rows; r++) {
         let mx = -Infinity;
         for (let c = 0; c < C; c++) mx = Math.max(mx, logits[r * C + c]);

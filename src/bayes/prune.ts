@@ -2,12 +2,12 @@
 // every tensor that has the rank's axis (factors, optimizer state, posterior scales), the spec's
 // ranks shrink, and the caller rebuilds the Runtime, whose memory plan and contraction plans are
 // then derived from the smaller spec. Nothing is masked: the model really shrinks.
-import type { ModelSpec } from '../model/spec.js';
+import { tensorLayers, type ModelSpec } from '../spec/types.js';
 import { layerNetwork } from '../tn/network.js';
 import { aliveSlices, type RankThreshold } from './prior.js';
 import type { Ard } from './ard.js';
 import { CORE_GROUP } from './groups.js';
-import type { Runtime } from '../train/runtime.js';
+import type { Runtime } from '../runtime/runtime.js';
 
 /** Kept slice indices (ascending) per rank index, per layer: layer → index → kept. */
 export type Kept = Map<string, Map<string, number[]>>;
@@ -33,7 +33,7 @@ export function respec(spec: ModelSpec, kept: Kept): ModelSpec {
     ...spec,
     layers: spec.layers.map((layer) => {
       const k = kept.get(layer.name);
-      if (!k || !layer.ranks) return layer;
+      if (!k || !('ranks' in layer) || !layer.ranks) return layer;
       const ranks = [...layer.ranks];
       for (const [index, alive] of k) {
         if (index === CORE_GROUP) continue;
@@ -72,7 +72,7 @@ export function snapshot(rt: Runtime, kept: Kept): Snapshot {
   const tensors = new Map<string, Map<string, Float32Array>>();
   for (const buffer of CARRIED.filter((b) => rt.hasBuffer(b))) {
     const m = new Map<string, Float32Array>();
-    for (const layer of rt.spec.layers) {
+    for (const layer of tensorLayers(rt.spec)) {
       const keep = kept.get(layer.name) ?? new Map<string, number[]>();
       for (const f of layerNetwork(layer).factors) {
         const name = `${layer.name}.${f.name}`;

@@ -6,12 +6,11 @@
 // kernel/peak ratio: a ratio is stable when the absolute numbers are not.
 import { loadCore, type Core, type Flavour } from '../core/wasm.js';
 import { planMemory, findBuffer } from '../../hw-sim/planner.js';
-import { Runtime } from '../train/runtime.js';
+import { Runtime } from '../runtime/runtime.js';
 import { initialise } from '../train/init.js';
-import { defaultSpec, FORMATS, type LayerFormat } from '../model/spec.js';
+import { FORMATS, type LayerFormat } from '../model/spec.js';
+import { defaultSpec } from '../spec/defaults.js';
 import { planFlops, defaultThreads, TRAIN_LANES } from '../train/train.js';
-import { LanePool } from '../train/lanes.js';
-import { laneRows } from '../train/runtime.js';
 import { loadMnist } from '../data/mnist.js';
 
 const median = (xs: number[]): number => {
@@ -85,23 +84,23 @@ function gemmRows(core: Core, peakCore: Core, rounds: number): KernelRow[] {
   });
 }
 
-/** One training step's layer programs (prepare + forward, backward + finish) of each format's default model, one lane. */
+/** One lane's programs of each format's default model: forward (prep + forward + loss) and a whole step without Adam. */
 function layerRows(core: Core, format: LayerFormat, batch: number, rounds: number): KernelRow[] {
   const spec = defaultSpec(format);
   const rt = new Runtime(core, spec, batch, 'train');
   initialise(rt, 1);
-  const x = rt.f32(rt.bufferAddr('lane0.batch.x'), batch * spec.inputFeatures);
-  for (let i = 0; i < x.length; i++) x[i] = (i % 255) / 255;
+  const x = Float32Array.from({ length: batch * 784 }, (_, i) => (i % 255) / 255);
+  const source = { inputs: { x }, target: new Int32Array(batch) };
   const fwd = rt.layerPlans.reduce((s, p) => s + p.chosen.forwardFlops, 0);
   const bwd = rt.layerPlans.reduce((s, p) => s + p.chosen.backwardFlops, 0);
   const shape = `B=${batch} ${rt.layerPlans.map((p) => p.chosen.kind).join('+')}`;
   return [
-    measure(core, core, `${format} forward`, shape, fwd, () => { rt.prepare(); rt.forward(batch); }, rounds),
-    measure(core, core, `${format} backward`, shape, bwd, () => { rt.backward(batch); rt.finish(1); }, rounds),
+    measure(core, core, `${format} forward`, shape, fwd, () => { rt.inferStep({ source, rows: batch }); }, rounds),
+    measure(core, core, `${format} forward+backward`, shape, fwd + bwd, () => { rt.trainStep({ source, rows: batch }); }, rounds),
   ];
 }
 
-interface TrainRow { model: string; batch: number; flavour: Flavour; threads: number; samplesPerSec: number; gflops: number; flopsPerSample: number }
+interface TrainRow { model: string; batch: number; flavour: Flavour; lanes: number; threads: number; samplesPerSec: number; gflops: number; flopsPerSample: number }
 
 /** Training steps of the product configuration (TRAIN_LANES lanes) on real MNIST batches. */
 async function trainRow(core: Core, format: LayerFormat, batch: number, threads: number, rounds: number): Promise<TrainRow> {
@@ -109,26 +108,21 @@ async function trainRow(core: Core, format: LayerFormat, batch: number, threads:
   const data = loadMnist('train', batch * 8);
   const rt = new Runtime(core, spec, batch, 'train', { lanes: TRAIN_LANES });
   initialise(rt, 1);
-  const pool = await LanePool.create(rt, threads);
+  await rt.useThreads(threads);
+  const source = { inputs: { x: data.inputs }, target: data.labels };
   let next = 0;
-  const split = laneRows(batch, rt.lanes);
   const step = (): void => {
-    let s = (next++ % 8) * batch;
-    split.forEach((n, lane) => {
-      rt.loadBatch(data.inputs.subarray(s * 784, (s + n) * 784), data.labels.subarray(s, s + n), n, lane);
-      s += n;
-    });
-    pool.run(split, true);
-    rt.adamStep(1e-3);
+    const s = (next++ % 8) * batch;
+    rt.trainStep({ source, rows: batch, row: (r) => s + r }, 1e-3);
   };
   const perStepMs: number[] = [];
   for (let i = 0; i < rounds; i++) perStepMs.push(timeIt(step, 150));
-  const used = pool.threads;
-  await pool.close();
+  const used = rt.threads;
+  await rt.close();
   const f = planFlops(rt);
   const flopsPerSample = f.forward + f.backward;
   const sps = batch / (median(perStepMs) / 1000);
-  return { model: `default ${format} (784-512-10)`, batch, flavour: core.flavour, threads: used, samplesPerSec: sps, gflops: (sps * flopsPerSample) / 1e9, flopsPerSample };
+  return { model: `default ${format} (784-512-10)`, batch, flavour: core.flavour, lanes: rt.lanes, threads: used, samplesPerSec: sps, gflops: (sps * flopsPerSample) / 1e9, flopsPerSample };
 }
 
 export async function runBench(argv: string[]): Promise<number> {
@@ -153,13 +147,13 @@ export async function runBench(argv: string[]): Promise<number> {
   }
   const training: TrainRow[] = [];
   for (const format of ['ttm', 'dense'] as const) {
-    for (const threads of [1, defaultThreads()].filter((t, i, a) => a.indexOf(t) === i)) {
+    for (const threads of [1, 2, defaultThreads()].filter((t, i, a) => a.indexOf(t) === i)) {
       training.push(await trainRow(await loadCore('node'), format, 128, threads, rounds));
     }
   }
   log('');
   for (const t of training) {
-    log(`training ${t.model}, batch ${t.batch}, ${t.flavour}, ${t.threads} thread(s): ${t.samplesPerSec.toFixed(0)} samples/s (${(t.flopsPerSample / 1e6).toFixed(2)} MFLOP/sample, ${t.gflops.toFixed(2)} GFLOP/s)`);
+    log(`training ${t.model}, batch ${t.batch}, ${t.flavour}, ${t.lanes} lanes, ${t.threads} thread(s): ${t.samplesPerSec.toFixed(0)} samples/s (${(t.flopsPerSample / 1e6).toFixed(2)} MFLOP/sample, ${t.gflops.toFixed(2)} GFLOP/s)`);
   }
   const peak = median(kernels.filter((k) => k.flavour === 'node').map((k) => k.peakGflops));
   log(`\nmeasured f32x4 peak (node flavour, one core): ${peak.toFixed(2)} GFLOP/s`);

@@ -3,23 +3,26 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { existsSync } from 'node:fs';
-import { defaultSpec, defaultMaxRank, FORMATS, type LayerFormat, type ModelSpec } from '../model/spec.js';
+import { defaultMaxRank, FORMATS, type LayerFormat } from '../model/spec.js';
+import { defaultSpec } from '../spec/defaults.js';
+import { validateSpec } from '../spec/validate.js';
+import { buildGraph } from '../spec/graph.js';
+import { tensorLayers, type ModelSpec } from '../spec/types.js';
+import { prepare } from '../prepare/prepare.js';
+import { readFileSync } from 'node:fs';
 import { formatLayerTable, layerRows } from '../tn/table.js';
-import { planLayers } from '../train/runtime.js';
 import { loadDevice, listDevices } from '../../hw-sim/devices.js';
 import { simulate, type RankHistoryPoint } from '../../hw-sim/simulate.js';
 import { formatSummary, writeReports } from '../../hw-sim/report.js';
-import { train, evaluate, defaultThreads, TRAIN_LANES, type TrainOptions, type BayesOptions } from '../train/train.js';
+import { train, TRAIN_LANES, Interrupted, type TrainOptions, type BayesOptions } from '../train/train.js';
 import { DEFAULT_RANK_THRESHOLD, parseKlWarmup, parseRankThreshold, type Hyperprior } from '../bayes/prior.js';
 import { evaluateSamples } from '../bayes/predict.js';
 import { plantedRank } from '../bayes/planted.js';
-import { LanePool } from '../train/lanes.js';
 import { loadCore, FLAVOURS, type Flavour } from '../core/wasm.js';
 import { loadModel } from '../model/file.js';
 import { loadMnist } from '../data/mnist.js';
 import { normalizeInputs } from '../data/normalize.js';
 import { modelParams, denseParams } from '../model/layers.js';
-import { Runtime } from '../train/runtime.js';
 
 export class UsageError extends Error {}
 
@@ -124,7 +127,8 @@ const OPTIONS = {
   'kl-warmup': { type: 'string' }, prior: { type: 'string' }, eta: { type: 'string' }, 'rank-threshold': { type: 'string' },
   'prune-every': { type: 'string' }, 'em-step': { type: 'string' }, samples: { type: 'string' }, 'true-rank': { type: 'string' }, seed: { type: 'string' }, 'limit-train': { type: 'string' },
   'limit-test': { type: 'string' }, out: { type: 'string' }, threads: { type: 'string' }, schedule: { type: 'string' }, flavour: { type: 'string' }, model: { type: 'string' },
-  json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, lanes: { type: 'string' }, 'checkpoint-every': { type: 'string' },
+  resume: { type: 'string' }, force: { type: 'boolean' },
   device: { type: 'string' }, 'device-file': { type: 'string' }, spec: { type: 'string' }, mode: { type: 'string' },
   bits: { type: 'string' }, fit: { type: 'boolean' },
 } satisfies ParseArgsConfig['options'];
@@ -209,14 +213,48 @@ function parseTrain(values: Record<string, unknown>): TrainOptions {
     limitTest: intOption(values, 'limit-test', undefined, 1, 10000),
     outDir: (values.out as string | undefined) ?? 'runs/latest',
     flavour: flavourOption(values),
+    lanes: intOption(values, 'lanes', TRAIN_LANES, 1, 64),
     threads: intOption(values, 'threads', undefined, 1, 64),
     bayes: parseBayes(values, intOption(values, 'epochs', 3, 0, 10000)!),
+    ...(values.spec !== undefined ? { spec: readSpecFile(values.spec as string) } : {}),
+    checkpointEvery: intOption(values, 'checkpoint-every', 0, 0, 1e9),
   };
 }
 
+/** A ModelSpec JSON file (v2, or v1), validated: errors name the file and the field. */
+export function readSpecFile(path: string): ModelSpec {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--spec ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); give a ModelSpec JSON file`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`--spec ${path}: not valid JSON (${(err as Error).message})`);
+  }
+  try {
+    return validateSpec(raw);
+  } catch (err) {
+    throw new UsageError(`--spec ${path}: ${(err as Error).message}`);
+  }
+}
+
 async function cmdTrain(values: Record<string, unknown>): Promise<number> {
-  const opts = parseTrain(values);
-  const s = await train(opts);
+  const resume = values.resume as string | undefined;
+  if (resume !== undefined && values.out !== undefined && values.out !== resume) throw new UsageError(`--resume ${resume} continues the run in that directory; drop --out ${String(values.out)}`);
+  if (resume !== undefined && values.force) throw new UsageError('--resume continues a run and --force deletes it: give one of them');
+  const opts = { ...parseTrain(values), ...(resume !== undefined ? { outDir: resume, resume: true } : {}), force: Boolean(values.force) };
+  let s;
+  try {
+    s = await train(opts);
+  } catch (err) {
+    if (!(err instanceof Interrupted)) throw err;
+    process.stderr.write(`\nbtnn: ${err.message}\n`);
+    return err.code;
+  }
   if (values.json) {
     process.stdout.write(JSON.stringify(s, null, 2) + '\n');
   } else {
@@ -238,8 +276,10 @@ async function cmdEval(values: Record<string, unknown>): Promise<number> {
   const model = loadModel(path);
   const batch = intOption(values, 'batch', 256, 1, 65536)!;
   const test = loadMnist('test', intOption(values, 'limit-test', undefined, 1, 10000));
-  if (test.features !== model.spec.inputFeatures || test.classes !== model.spec.classes) {
-    throw new UsageError(`${path}: the model takes ${model.spec.inputFeatures} inputs and ${model.spec.classes} classes, MNIST has ${test.features} and ${test.classes}`);
+  const graph = buildGraph(model.spec);
+  const inputs = model.spec.inputs, outWidth = graph.values.get(graph.lossInput)!.width;
+  if (inputs.length !== 1 || graph.values.get(inputs[0].name)!.width !== test.features || model.spec.loss.kind !== 'softmax-xent' || outWidth !== test.classes) {
+    throw new UsageError(`${path}: the model takes ${inputs.map((x) => `${x.name} [${x.shape}]`).join(', ')} and predicts ${outWidth} outputs (${model.spec.loss.kind}); MNIST has ${test.features} inputs and ${test.classes} classes`);
   }
   if (model.spec.inputNorm) normalizeInputs(test, model.spec.inputNorm);
   const core = await loadCore(flavourOption(values));
@@ -263,7 +303,7 @@ function cmdInspect(values: Record<string, unknown>, path: string | undefined): 
   const { spec } = loadModel(path);
   const batch = intOption(values, 'batch', 128, 1, 65536)!;
   const mib = intOption(values, 'workspace-mib', undefined, 1, 1 << 20);
-  const plans = planLayers(spec, batch, 'train', TRAIN_LANES, mib === undefined ? undefined : mib * 1048576);
+  const plans = prepare(spec, { batch, mode: 'train', lanes: TRAIN_LANES, budgetBytes: mib === undefined ? undefined : mib * 1048576 }).layerPlans;
   if (values.json) {
     process.stdout.write(JSON.stringify({ model: path, batch, lanes: TRAIN_LANES, layers: layerRows(plans) }, null, 2) + '\n');
   } else {
@@ -299,9 +339,8 @@ function cmdSimulate(values: Record<string, unknown>): number {
     }
   } else {
     const which = (values.spec as string | undefined) ?? 'default';
-    if (which !== 'default') throw new UsageError(`--spec ${which}: only "default" (the MNIST network) is built in; use --model FILE for others`);
     const t = parseTrain(values);
-    spec = defaultSpec(t.format, t.maxRank);
+    spec = which === 'default' ? defaultSpec(t.format, t.maxRank) : readSpecFile(which);
   }
   if (values.fit) {
     const widths = values.bits !== undefined ? [bits] : [32, 16, 8] as const;
@@ -317,7 +356,8 @@ function cmdSimulate(values: Record<string, unknown>): number {
     }
     return 0;
   }
-  const report = simulate({ spec, device, mode, bits, batch, rankHistory });
+  const lanes = intOption(values, 'lanes', 1, 1, 64)!;
+  const report = simulate({ spec, device, mode, bits, batch, lanes, rankHistory });
   if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   else process.stdout.write(formatSummary(report) + '\n');
   if (values.out !== undefined) {
@@ -345,10 +385,10 @@ async function cmdExperiment(values: Record<string, unknown>, which: string | un
 /** The spec at a max rank: rebuilt (default spec) or the model's ranks capped. */
 function atMaxRank(spec: ModelSpec, R: number, rebuild: boolean): ModelSpec {
   if (rebuild) {
-    const format = spec.layers[0].format;
+    const format = tensorLayers(spec)[0].format;
     return { ...defaultSpec(format, R), inputNorm: spec.inputNorm, inference: spec.inference };
   }
-  return { ...spec, layers: spec.layers.map((l) => (l.ranks ? { ...l, ranks: l.ranks.map((r) => Math.min(r, R)) } : l)) };
+  return { ...spec, layers: spec.layers.map((l) => ('ranks' in l && l.ranks ? { ...l, ranks: l.ranks.map((r) => Math.min(r, R)) } : l)) };
 }
 
 function largestFittingRank(spec: ModelSpec, device: ReturnType<typeof loadDevice>, mode: 'train' | 'infer', bits: 8 | 16 | 32, batch: number, rebuild: boolean) {

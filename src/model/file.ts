@@ -5,8 +5,9 @@
 // low-rank prior add `<layer>.rankVar.<index>` [rank] (the rank variances λ) and, with SVI,
 // `<tensor>.rho` (σ = softplus(ρ)) for every tensor that has a prior.
 import { readSafetensors, writeSafetensors, type NamedTensor } from '../io/safetensors.js';
-import { validateSpec, SpecError, type ModelSpec } from './spec.js';
-import { layerTensors } from './layers.js';
+import { SpecError, type ModelSpec } from '../spec/types.js';
+import { validateSpec } from '../spec/validate.js';
+import { modelTensors } from './layers.js';
 import { rankGroups, governedTensors } from '../bayes/groups.js';
 
 export const MODEL_FILE_VERSION = '1';
@@ -21,7 +22,7 @@ export function variationalTensors(spec: ModelSpec): { name: string; shape: numb
   const groups = rankGroups(spec);
   const out = groups.map((g) => ({ name: `${g.layer}.rankVar.${g.index}`, shape: [g.size] }));
   if (spec.inference === 'svi') {
-    const shapes = new Map(spec.layers.flatMap((l) => layerTensors(l)).map((t) => [t.name, t.shape]));
+    const shapes = new Map(modelTensors(spec).map((t) => [t.name, t.shape]));
     for (const t of governedTensors(spec)) out.push({ name: `${t}.rho`, shape: shapes.get(t)! });
   }
   return out;
@@ -29,7 +30,7 @@ export function variationalTensors(spec: ModelSpec): { name: string; shape: numb
 
 export function saveModel(path: string, spec: ModelSpec, tensorOf: (name: string) => Float32Array, extra: Record<string, string> = {},
                           variational: NamedTensor[] = []): void {
-  const tensors: NamedTensor[] = spec.layers.flatMap((l) => layerTensors(l)).map((t) => ({ name: t.name, shape: t.shape, data: tensorOf(t.name) }));
+  const tensors: NamedTensor[] = modelTensors(spec).map((t) => ({ name: t.name, shape: t.shape, data: tensorOf(t.name) }));
   tensors.push(...variational);
   const metadata: Record<string, string> = {
     ...Object.fromEntries(Object.entries(extra).map(([k, v]) => [`btnn.${k}`, v])),
@@ -53,7 +54,7 @@ export function loadModel(path: string): LoadedModel {
     const why = err instanceof SpecError ? err.message : `btnn.spec is not valid JSON (${(err as Error).message})`;
     throw new ModelFileError(`${path}: __metadata__ ${why}`);
   }
-  const expected = [...spec.layers.flatMap((l) => layerTensors(l)), ...variationalTensors(spec)];
+  const expected = [...modelTensors(spec), ...variationalTensors(spec)];
   for (const t of expected) {
     const got = tensors.get(t.name);
     if (!got) throw new ModelFileError(`${path}: tensor "${t.name}" is missing; the spec needs shape [${t.shape.join(',')}]`);

@@ -4,7 +4,8 @@
 // so Var(W entry) = P·s^{2T} and s = (σ_W²/P)^{1/(2T)}, truncated at ±4s (the truncation lowers the
 // variance by ~0.13 %). Dense weights: N(0, 2/N_in) truncated at ±3σ. Biases start at zero. All
 // draws come from the core's seeded generator, in storage order.
-import type { Runtime } from './runtime.js';
+import type { Runtime } from '../runtime/runtime.js';
+import { tensorLayers } from '../spec/types.js';
 import type { LayerSpec } from '../model/spec.js';
 import { layerTensors } from '../model/layers.js';
 import { layerNetwork, internalIndices } from '../tn/network.js';
@@ -36,7 +37,7 @@ export function lrScale(layer: LayerSpec, tensor: string): number {
 export function initialise(rt: Runtime, seed: number): void {
   rt.seed(seed, 1);
   const e = rt.core.exports;
-  for (const layer of rt.spec.layers) {
+  for (const layer of tensorLayers(rt.spec)) {
     const { std, bound } = initStd(layer);
     for (const t of layerTensors(layer)) {
       const view = rt.tensor(t.name);

@@ -1,42 +1,65 @@
-// The training loop: seeded init, per-epoch shuffle in the core's generator, minibatch Adam,
-// evaluation on the test split after every epoch, summary and model file at the end.
+// Training: `train(opts)` loads the data, builds the spec and a Trainer; the Trainer owns the
+// loop and its TrainState (runtime memory + LoopState): seeded init, per-epoch shuffle in the
+// core's generator, minibatch Adam through Runtime.trainStep, ARD pruning, evaluation after every
+// epoch, checkpoints (atomic, bit-exact resume), summary and model file at the end. A run
+// directory holds one run: summary.json is written last, so its presence means the run finished.
 import { join } from 'node:path';
-import { mkdirSync, accessSync, constants } from 'node:fs';
+import { mkdirSync, accessSync, constants, existsSync, readdirSync, rmSync, unlinkSync, appendFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { loadCore, type Flavour } from '../core/wasm.js';
+import { loadCore, type Core, type Flavour } from '../core/wasm.js';
 import { loadMnist, type Dataset } from '../data/mnist.js';
 import { inputStats, normalizeInputs } from '../data/normalize.js';
-import { defaultSpec, type LayerFormat, type ModelSpec, type Inference } from '../model/spec.js';
+import type { LayerFormat } from '../model/spec.js';
+import { tensorLayers, type ModelSpec, type Inference } from '../spec/types.js';
+import { defaultSpec } from '../spec/defaults.js';
 import { modelParams, denseParams, layerParams, layerTensors } from '../model/layers.js';
 import { Ard } from '../bayes/ard.js';
 import { governedTensors } from '../bayes/groups.js';
-import { decidePrune, snapshot, restore, sliceRankVar, type Kept } from '../bayes/prune.js';
+import { decidePrune, snapshot, restore, sliceRankVar, type Kept, type Snapshot } from '../bayes/prune.js';
 import { klWeight, type Hyperprior, type RankThreshold } from '../bayes/prior.js';
-import { initStd } from './init.js';
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { initStd, initialise } from './init.js';
 import { formatLayerTable } from '../tn/table.js';
 import { BudgetError } from '../tn/plan.js';
 import { saveModel } from '../model/file.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { Runtime, laneRows } from './runtime.js';
-import { LanePool } from './lanes.js';
-import { initialise } from './init.js';
+import { Runtime, type Batch, type DataSource, type RuntimeOptions } from '../runtime/runtime.js';
 import { Progress } from '../util/progress.js';
+import { readCheckpoint, writeCheckpoint, type Checkpoint, type LoopState } from './checkpoint.js';
 
-/** Every minibatch is split into this many lanes, whatever the thread count (see lanes.ts). */
-export const TRAIN_LANES = 2;
+/** Every minibatch is split into this many lanes by default, whatever the thread count. */
+export const TRAIN_LANES = 4;
 
 /** The output directory cannot be used; found before training, not after. */
 export class OutputError extends Error {
   constructor(message: string) { super(message); this.name = 'OutputError'; }
 }
 
-function prepareOutDir(dir: string): void {
+/** Training stopped on a signal after writing a checkpoint; `code` is the exit status (130, 143). */
+export class Interrupted extends Error {
+  constructor(message: string, readonly code: number) { super(message); this.name = 'Interrupted'; }
+}
+
+export const CHECKPOINT_FILE = 'checkpoint.safetensors';
+
+/**
+ * A run directory holds one run: a non-empty one is refused unless resuming (or --force, which
+ * empties it); temp files of a killed write are removed either way.
+ */
+function prepareOutDir(dir: string, mode: 'new' | 'resume' | 'force'): void {
   try {
     mkdirSync(dir, { recursive: true });
     accessSync(dir, constants.W_OK);
   } catch (err) {
     throw new OutputError(`--out ${dir}: cannot write there (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); choose a writable directory`);
+  }
+  for (const f of readdirSync(dir)) if (f.endsWith('.tmp')) unlinkSync(join(dir, f));
+  const entries = readdirSync(dir);
+  if (mode === 'force') { for (const f of entries) rmSync(join(dir, f), { recursive: true, force: true }); return; }
+  if (mode === 'new' && entries.length > 0) {
+    throw new OutputError(`--out ${dir}: the directory already holds a run (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', …' : ''}); continue it with --resume ${dir}, overwrite it with --force, or choose another --out`);
+  }
+  if (mode === 'resume' && !existsSync(join(dir, CHECKPOINT_FILE))) {
+    throw new OutputError(`--resume ${dir}: no ${CHECKPOINT_FILE} there${existsSync(join(dir, 'summary.json')) ? ' (the run finished: summary.json is present)' : ''}; start a new run with --out`);
   }
 }
 
@@ -55,8 +78,20 @@ export interface TrainOptions {
   flavour?: Flavour;
   /** Learning-rate schedule over the whole run: constant, or cosine decay from lr to 0. */
   schedule?: Schedule;
-  /** Threads running batch lanes (default: one per core, at most TRAIN_LANES). */
+  /** Row ranges a minibatch is split into (default TRAIN_LANES); results depend on lanes, never on threads. */
+  lanes?: number;
+  /** Threads running the lanes and the other phases' jobs (default: min(cores, lanes)). */
   threads?: number;
+  /** A ModelSpec v2 to train instead of the default network (format and maxRank then only label the run). */
+  spec?: ModelSpec;
+  /** Write DIR/checkpoint.safetensors every this many steps (default 0: after every epoch). */
+  checkpointEvery?: number;
+  /** Continue the run in outDir from its checkpoint (bit-exact). */
+  resume?: boolean;
+  /** Empty a non-empty outDir first instead of refusing it. */
+  force?: boolean;
+  /** Tests only: stop as if SIGINT arrived after this many steps. */
+  interruptAtStep?: number;
   /** Progress and per-epoch lines go here; null silences them. */
   log?: NodeJS.WriteStream | null;
   /** Bayesian rank determination (absent: plain training at fixed ranks). */
@@ -133,29 +168,18 @@ export interface TrainSummary {
   warnings?: string[];
 }
 
-/** Loads samples order[start..start+rows) (or start.. when order is null) into the lanes. */
-function loadLanes(rt: Runtime, data: Dataset, order: Int32Array | null, start: number, rows: number, stage: Float32Array): number[] {
-  const split = laneRows(rows, rt.lanes);
-  const f = data.features;
-  let at = start;
-  split.forEach((n, lane) => {
-    const labels = new Uint8Array(n);
-    for (let r = 0; r < n; r++, at++) {
-      const idx = order ? order[at] : at;
-      stage.set(data.inputs.subarray(idx * f, (idx + 1) * f), r * f);
-      labels[r] = data.labels[idx];
-    }
-    if (n > 0) rt.loadBatch(stage, labels, n, lane);
-  });
-  return split;
+/** The rows of a dataset the runtime reads: model input `x` and class targets. */
+export function dataSource(data: Dataset): DataSource {
+  return { inputs: { x: data.inputs }, target: data.labels };
 }
 
-export function evaluate(rt: Runtime, pool: LanePool, data: Dataset): { loss: number; accuracy: number } {
+/** Test loss and accuracy with the runtime's current weights (its prep runs for every batch). */
+export function evaluate(rt: Runtime, data: Dataset): { loss: number; accuracy: number } {
   let lossSum = 0, correct = 0;
-  const stage = new Float32Array(rt.laneBatch * data.features);
+  const source = dataSource(data);
   for (let start = 0; start < data.count; start += rt.batch) {
     const rows = Math.min(rt.batch, data.count - start);
-    const r = pool.run(loadLanes(rt, data, null, start, rows, stage), false);
+    const r = rt.inferStep({ source, rows, row: (i) => start + i });
     lossSum += r.lossSum;
     correct += r.correct;
   }
@@ -163,7 +187,7 @@ export function evaluate(rt: Runtime, pool: LanePool, data: Dataset): { loss: nu
 }
 
 /** Threads to use by default: one per core, at most one per lane. */
-export function defaultThreads(): number { return Math.max(1, Math.min(TRAIN_LANES, availableParallelism())); }
+export function defaultThreads(lanes = TRAIN_LANES): number { return Math.max(1, Math.min(lanes, availableParallelism())); }
 
 /** Flops per sample of a runtime's chosen contraction paths (reconstruction amortised over the batch). */
 export function planFlops(rt: Runtime): { forward: number; backward: number } {
@@ -173,234 +197,355 @@ export function planFlops(rt: Runtime): { forward: number; backward: number } {
   };
 }
 
+/** The options a resumed run must share with the run it continues (they decide its bits). */
+function identityOptions(opts: TrainOptions, spec: ModelSpec): Record<string, unknown> {
+  return {
+    format: opts.format, epochs: opts.epochs, batch: opts.batch, lr: opts.lr, maxRank: opts.maxRank, seed: opts.seed,
+    schedule: opts.schedule ?? 'cosine', limitTrain: opts.limitTrain ?? null, limitTest: opts.limitTest ?? null, lanes: opts.lanes ?? TRAIN_LANES,
+    workspaceBudgetBytes: opts.workspaceBudgetBytes ?? null, bayes: opts.bayes ?? null, flavour: opts.flavour ?? null, spec: opts.spec ? spec : null,
+  };
+}
+
 export async function train(opts: TrainOptions): Promise<TrainSummary> {
   const log = opts.log === undefined ? process.stderr : opts.log;
-  if (opts.outDir) prepareOutDir(opts.outDir);
+  if (opts.outDir) prepareOutDir(opts.outDir, opts.resume ? 'resume' : opts.force ? 'force' : 'new');
+  else if (opts.resume) throw new OutputError('--resume needs the run directory');
   const trainSet = loadMnist('train', opts.limitTrain);
   const testSet = loadMnist('test', opts.limitTest);
+  const base = opts.spec ?? defaultSpec(opts.format, opts.maxRank);
   const spec: ModelSpec = {
-    ...defaultSpec(opts.format, opts.maxRank), inputNorm: inputStats(trainSet),
+    ...base, inputNorm: base.inputNorm ?? inputStats(trainSet),
     ...(opts.bayes ? { inference: opts.bayes.inference } : {}),
   };
   normalizeInputs(trainSet, spec.inputNorm!);
   normalizeInputs(testSet, spec.inputNorm!);
   const core = await loadCore(opts.flavour);
-  const rtOptions = { datasetCount: trainSet.count, lanes: TRAIN_LANES, workspaceBudgetBytes: opts.workspaceBudgetBytes, planner: opts.planner };
-  const rt = new Runtime(core, spec, opts.batch, 'train', rtOptions);
-  initialise(rt, opts.seed);
-  const order = rt.i32(rt.bufferAddr('order'), trainSet.count);
-  for (let i = 0; i < trainSet.count; i++) order[i] = i;
-  let ard: Ard | null = null;
-  if (opts.bayes) {
-    ard = new Ard(rt, { prior: opts.bayes.prior, emStep: opts.bayes.emStep });
-    const std = new Map(spec.layers.flatMap((l) => layerTensors(l).map((t) => [t.name, initStd(l).std] as const)));
-    ard.initScales(opts.bayes.sigmaInit, (t) => std.get(t)!);
-    ard.update(1); // λ from the initial factors with their initial σ (the constructor's ran before ρ was set)
-  }
-  const state: RunState = { rt, pool: await LanePool.create(rt, opts.threads ?? defaultThreads()), ard };
+  const checkpoint = opts.resume ? readCheckpoint(join(opts.outDir!, CHECKPOINT_FILE)) : null;
+  const trainer = await Trainer.create(core, opts, spec, trainSet, testSet, checkpoint, log);
   try {
-    return await runEpochs(opts, log, trainSet, testSet, state, rtOptions);
+    return await trainer.run();
   } finally {
-    await state.pool.close();
+    await trainer.close();
   }
-}
-
-/** What pruning replaces: the runtime (plan and programs), its lane pool, the ARD state. */
-interface RunState { rt: Runtime; pool: LanePool; ard: Ard | null }
-
-/** Cuts dead slices if there are any: new spec, new runtime and pool, state carried over. */
-async function prune(state: RunState, opts: TrainOptions, rtOptions: ConstructorParameters<typeof Runtime>[4]): Promise<boolean> {
-  const { rt, ard } = state;
-  if (!ard || !opts.bayes) return false;
-  const decision = decidePrune(rt.spec, ard, opts.bayes.rankThreshold);
-  if (!decision.changed) return false;
-  const snap = snapshot(rt, decision.kept);
-  const rankVar = sliceRankVar(ard, decision.kept);
-  const threads = state.pool.threads;
-  await state.pool.close();
-  // Each layer may not take more workspace than before the cut (so the plan shrinks, never grows,
-  // when pruning makes a costlier-but-larger path the cheapest); if no path fits, it may.
-  const user = rtOptions?.workspaceBudgetBytes;
-  const lrScales = Object.fromEntries(rt.slots.map((x) => [x.name, x.lrScale]));
-  rtOptions = { ...rtOptions, lrScales };
-  const budgets = rt.layerPlans.map((p, i) => Math.min(p.chosen.workspaceBytes, (Array.isArray(user) ? user[i] : user) ?? Infinity));
-  let next: Runtime;
-  try {
-    next = new Runtime(rt.core, decision.spec, rt.batch, 'train', { ...rtOptions, workspaceBudgetBytes: budgets });
-  } catch (err) {
-    if (!(err instanceof BudgetError)) throw err;
-    next = new Runtime(rt.core, decision.spec, rt.batch, 'train', rtOptions);
-  }
-  restore(next, snap);
-  state.rt = next;
-  state.ard = new Ard(next, ard.options, rankVar);
-  state.pool = await LanePool.create(next, threads);
-  return true;
 }
 
 const ranksOf = (spec: ModelSpec): Record<string, number[]> =>
-  Object.fromEntries(spec.layers.filter((l) => l.ranks).map((l) => [l.name, l.ranks as number[]]));
+  Object.fromEntries(tensorLayers(spec).filter((l) => l.ranks).map((l) => [l.name, l.ranks as number[]]));
 
 const rankLine = (spec: ModelSpec): string =>
-  spec.layers.filter((l) => l.ranks).map((l) => `${l.name} [${l.ranks!.join(',')}] ${layerParams(l)}`).join(' | ');
+  tensorLayers(spec).filter((l) => l.ranks).map((l) => `${l.name} [${l.ranks!.join(',')}] ${layerParams(l)}`).join(' | ');
 
-async function runEpochs(opts: TrainOptions, log: NodeJS.WriteStream | null, trainSet: Dataset, testSet: Dataset,
-                         state: RunState, rtOptions: ConstructorParameters<typeof Runtime>[4]): Promise<TrainSummary> {
-  const core = state.rt.core;
-  const dense = denseParams(state.rt.spec);
-  const initialSpec = state.rt.spec, initialPlanBytes = state.rt.plan.endBytes;
-  const bayes = opts.bayes;
-  const describe = (): void => {
-    const rt = state.rt;
-    log?.write(formatLayerTable(rt.layerPlans).split('\n').map((l) => `btnn:   ${l}\n`).join(''));
-    log?.write(`btnn: ${modelParams(rt.spec)} params (dense ${dense}, ${(dense / modelParams(rt.spec)).toFixed(2)}×), plan ${(rt.plan.endBytes / 1048576).toFixed(1)} MiB, core ${core.flavour}, ${state.pool.threads} thread(s)\n`);
-  };
-  describe();
-  if (bayes) log?.write(`btnn: ARD ${bayes.inference}, ${bayes.prior.kind === 'half-cauchy' ? `half-Cauchy η=${bayes.prior.eta}` : 'log-uniform'} prior, κ=${bayes.kl}, KL warm-up from epoch ${bayes.klWarmup.start} over ${bayes.klWarmup.length}\n`);
+const identity = (): Kept => new Map();
 
-  const history: EpochLog[] = [];
-  const pruneEvents: PruneEvent[] = [];
-  const warnings: string[] = [];
-  const warn = (w: string): void => { warnings.push(w); log?.write(`btnn: warning: ${w}\n`); };
-  let trainMs = 0, trained = 0, step = 0, lrFactor = 1;
-  const schedule = opts.schedule ?? 'cosine';
-  const stepsPerEpoch = Math.ceil(trainSet.count / opts.batch);
-  const totalSteps = opts.epochs * stepsPerEpoch;
-  const metrics = opts.outDir ? join(opts.outDir, 'metrics.jsonl') : null;
-  if (metrics) writeFileSync(metrics, '');
-  const identity = (): Kept => new Map();
-  let good = bayes ? { snap: snapshot(state.rt, identity()), rankVar: state.ard!.rankVar.map((v) => v.slice()) } : null;
-  const majority = Math.max(...Array.from({ length: 10 }, (_, c) => trainSet.labels.filter((l) => l === c).length)) / trainSet.count;
+/**
+ * The training loop and everything a step mutates: the runtime's memory (parameters, Adam state,
+ * rank variances and posterior scales, the generator, the epoch's order), the ARD driver, and the
+ * LoopState (epoch, cursor, step, lr factor, the NaN guard's snapshot, histories, prune events).
+ */
+export class Trainer {
+  private good: { snap: Snapshot; rankVar: Float64Array[] } | null = null;
+  private stopSignal: NodeJS.Signals | null = null;
+  private readonly onSignal = (sig: NodeJS.Signals): void => { this.stopSignal = sig; };
+  private readonly dense: number;
+  private readonly stepsPerEpoch: number;
+  private readonly totalSteps: number;
+  private readonly majority: number;
 
-  for (let epoch = 1; epoch <= opts.epochs; epoch++) {
-    const t0 = performance.now();
-    let rt = state.rt;
-    core.exports.rngShuffleI32(rt.bufferAddr('rng'), rt.bufferAddr('order'), trainSet.count);
-    const perm = rt.i32(rt.bufferAddr('order'), trainSet.count).slice();
-    const progress = log ? new Progress(`epoch ${epoch}/${opts.epochs}`, trainSet.count, log) : null;
-    let lossSum = 0, correct = 0, klSum = 0, beta = 0;
-    for (let start = 0; start < trainSet.count; start += opts.batch) {
-      rt = state.rt;
-      const stage = new Float32Array(rt.laneBatch * trainSet.features);
-      const rows = Math.min(opts.batch, trainSet.count - start);
-      const ard = state.ard;
-      beta = bayes ? klWeight(bayes.kl, (epoch - 1) + start / trainSet.count, bayes.klWarmup) : 0;
-      if (step === opts.injectNanAtStep) rt.tensor(rt.slots[0].name)[0] = NaN;
-      let r = { lossSum: NaN, correct: 0 }, kl = NaN;
-      try {
-        // The EM update refuses non-finite statistics (RangeError): a diverged step, handled below.
-        if (ard) { ard.update(); ard.sample(); }
-        r = state.pool.run(loadLanes(rt, trainSet, perm, start, rows, stage), true);
-        kl = ard ? ard.priorGrads(beta) : 0;
-      } catch (err) {
-        if (!(err instanceof RangeError) || !ard) throw err;
-      }
-      if (!Number.isFinite(r.lossSum) || !Number.isFinite(kl)) {
-        if (!good || !ard) throw new Error(`step ${step}: the loss became ${r.lossSum}; lower --lr`);
-        // METHOD §7: restore the last good state, halve the learning rate, go on.
-        restore(rt, good.snap);
-        ard.rankVar.forEach((v, i) => v.set(good!.rankVar[i]));
-        ard.writePrecision();
-        lrFactor /= 2;
-        warn(`step ${step}: non-finite loss or KL (${r.lossSum}, ${kl}); restored the state of a few steps ago and halved the learning rate (now ×${lrFactor})`);
-        step++;
-        continue;
-      }
-      // A good state is one that just gave a finite loss and KL: keep it before Adam moves it.
-      if (bayes && step % 50 === 0) good = { snap: snapshot(rt, identity()), rankVar: state.ard!.rankVar.map((v) => v.slice()) };
-      rt.adamStep(lrFactor * scheduledLr(opts.lr, schedule, step++, totalSteps));
-      lossSum += r.lossSum;
-      correct += r.correct;
-      klSum += kl;
-      const before = state.rt.spec;
-      if (bayes && step % (bayes.pruneEvery || stepsPerEpoch) === 0 && await prune(state, opts, rtOptions)) {
-        pruneEvents.push({ step, epoch, ranks: ranksOf(state.rt.spec), params: modelParams(state.rt.spec), planBytes: state.rt.plan.endBytes });
-        logPrune(log, step, before, state.rt);
-        good = { snap: snapshot(state.rt, identity()), rankVar: state.ard!.rankVar.map((v) => v.slice()) };
-      }
-      const done = start + rows;
-      if (progress && (done === trainSet.count || (start / opts.batch) % 20 === 0)) {
-        const sps = done / ((performance.now() - t0) / 1000);
-        const extra = bayes ? ` | β ${beta.toExponential(1)} | ${rankLine(state.rt.spec)}` : '';
-        progress.update(done, `loss ${(lossSum / done).toFixed(4)} acc ${(correct / done).toFixed(4)} ${sps.toFixed(0)} samples/s${extra}`);
-      }
-    }
-    const epochMs = performance.now() - t0;
-    trainMs += epochMs;
-    trained += trainSet.count;
-    state.ard?.useMean();
-    const test = evaluate(state.rt, state.pool, testSet);
-    const entry: EpochLog = {
-      epoch, trainLoss: lossSum / trainSet.count, trainAccuracy: correct / trainSet.count,
-      testLoss: test.loss, testAccuracy: test.accuracy, seconds: epochMs / 1000,
-      ...(bayes ? { kl: klSum / stepsPerEpoch, beta, ranks: ranksOf(state.rt.spec), params: modelParams(state.rt.spec) } : {}),
+  private constructor(
+    private rt: Runtime, private ard: Ard | null, private readonly loop: LoopState, private readonly opts: TrainOptions,
+    private readonly trainSet: Dataset, private readonly testSet: Dataset, private readonly log: NodeJS.WriteStream | null,
+  ) {
+    this.dense = denseParams(rt.spec);
+    this.stepsPerEpoch = Math.ceil(trainSet.count / opts.batch);
+    this.totalSteps = opts.epochs * this.stepsPerEpoch;
+    this.majority = Math.max(...Array.from({ length: 10 }, (_, c) => trainSet.labels.filter((l) => l === c).length)) / trainSet.count;
+  }
+
+  private static runtimeOptions(opts: TrainOptions, count: number, loop: Pick<LoopState, 'budgets' | 'lrScales'> | null): RuntimeOptions {
+    const budgets = loop?.budgets.map((b) => b ?? Infinity);
+    return {
+      datasetCount: count, lanes: opts.lanes ?? TRAIN_LANES, planner: opts.planner,
+      workspaceBudgetBytes: budgets ?? opts.workspaceBudgetBytes, ...(loop ? { lrScales: loop.lrScales } : {}),
     };
-    history.push(entry);
-    if (metrics) appendFileSync(metrics, JSON.stringify(entry) + '\n');
-    if (entry.trainAccuracy <= majority + 0.01) {
-      warn(`epoch ${epoch}: training accuracy ${entry.trainAccuracy.toFixed(4)} is that of the constant predictor (${majority.toFixed(4)}): the model collapsed; lower --kl or --lr`);
+  }
+
+  static async create(core: Core, opts: TrainOptions, spec: ModelSpec, trainSet: Dataset, testSet: Dataset, ck: Checkpoint | null,
+                      log: NodeJS.WriteStream | null): Promise<Trainer> {
+    const ident = identityOptions(opts, spec);
+    if (ck && JSON.stringify(ck.loop.options) !== JSON.stringify(ident)) {
+      const was = ck.loop.options, now = ident;
+      const diff = Object.keys(now).filter((k) => JSON.stringify(was[k]) !== JSON.stringify(now[k]));
+      throw new OutputError(`--resume: the checkpoint was written with different options (${diff.map((k) => `${k}: ${JSON.stringify(was[k])} then, ${JSON.stringify(now[k])} now`).join('; ')}); resume with the same options`);
     }
-    const ardInfo = bayes ? ` | KL ${entry.kl!.toExponential(3)} β ${beta.toExponential(1)} | ${rankLine(state.rt.spec)}` : '';
-    progress?.done(`loss ${entry.trainLoss.toFixed(4)} acc ${entry.trainAccuracy.toFixed(4)} | test acc ${test.accuracy.toFixed(4)} loss ${test.loss.toFixed(4)} | ${(trainSet.count / (epochMs / 1000)).toFixed(0)} samples/s${ardInfo}`);
+    const useSpec = ck ? ck.spec : spec;
+    const rt = new Runtime(core, useSpec, opts.batch, 'train', Trainer.runtimeOptions(opts, trainSet.count, ck ? ck.loop : null));
+    let ard: Ard | null = null;
+    let loop: LoopState;
+    if (ck) {
+      restore(rt, ck.state);
+      if (opts.bayes) ard = new Ard(rt, { prior: opts.bayes.prior, emStep: opts.bayes.emStep }, ck.rankVar!);
+      loop = ck.loop;
+    } else {
+      initialise(rt, opts.seed);
+      const order = rt.i32(rt.bufferAddr('order'), trainSet.count);
+      for (let i = 0; i < trainSet.count; i++) order[i] = i;
+      if (opts.bayes) {
+        ard = new Ard(rt, { prior: opts.bayes.prior, emStep: opts.bayes.emStep });
+        const std = new Map(tensorLayers(spec).flatMap((l) => layerTensors(l).map((t) => [t.name, initStd(l).std] as const)));
+        ard.initScales(opts.bayes.sigmaInit, (t) => std.get(t)!);
+        ard.update(1); // λ from the initial factors with their initial σ (the constructor's ran before ρ was set)
+      }
+      const user = opts.workspaceBudgetBytes;
+      loop = {
+        epoch: 1, cursor: 0, shuffled: false, step: 0, lrFactor: 1, epochLossSum: 0, epochCorrect: 0, epochKlSum: 0, epochBeta: 0,
+        trainMs: 0, trained: 0, budgets: tensorLayers(spec).map(() => (user === undefined ? null : user)),
+        lrScales: Object.fromEntries(rt.slots.map((x) => [x.name, x.lrScale])),
+        history: [], pruneEvents: [], warnings: [], initialSpec: spec, initialPlanBytes: rt.plan.endBytes, options: ident,
+      };
+    }
+    const trainer = new Trainer(rt, ard, loop, opts, trainSet, testSet, log);
+    if (ck?.good) trainer.good = ck.good;
+    else if (opts.bayes && !ck) trainer.keepGood();
+    await rt.useThreads(opts.threads ?? defaultThreads(opts.lanes ?? TRAIN_LANES));
+    trainer.attachArd();
+    return trainer;
   }
-  const beforeFinal = state.rt.spec;
-  if (bayes && await prune(state, opts, rtOptions)) {
-    pruneEvents.push({ step, epoch: opts.epochs, ranks: ranksOf(state.rt.spec), params: modelParams(state.rt.spec), planBytes: state.rt.plan.endBytes });
-    logPrune(log, step, beforeFinal, state.rt);
+
+  async close(): Promise<void> { await this.rt.close(); }
+
+  private keepGood(): void { this.good = { snap: snapshot(this.rt, identity()), rankVar: this.ard!.rankVar.map((v) => v.slice()) }; }
+
+  /** ARD around every step: EM update and sampling before it, the prior's gradients after the backward. */
+  private attachArd(): void {
+    const ard = this.ard;
+    if (!ard) { this.rt.hooks = {}; return; }
+    this.rt.hooks = { beforeStep: () => { ard.update(); ard.sample(); }, afterBackward: () => ard.priorGrads(this.loop.epochBeta) };
   }
-  const rt = state.rt;
-  state.ard?.useMean();
-  const last = history[history.length - 1];
-  // After a final pruning the network changed (only dead slices went): evaluate what is saved.
-  const final = !last || pruneEvents.some((e) => e.step === step && e.epoch === opts.epochs)
-    ? evaluate(rt, state.pool, testSet) : { accuracy: last.testAccuracy, loss: last.testLoss };
-  const spec = rt.spec;
-  const params = modelParams(spec);
-  const summary: TrainSummary = {
-    dataset: 'mnist',
-    format: opts.format,
-    epochs: opts.epochs,
-    seed: opts.seed,
-    batch: opts.batch,
-    lr: opts.lr,
-    schedule,
-    maxRank: opts.maxRank,
-    trainSamples: trainSet.count,
-    testSamples: testSet.count,
-    testAccuracy: final.accuracy,
-    testLoss: final.loss,
-    params,
-    denseParams: dense,
-    compression: dense / params,
-    ranks: ranksOf(spec),
-    flopsPerSample: planFlops(rt),
-    trainSamplesPerSec: trainMs > 0 ? trained / (trainMs / 1000) : 0,
-    trainSeconds: trainMs / 1000,
-    planBytes: rt.plan.endBytes,
-    wasmMemoryBytes: rt.wasmMemoryBytes,
-    bytesByKind: rt.plan.bytesByKind,
-    flavour: core.flavour,
-    lanes: rt.lanes,
-    threads: state.pool.threads,
-    history,
-    ...(bayes ? { inference: bayes.inference, kl: bayes.kl, pruneEvents, warnings } : {}),
-  };
-  if (opts.outDir) {
-    // ARD models carry their rank history (hw-sim reports chart it): the start, then every cut.
-    const history: Record<string, string> = bayes ? { history: JSON.stringify([{ step: 0, epoch: 0, ranks: ranksOf(initialSpec), params: modelParams(initialSpec), planBytes: initialPlanBytes }, ...pruneEvents]) } : {};
-    saveModel(join(opts.outDir, 'model.safetensors'), spec, (name) => rt.tensor(name), { seed: String(opts.seed), epochs: String(opts.epochs), ...history },
-      modelExtras(rt, state.ard));
-    writeFileAtomic(join(opts.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+
+  private get history(): EpochLog[] { return this.loop.history as EpochLog[]; }
+  private get pruneEvents(): PruneEvent[] { return this.loop.pruneEvents as PruneEvent[]; }
+
+  private warn(w: string): void { this.loop.warnings.push(w); this.log?.write(`btnn: warning: ${w}\n`); }
+
+  private describe(): void {
+    const rt = this.rt, log = this.log;
+    log?.write(formatLayerTable(rt.layerPlans).split('\n').map((l) => `btnn:   ${l}\n`).join(''));
+    log?.write(`btnn: ${modelParams(rt.spec)} params (dense ${this.dense}, ${(this.dense / modelParams(rt.spec)).toFixed(2)}×), plan ${(rt.plan.endBytes / 1048576).toFixed(1)} MiB, core ${rt.core.flavour}, ${rt.lanes} lanes on ${rt.threads} thread(s)\n`);
+    const bayes = this.opts.bayes;
+    if (bayes) log?.write(`btnn: ARD ${bayes.inference}, ${bayes.prior.kind === 'half-cauchy' ? `half-Cauchy η=${bayes.prior.eta}` : 'log-uniform'} prior, κ=${bayes.kl}, KL warm-up from epoch ${bayes.klWarmup.start} over ${bayes.klWarmup.length}\n`);
   }
-  return summary;
+
+  /** Cuts dead slices if there are any: new spec, new runtime and threads, state carried over. */
+  private async prune(): Promise<boolean> {
+    const { rt, ard } = this;
+    const bayes = this.opts.bayes;
+    if (!ard || !bayes) return false;
+    const decision = decidePrune(rt.spec, ard, bayes.rankThreshold);
+    if (!decision.changed) return false;
+    const snap = snapshot(rt, decision.kept);
+    const rankVar = sliceRankVar(ard, decision.kept);
+    const threads = rt.threads;
+    await rt.close();
+    // Each layer may not take more workspace than before the cut (so the plan shrinks, never grows,
+    // when pruning makes a costlier-but-larger path the cheapest); if no path fits, it may.
+    const user = this.opts.workspaceBudgetBytes;
+    const budgets = rt.layerPlans.map((p) => Math.min(p.chosen.workspaceBytes, user ?? Infinity));
+    const base = Trainer.runtimeOptions(this.opts, this.trainSet.count, { budgets, lrScales: this.loop.lrScales });
+    let next: Runtime;
+    try {
+      next = new Runtime(rt.core, decision.spec, rt.batch, 'train', base);
+      this.loop.budgets = budgets;
+    } catch (err) {
+      if (!(err instanceof BudgetError)) throw err;
+      next = new Runtime(rt.core, decision.spec, rt.batch, 'train', { ...base, workspaceBudgetBytes: user });
+      this.loop.budgets = budgets.map(() => (user === undefined ? null : user));
+    }
+    restore(next, snap);
+    this.rt = next;
+    this.ard = new Ard(next, ard.options, rankVar);
+    await next.useThreads(threads);
+    this.attachArd();
+    return true;
+  }
+
+  private checkpoint(): void {
+    if (!this.opts.outDir) return;
+    writeCheckpoint(join(this.opts.outDir, CHECKPOINT_FILE), {
+      spec: this.rt.spec, loop: this.loop, state: snapshot(this.rt, identity()),
+      rankVar: this.ard ? this.ard.rankVar : null, good: this.good,
+    });
+  }
+
+  /** Stops on SIGINT/SIGTERM (or the test hook) after a whole step: checkpoint, then Interrupted. */
+  private async maybeStop(): Promise<void> {
+    // Lets the event loop deliver signals between steps (the step itself is synchronous).
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (this.opts.interruptAtStep !== undefined && this.loop.step === this.opts.interruptAtStep) this.stopSignal = 'SIGINT';
+    if (!this.stopSignal) return;
+    const sig = this.stopSignal;
+    this.checkpoint();
+    const dir = this.opts.outDir;
+    throw new Interrupted(`${sig}: stopped after step ${this.loop.step}${dir ? `; checkpoint written, continue with: btnn train --resume ${dir} (and the same options)` : ' (no --out, nothing saved)'}`,
+      sig === 'SIGTERM' ? 143 : 130);
+  }
+
+  async run(): Promise<TrainSummary> {
+    process.on('SIGINT', this.onSignal);
+    process.on('SIGTERM', this.onSignal);
+    try {
+      return await this.runLoop();
+    } finally {
+      process.off('SIGINT', this.onSignal);
+      process.off('SIGTERM', this.onSignal);
+    }
+  }
+
+  private async runLoop(): Promise<TrainSummary> {
+    const { opts, loop, trainSet, log } = this;
+    const bayes = opts.bayes;
+    const schedule = opts.schedule ?? 'cosine';
+    const metrics = opts.outDir ? join(opts.outDir, 'metrics.jsonl') : null;
+    if (metrics && !opts.resume) writeFileSync(metrics, '');
+    this.describe();
+    if (opts.resume) log?.write(`btnn: resuming at epoch ${loop.epoch}, sample ${loop.cursor} of ${trainSet.count}, step ${loop.step}\n`);
+    const source = dataSource(trainSet);
+    const checkEvery = opts.checkpointEvery ?? 0;
+
+    for (; loop.epoch <= opts.epochs; loop.epoch++) {
+      const epoch = loop.epoch;
+      const t0 = performance.now();
+      if (!loop.shuffled) {
+        const rt = this.rt;
+        rt.core.exports.rngShuffleI32(rt.bufferAddr('rng'), rt.bufferAddr('order'), trainSet.count);
+        loop.shuffled = true;
+        loop.epochLossSum = 0; loop.epochCorrect = 0; loop.epochKlSum = 0; loop.epochBeta = 0;
+      }
+      const perm = this.rt.i32(this.rt.bufferAddr('order'), trainSet.count).slice();
+      const progress = log ? new Progress(`epoch ${epoch}/${opts.epochs}`, trainSet.count, log) : null;
+      for (let start = loop.cursor; start < trainSet.count; start += opts.batch) {
+        const rt = this.rt;
+        const rows = Math.min(opts.batch, trainSet.count - start);
+        loop.epochBeta = bayes ? klWeight(bayes.kl, (epoch - 1) + start / trainSet.count, bayes.klWarmup) : 0;
+        if (loop.step === opts.injectNanAtStep) rt.tensor(rt.slots[0].name)[0] = NaN;
+        const batch: Batch = { source, rows, row: (r) => perm[start + r] };
+        const lr = loop.lrFactor * scheduledLr(opts.lr, schedule, loop.step, this.totalSteps);
+        let r = { lossSum: NaN, correct: 0, kl: NaN, applied: false };
+        try {
+          r = rt.trainStep(batch, lr);
+        } catch (err) {
+          // The EM update refuses non-finite statistics (RangeError): a diverged step, handled below.
+          if (!(err instanceof RangeError) || !this.ard) throw err;
+        }
+        if (!r.applied) {
+          if (!this.good || !this.ard) throw new Error(`step ${loop.step}: the loss became ${r.lossSum}; lower --lr`);
+          // METHOD §7: restore the last good state, halve the learning rate, go on.
+          restore(rt, this.good.snap);
+          this.ard.rankVar.forEach((v, i) => v.set(this.good!.rankVar[i]));
+          this.ard.writePrecision();
+          loop.lrFactor /= 2;
+          this.warn(`step ${loop.step}: non-finite loss or KL (${r.lossSum}, ${r.kl}); restored the state of a few steps ago and halved the learning rate (now ×${loop.lrFactor})`);
+          loop.step++;
+          loop.cursor = start + rows;
+          continue;
+        }
+        loop.step++;
+        loop.epochLossSum += r.lossSum;
+        loop.epochCorrect += r.correct;
+        loop.epochKlSum += r.kl;
+        loop.cursor = start + rows;
+        // A good state is one that just gave a finite loss and KL (kept every 50 steps, after Adam).
+        if (bayes && (loop.step - 1) % 50 === 0) this.keepGood();
+        const before = this.rt.spec;
+        if (bayes && loop.step % (bayes.pruneEvery || this.stepsPerEpoch) === 0 && await this.prune()) {
+          this.pruneEvents.push({ step: loop.step, epoch, ranks: ranksOf(this.rt.spec), params: modelParams(this.rt.spec), planBytes: this.rt.plan.endBytes });
+          logPrune(log, loop.step, before, this.rt);
+          this.keepGood();
+        }
+        const done = start + rows;
+        if (progress && (done === trainSet.count || ((start / opts.batch) % 20 === 0))) {
+          const sps = (done - 0) / ((performance.now() - t0) / 1000);
+          const extra = bayes ? ` | β ${loop.epochBeta.toExponential(1)} | ${rankLine(this.rt.spec)}` : '';
+          progress.update(done, `loss ${(loop.epochLossSum / done).toFixed(4)} acc ${(loop.epochCorrect / done).toFixed(4)} ${sps.toFixed(0)} samples/s${extra}`);
+        }
+        if (checkEvery > 0 && loop.step % checkEvery === 0 && done < trainSet.count) { loop.trainMs += performance.now() - t0; this.checkpoint(); loop.trainMs -= performance.now() - t0; }
+        await this.maybeStop();
+      }
+      const epochMs = performance.now() - t0;
+      loop.trainMs += epochMs;
+      loop.trained += trainSet.count;
+      this.ard?.useMean();
+      const test = evaluate(this.rt, this.testSet);
+      const entry: EpochLog = {
+        epoch, trainLoss: loop.epochLossSum / trainSet.count, trainAccuracy: loop.epochCorrect / trainSet.count,
+        testLoss: test.loss, testAccuracy: test.accuracy, seconds: epochMs / 1000,
+        ...(bayes ? { kl: loop.epochKlSum / this.stepsPerEpoch, beta: loop.epochBeta, ranks: ranksOf(this.rt.spec), params: modelParams(this.rt.spec) } : {}),
+      };
+      this.history.push(entry);
+      if (metrics) appendFileSync(metrics, JSON.stringify(entry) + '\n');
+      if (entry.trainAccuracy <= this.majority + 0.01) {
+        this.warn(`epoch ${epoch}: training accuracy ${entry.trainAccuracy.toFixed(4)} is that of the constant predictor (${this.majority.toFixed(4)}): the model collapsed; lower --kl or --lr`);
+      }
+      const ardInfo = bayes ? ` | KL ${entry.kl!.toExponential(3)} β ${loop.epochBeta.toExponential(1)} | ${rankLine(this.rt.spec)}` : '';
+      progress?.done(`loss ${entry.trainLoss.toFixed(4)} acc ${entry.trainAccuracy.toFixed(4)} | test acc ${test.accuracy.toFixed(4)} loss ${test.loss.toFixed(4)} | ${(trainSet.count / (epochMs / 1000)).toFixed(0)} samples/s${ardInfo}`);
+      loop.cursor = 0;
+      loop.shuffled = false;
+      if (loop.epoch < opts.epochs) {
+        loop.epoch++;
+        this.checkpoint();
+        loop.epoch--;
+      }
+    }
+    return this.finishRun(schedule);
+  }
+
+  private async finishRun(schedule: Schedule): Promise<TrainSummary> {
+    const { opts, loop, trainSet, testSet } = this;
+    const bayes = opts.bayes;
+    const beforeFinal = this.rt.spec;
+    const finalPrune = bayes ? await this.prune() : false;
+    if (finalPrune) {
+      this.pruneEvents.push({ step: loop.step, epoch: opts.epochs, ranks: ranksOf(this.rt.spec), params: modelParams(this.rt.spec), planBytes: this.rt.plan.endBytes });
+      logPrune(this.log, loop.step, beforeFinal, this.rt);
+    }
+    const rt = this.rt;
+    this.ard?.useMean();
+    const last = this.history[this.history.length - 1];
+    // After a final pruning the network changed (only dead slices went): evaluate what is saved.
+    const final = !last || finalPrune ? evaluate(rt, testSet) : { accuracy: last.testAccuracy, loss: last.testLoss };
+    const spec = rt.spec;
+    const params = modelParams(spec);
+    const summary: TrainSummary = {
+      dataset: 'mnist', format: opts.format, epochs: opts.epochs, seed: opts.seed, batch: opts.batch, lr: opts.lr, schedule,
+      maxRank: opts.maxRank, trainSamples: trainSet.count, testSamples: testSet.count,
+      testAccuracy: final.accuracy, testLoss: final.loss, params, denseParams: this.dense, compression: this.dense / params,
+      ranks: ranksOf(spec), flopsPerSample: planFlops(rt),
+      trainSamplesPerSec: loop.trainMs > 0 ? loop.trained / (loop.trainMs / 1000) : 0, trainSeconds: loop.trainMs / 1000,
+      planBytes: rt.plan.endBytes, wasmMemoryBytes: rt.wasmMemoryBytes, bytesByKind: rt.plan.bytesByKind, flavour: rt.core.flavour,
+      lanes: rt.lanes, threads: rt.threads, history: this.history,
+      ...(bayes ? { inference: bayes.inference, kl: bayes.kl, pruneEvents: this.pruneEvents, warnings: loop.warnings } : {}),
+    };
+    if (opts.outDir) {
+      // ARD models carry their rank history (hw-sim reports chart it): the start, then every cut.
+      const initial = loop.initialSpec;
+      const history: Record<string, string> = bayes ? { history: JSON.stringify([{ step: 0, epoch: 0, ranks: ranksOf(initial), params: modelParams(initial), planBytes: loop.initialPlanBytes }, ...this.pruneEvents]) } : {};
+      saveModel(join(opts.outDir, 'model.safetensors'), spec, (name) => rt.tensor(name), { seed: String(opts.seed), epochs: String(opts.epochs), ...history },
+        modelExtras(rt, this.ard));
+      // summary.json last: its presence means the run finished; the checkpoint is no longer needed.
+      const ck = join(opts.outDir, CHECKPOINT_FILE);
+      if (existsSync(ck)) unlinkSync(ck);
+      writeFileAtomic(join(opts.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+    }
+    return summary;
+  }
 }
 
 /** One line per layer that shrank: ranks and params before → after, and the new plan. */
 function logPrune(log: NodeJS.WriteStream | null, step: number, before: ModelSpec, rt: Runtime): void {
   if (!log) return;
   const tty = Boolean(log.isTTY);
-  rt.spec.layers.forEach((l, i) => {
-    const b = before.layers[i];
+  const was = tensorLayers(before);
+  tensorLayers(rt.spec).forEach((l, i) => {
+    const b = was[i];
     if (!l.ranks || l.ranks.join() === b.ranks!.join()) return;
     log.write(`${tty ? '\r\x1b[K' : ''}btnn: step ${step}: ${l.name} ranks [${b.ranks!.join(',')}] → [${l.ranks.join(',')}], params ${layerParams(b)} → ${layerParams(l)}\n`);
   });

@@ -1,0 +1,78 @@
+// linear: y = x·W + bias with W dense or in a tensor format. The contraction planner
+// (src/tn/plan.ts) picks the path; its programs are bound to this layer's buffers here.
+//   direct       per lane: x contracted with the factors; backward gives the factor and x gradients
+//   reconstruct  prep rebuilds W once per step; per lane y = x·W, dW_lane = xᵀ·dy, dx = dy·Wᵀ;
+//                finish sums the lanes' dW (lane order) and pushes it through the reconstruction
+import type { LinearSpec } from '../spec/types.js';
+import type { LayerPlan } from '../tn/plan.js';
+import type { Op } from '../tn/compile.js';
+import { layerTensors } from '../model/layers.js';
+import { completeGrad, gradDst, rebind, ref, type LowerContext } from './context.js';
+import type { LayerProgram } from './types.js';
+
+export function lowerLinear(ctx: LowerContext, plan: LayerPlan): LayerProgram & { laneGrads: string[] } {
+  const layer = ctx.layer as LinearSpec;
+  const { chosen } = plan;
+  const t = ctx.t, i = ctx.index;
+  const n = layer.name, cols = layer.outFeatures, rows = ctx.laneRows;
+  const shared = new Map<string, string>();
+  for (const b of chosen.sharedBuffers) {
+    // W and the reconstruction's intermediates live from prep to finish; dRecon only in finish.
+    // In inference W stays for every batch that one prepare serves (eval prepares once per pass).
+    const first = b.name === 'dRecon' ? t.finish(i) : t.prep;
+    const last = b.name === 'dRecon' ? t.finish(i) : b.name === 'W' ? (ctx.train ? t.finish(i) : t.end) : ctx.train ? t.finish(i) : t.prep;
+    shared.set(b.name, ctx.declare(b.name, b.floats, 'workspace', null, first, last));
+  }
+  const tensors = layerTensors(layer).map((x) => x.name);
+  const bias = `${n}.bias`;
+  const laneKeys = (l: number): Map<string, string> => {
+    const m = new Map<string, string>(shared);
+    for (const x of tensors) { m.set(`param:${x}`, ctx.param(x)); m.set(`grad:${x}`, ctx.grad(x, l)); }
+    m.set('x', ctx.input(0, l));
+    m.set('y', ctx.output(l));
+    if (ctx.train) {
+      m.set('dy', ctx.outputGrad(l));
+      if (ctx.needsGrad(0)) m.set('dx', gradDst(ctx.gradTarget(0, l)));
+    }
+    return m;
+  };
+  const laneBuf = (l: number, m: Map<string, string>): void => {
+    for (const b of chosen.laneBuffers) {
+      const life: Record<string, [number, number]> = {
+        saved: [t.fwd(i), ctx.train ? t.bwd(i) : t.fwd(i)],
+        scratch: [t.fwd(i), ctx.train ? t.bwd(i) : t.fwd(i)],
+        dsaved: [t.bwd(i), t.bwd(i)],
+        dW: [t.bwd(i), t.finish(i)],
+      };
+      const [first, last] = life[b.name] ?? [t.hooks, t.end];
+      m.set(b.name, ctx.declare(b.name, b.floats, b.name === 'saved' ? 'activations' : 'workspace', l, first, last));
+    }
+  };
+  const forward: Op[][] = [], backward: Op[][] = [];
+  const maps: Map<string, string>[] = [];
+  for (let l = 0; l < ctx.lanes; l++) {
+    const m = laneKeys(l);
+    laneBuf(l, m);
+    maps.push(m);
+    const bind = (k: string): string => { const v = m.get(k); if (v === undefined) throw new Error(`layer ${n}: program buffer ${k} is not bound`); return v; };
+    forward.push([...rebind(chosen.forward, bind), { op: 'bias', y: ref(ctx.output(l)), bias: ref(ctx.param(bias)), rows, cols }]);
+    if (ctx.train) {
+      const ops: Op[] = [{ op: 'biasGrad', dbias: ref(ctx.grad(bias, l)), dy: ref(ctx.outputGrad(l)), rows, cols }, ...rebind(chosen.backward, bind)];
+      if (ctx.needsGrad(0) && chosen.backward.length) completeGrad(ops, ctx.gradTarget(0, l));
+      backward.push(ops);
+    }
+  }
+  const bind0 = (k: string): string => { const v = maps[0].get(k); if (v === undefined) throw new Error(`layer ${n}: program buffer ${k} is not bound`); return v; };
+  const finish: Op[] = [];
+  if (ctx.train && chosen.finish.length) {
+    const dW = chosen.laneBuffers.find((b) => b.name === 'dW');
+    if (dW) for (let l = 1; l < ctx.lanes; l++) finish.push({ op: 'add', dst: ref(maps[0].get('dW')!), src: ref(maps[l].get('dW')!), n: dW.floats });
+    finish.push(...rebind(chosen.finish, bind0));
+  }
+  // Tensors whose gradient every lane writes (summed by reduce); the others finish writes once.
+  const finishWrites = new Set(chosen.finish.length ? tensors.filter((x) => x !== bias) : []);
+  return {
+    prep: rebind(chosen.prep, bind0), forward, backward, finish,
+    laneGrads: tensors.filter((x) => !finishWrites.has(x)),
+  };
+}

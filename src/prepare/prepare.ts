@@ -1,0 +1,350 @@
+// prepare: spec + batch + lanes + budgets → the step's programs, its timed buffer declarations and
+// its job lists. Pure (no core, no memory): the runtime allocates and links exactly this, and
+// hw-sim's simulator plans exactly this, so a simulated plan is the one `btnn train` allocates.
+//
+// A minibatch is split into `lanes` row ranges; lane l has its own activations, workspaces, batch
+// buffers and (after lane 0) gradient buffer, so lanes can run on different threads over one
+// memory. Parameters and optimiser state are shared. Every lane always runs its laneRows rows: a
+// short minibatch pads with zero rows whose loss gradients are zero (the loss op reads the real
+// row count from the lane's meta cell), so padding adds exact zeros and the programs never change.
+import type { ModelSpec, TensorLayerSpec, LayerSpec } from '../spec/types.js';
+import { isTensorLayer, tensorLayers } from '../spec/types.js';
+import { buildGraph, targetWidth, type Graph } from '../spec/graph.js';
+import { layerTensors } from '../model/layers.js';
+import { rankGroups } from '../bayes/groups.js';
+import { planLayer, type LayerPlan, type PathKind } from '../tn/plan.js';
+import { link, type Op } from '../tn/compile.js';
+import { lrScale } from '../train/init.js';
+import { product } from '../util/math.js';
+import type { BufferKind } from '../../hw-sim/planner.js';
+import type { TimedRequest } from '../../hw-sim/greedy-planner.js';
+import { stepSchedule, type BufferDecl, type LayerProgram, type Schedule } from '../layers/types.js';
+import { ref, type GradTarget, type LowerContext } from '../layers/context.js';
+import { lowerLinear } from '../layers/linear.js';
+import { lowerActivation } from '../layers/activation.js';
+import { lowerConcat } from '../layers/concat.js';
+import { lowerInteraction } from '../layers/interaction.js';
+
+export type RunMode = 'train' | 'infer';
+
+const F32 = 4;
+
+/** Where each trainable tensor sits inside the params (and grads) buffer, in floats. */
+export interface TensorSlot { name: string; layer: string; shape: number[]; offsetFloats: number; floats: number; lrScale: number }
+
+export function tensorSlots(spec: ModelSpec, lrScales?: Record<string, number>): TensorSlot[] {
+  const slots: TensorSlot[] = [];
+  let offset = 0;
+  for (const layer of tensorLayers(spec)) {
+    for (const t of layerTensors(layer)) {
+      const floats = product(t.shape);
+      slots.push({ name: t.name, layer: layer.name, shape: t.shape, offsetFloats: offset, floats, lrScale: lrScales?.[t.name] ?? lrScale(layer, t.name) });
+      offset += Math.ceil(floats / 4) * 4; // each tensor starts 16-byte aligned, as the SIMD kernels expect
+    }
+  }
+  return slots;
+}
+
+/** Rows a lane can hold: ceil(batch / lanes). */
+export function laneBatch(batch: number, lanes: number): number { return Math.ceil(batch / lanes); }
+
+/** Rows of each lane for a (possibly short, final) minibatch: full lanes of ceil(rows/lanes) first. */
+export function laneRows(rows: number, lanes: number): number[] {
+  const per = Math.ceil(rows / lanes);
+  return Array.from({ length: lanes }, (_, l) => Math.max(0, Math.min(per, rows - l * per)));
+}
+
+export interface PrepareOptions {
+  batch: number;
+  mode: RunMode;
+  /** Batch lanes (row ranges with their own buffers); the same lane count gives the same bits on any thread count. */
+  lanes?: number;
+  /** Training-set size, for the shuffle order buffer (train only; 0: none). */
+  datasetCount?: number;
+  /** Contraction workspace each tensor layer may use, bytes (all lanes; one number, or one per tensor layer). */
+  budgetBytes?: number | number[];
+  /** Force one kind of contraction path for every layer (default: the planner's choice). */
+  path?: PathKind;
+  /** Step-size multipliers by tensor (pruning keeps the ones training started with). */
+  lrScales?: Record<string, number>;
+}
+
+/** A core program: ops over buffer keys, stored in its own meta buffer. */
+export interface ProgramDecl { key: string; ops: Op[]; words: number }
+
+/**
+ * The programs of one step, grouped in the phases the runtime runs in this order; the jobs of
+ * one phase touch disjoint memory, so any thread may run any of them (bits do not change).
+ *   prep    one job per layer that rebuilds something once per step
+ *   lanes   one job per lane: forward, loss, backward (eval runs the first evalWords words)
+ *   reduce  lane gradients summed into lane 0's in lane order, split into `lanes` chunks
+ *   finish  one job per layer that pushes summed gradients through a reconstruction
+ */
+export interface StepPrograms {
+  prep: ProgramDecl[];
+  lanes: (ProgramDecl & { evalWords: number })[];
+  reduce: ProgramDecl[];
+  finish: ProgramDecl[];
+}
+
+/** Per lane, what the host writes before a step: inputs, the target, the meta cell. */
+export interface LaneIo {
+  inputs: { name: string; key: string; width: number; dtype: 'f32' | 'i32' }[];
+  target: { key: string; width: number; dtype: 'f32' | 'i32' } | null;
+  /** 32 bytes: rows (i32 @0), gradScale (f32 @4), loss sum (f64 @8), correct (i32 @16). */
+  meta: string;
+  /** The loss input's values (the model's outputs: logits or predictions). */
+  output: { key: string; width: number };
+}
+
+export interface Prepared {
+  spec: ModelSpec;
+  graph: Graph;
+  mode: RunMode;
+  batch: number;
+  lanes: number;
+  laneRows: number;
+  schedule: Schedule;
+  slots: TensorSlot[];
+  /** Contraction plans of the linear layers, in layer order. */
+  layerPlans: LayerPlan[];
+  buffers: BufferDecl[];
+  programs: StepPrograms;
+  laneIo: LaneIo[];
+  /** Buffer key of a tensor's parameters as the programs read them, and of its gradient in lane l. */
+  paramKey: (tensor: string) => string;
+  gradKey: (tensor: string, lane: number) => string;
+  /** Buffers of the params layout: μ, and with SVI the sampled weights the programs read. */
+  paramBuffer: string;
+}
+
+/** Lane l's gradient buffer (lane 0's is the one the optimiser reads). */
+export const gradsBuffer = (lane: number): string => (lane === 0 ? 'grads' : `grads.${lane}`);
+
+const programBytes = (ops: Op[]): number => link(ops, () => 0).length * 4;
+
+export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
+  const lanes = o.lanes ?? 1;
+  const rowsPerLane = laneBatch(o.batch, lanes);
+  const train = o.mode === 'train';
+  const graph = buildGraph(spec);
+  const L = spec.layers.length;
+  const t = stepSchedule(L);
+  const slots = tensorSlots(spec, o.lrScales);
+  const paramBuffer = spec.inference === 'svi' ? 'weights' : 'params';
+  const buffers: BufferDecl[] = [];
+  const declare = (name: string, bytes: number, kind: BufferKind, dtype: BufferDecl['dtype'], layer: string | null, lane: number | null, firstUse: number, lastUse: number): string => {
+    if (buffers.some((b) => b.name === name)) throw new Error(`buffer ${name} declared twice`);
+    buffers.push({ name, bytes, dtype, kind, layer, lane, firstUse, lastUse });
+    return name;
+  };
+
+  // Model state: the params layout (every tensor 16-byte aligned), its per-lane gradients, Adam.
+  const last = slots[slots.length - 1];
+  const paramBytes = last ? (last.offsetFloats + Math.ceil(last.floats / 4) * 4) * F32 : 0;
+  declare('rng', 16, 'rng', 'u8', null, null, t.hooks, t.end);
+  declare('params', paramBytes, 'params', 'f32', null, null, t.hooks, t.end);
+  if (train) {
+    for (let l = 0; l < lanes; l++) declare(gradsBuffer(l), paramBytes, 'grads', 'f32', null, l === 0 ? null : l, t.hooks, t.end);
+    declare('adam.m', paramBytes, 'optimizer', 'f32', null, null, t.hooks, t.end);
+    declare('adam.v', paramBytes, 'optimizer', 'f32', null, null, t.hooks, t.end);
+  }
+  if (spec.inference) {
+    // Rank variances: the f32 precisions the kernels read, the f64 sums of the EM update.
+    const slices = rankGroups(spec).reduce((n, g) => n + g.size, 0);
+    declare('ard.precision', slices * F32, 'variational', 'f32', null, null, t.hooks, t.end);
+    if (train) declare('ard.stats', slices * 8, 'variational', 'f64', null, null, t.hooks, t.hooks);
+  }
+  if (spec.inference === 'svi') {
+    // σ = softplus(ρ) per entry, the sampled weights the programs read, the noise, ρ's gradient and Adam state.
+    for (const name of ['rho', 'weights', 'eps']) declare(name, paramBytes, 'variational', 'f32', null, null, t.hooks, t.end);
+    if (train) {
+      declare('grads.rho', paramBytes, 'grads', 'f32', null, null, t.hooks, t.end);
+      declare('adam.rho.m', paramBytes, 'optimizer', 'f32', null, null, t.hooks, t.end);
+      declare('adam.rho.v', paramBytes, 'optimizer', 'f32', null, null, t.hooks, t.end);
+    }
+  }
+  const slotOf = new Map(slots.map((s) => [s.name, s]));
+  const paramKey = (tensor: string): string => `${paramBuffer}@${tensor}`;
+  const gradKey = (tensor: string, lane: number): string => `${gradsBuffer(lane)}@${tensor}`;
+
+  // Which values want gradients: outputs of layers with weights, and everything downstream of them.
+  const needs = new Map<string, boolean>();
+  for (const x of spec.inputs) needs.set(x.name, false);
+  spec.layers.forEach((layer, i) => needs.set(layer.name, train && (isTensorLayer(layer) || graph.inputsOf[i].some((v) => needs.get(v)))));
+
+  // In-place activations: y and dy share x's buffers when x is a layer output only it reads.
+  const root = new Map<string, string>();
+  const rootOf = (v: string): string => root.get(v) ?? v;
+  spec.layers.forEach((layer, i) => {
+    if (layer.kind !== 'activation') return;
+    const x = graph.values.get(graph.inputsOf[i][0])!;
+    if (x.producer >= 0 && x.consumers.length === 1) root.set(layer.name, rootOf(x.name));
+  });
+  const members = new Map<string, string[]>();
+  for (const v of graph.values.keys()) members.set(rootOf(v), [...(members.get(rootOf(v)) ?? []), v]);
+
+  // Gradient writers of a value, in backward order (the loss first, then later layers first).
+  const lossAt = L; // consumer index the graph gives the loss
+  const writers = (v: string): number[] => graph.values.get(v)!.consumers
+    .filter((c) => c === lossAt || needs.get(v)).sort((a, b) => b - a);
+  const timeOf = (c: number): number => (c === lossAt ? t.loss : t.bwd(c));
+
+  // Value buffers per lane: model inputs (batch kind) and layer outputs (activations), their gradients.
+  const outKey = (v: string, l: number): string => `lane${l}.${rootOf(v)}`;
+  const doutKey = (v: string, l: number): string => `lane${l}.${rootOf(v)}.grad`;
+  const stageKey = (v: string, l: number): string => `lane${l}.${v}.gradPart`;
+  const laneIo: LaneIo[] = [];
+  for (let l = 0; l < lanes; l++) {
+    for (const [r, vs] of members) {
+      const v0 = graph.values.get(r)!;
+      const isInput = v0.producer < 0;
+      const width = v0.width;
+      let first = isInput ? t.prep : t.fwd(v0.producer), lastUse = first;
+      let gFirst = Infinity, gLast = -Infinity;
+      for (const v of vs) {
+        const val = graph.values.get(v)!;
+        for (const c of val.consumers) lastUse = Math.max(lastUse, c === lossAt ? t.loss : train ? t.bwd(c) : t.fwd(c));
+        if (train && val.producer >= 0) lastUse = Math.max(lastUse, t.bwd(val.producer));
+        if (needs.get(v)) {
+          const w = writers(v);
+          if (w.length) gFirst = Math.min(gFirst, timeOf(w[0]));
+          gLast = Math.max(gLast, t.bwd(val.producer));
+        }
+        first = Math.min(first, isInput ? t.prep : t.fwd(graph.values.get(v)!.producer));
+      }
+      const ids = v0.dtype === 'i32';
+      declare(outKey(r, l), rowsPerLane * width * 4, isInput ? 'batch' : 'activations', ids ? 'i32' : 'f32', isInput ? null : spec.layers[v0.producer].name, l, first, lastUse);
+      if (gLast >= 0) declare(doutKey(r, l), rowsPerLane * width * F32, 'workspace', 'f32', spec.layers[v0.producer].name, l, Math.min(gFirst, gLast), gLast);
+    }
+    const tw = targetWidth(spec, graph);
+    const soft = spec.loss.kind === 'softmax-xent';
+    const target = declare(`lane${l}.target`, rowsPerLane * tw * 4, 'batch', soft ? 'i32' : 'f32', null, l, t.prep, t.loss);
+    const meta = declare(`lane${l}.meta`, 32, 'batch', 'u8', null, l, t.prep, t.end);
+    laneIo.push({
+      inputs: spec.inputs.map((x) => ({ name: x.name, key: outKey(x.name, l), width: graph.values.get(x.name)!.width, dtype: x.dtype === 'i32' ? 'i32' : 'f32' })),
+      target: { key: target, width: tw, dtype: soft ? 'i32' : 'f32' },
+      meta,
+      output: { key: outKey(graph.lossInput, l), width: graph.values.get(graph.lossInput)!.width },
+    });
+  }
+
+  // Staged gradient writes: every writer after the first of a value with several.
+  const gradTarget = (v: string, consumer: number, l: number): GradTarget => {
+    const w = writers(v);
+    const floats = rowsPerLane * graph.values.get(v)!.width;
+    if (w[0] === consumer) return { key: doutKey(v, l), stage: null, floats };
+    const stage = stageKey(v, l);
+    if (!buffers.some((b) => b.name === stage)) {
+      const times = w.slice(1).map(timeOf);
+      declare(stage, floats * F32, 'workspace', 'f32', spec.layers[graph.values.get(v)!.producer]?.name ?? null, l, Math.min(...times), Math.max(...times));
+    }
+    return { key: doutKey(v, l), stage, floats };
+  };
+
+  const budgetOf = (k: number): number | undefined => (Array.isArray(o.budgetBytes) ? o.budgetBytes[k] : o.budgetBytes);
+  const layerPlans: LayerPlan[] = [];
+  const programs: LayerProgram[] = [];
+  const laneGrads = new Set<string>();
+  let tensorIndex = 0;
+  spec.layers.forEach((layer, i) => {
+    const ins = graph.inputsOf[i];
+    const ctx: LowerContext = {
+      layer, index: i, lanes, laneRows: rowsPerLane, train, t,
+      inWidths: ins.map((v) => graph.values.get(v)!.width),
+      outWidth: graph.values.get(layer.name)!.width,
+      input: (j, l) => outKey(ins[j], l),
+      output: (l) => outKey(layer.name, l),
+      outputGrad: (l) => doutKey(layer.name, l),
+      needsGrad: (j) => train && Boolean(needs.get(ins[j])),
+      gradTarget: (j, l) => gradTarget(ins[j], i, l),
+      param: (tensor) => paramKey(tensor),
+      grad: (tensor, l) => gradKey(tensor, l),
+      declare: (local, floats, kind, lane, firstUse, lastUse, dtype = 'f32') =>
+        declare(lane === null ? `${layer.name}.${local}` : `lane${lane}.${layer.name}.${local}`, floats * F32, kind, dtype, layer.name, lane, firstUse, lastUse),
+    };
+    programs.push(lowerLayer(ctx, layer, () => {
+      const plan = planLayer(layer as TensorLayerSpec, {
+        laneRows: rowsPerLane, lanes, train, needInputGrad: ctx.needsGrad(0), budgetBytes: budgetOf(tensorIndex), path: o.path,
+      });
+      layerPlans.push(plan);
+      return plan;
+    }, laneGrads));
+    if (isTensorLayer(layer)) tensorIndex++;
+  });
+
+  // Lane programs: forward of every layer, the loss, backward in reverse.
+  const lossKind = spec.loss.kind;
+  const lossFn = lossKind;
+  const step: StepPrograms = { prep: [], lanes: [], reduce: [], finish: [] };
+  const program = (key: string, ops: Op[]): ProgramDecl => {
+    const words = programBytes(ops) / 4;
+    declare(key, words * 4, 'meta', 'i32', null, null, t.hooks, t.end);
+    return { key, ops, words };
+  };
+  programs.forEach((p, i) => { if (p.prep.length) step.prep.push(program(`${spec.layers[i].name}.prog.prep`, p.prep)); });
+  for (let l = 0; l < lanes; l++) {
+    const io = laneIo[l];
+    const fwd = programs.flatMap((p) => p.forward[l]);
+    const lossOp: Op = {
+      op: 'loss', fn: lossFn, dy: train && needs.get(graph.lossInput) ? ref(doutKey(graph.lossInput, l)) : null,
+      y: ref(io.output.key), target: ref(io.target!.key), maxRows: rowsPerLane, cols: io.output.width, meta: ref(io.meta),
+    };
+    const bwd = train ? [...programs].reverse().flatMap((p) => p.backward[l] ?? []) : [];
+    const evalWords = programBytes([...fwd, lossOp]) / 4;
+    step.lanes.push({ ...program(`lane${l}.program`, [...fwd, lossOp, ...bwd]), evalWords });
+  }
+  if (train) {
+    // Lane gradients summed into lane 0's, lane order, in `lanes` chunks of whole 16-byte groups.
+    const ranges: [number, number][] = [];
+    for (const s of slots) {
+      if (!laneGrads.has(s.name)) continue;
+      const floats = Math.ceil(s.floats / 4) * 4;
+      const prev = ranges[ranges.length - 1];
+      if (prev && prev[0] + prev[1] === s.offsetFloats) prev[1] += floats; else ranges.push([s.offsetFloats, floats]);
+    }
+    const total = ranges.reduce((n, r) => n + r[1], 0);
+    const per = Math.ceil(total / lanes / 4) * 4;
+    if (lanes > 1 && total > 0) {
+      for (let c = 0, at = 0; c < lanes; c++) {
+        const lo = c * per, hi = Math.min(total, lo + per);
+        const ops: Op[] = [];
+        for (let l = 1; l < lanes; l++) {
+          at = 0;
+          for (const [off, n] of ranges) {
+            const a = Math.max(lo, at), b = Math.min(hi, at + n);
+            if (b > a) ops.push({ op: 'add', dst: ref('grads', off + a - at), src: ref(gradsBuffer(l), off + a - at), n: b - a });
+            at += n;
+          }
+        }
+        if (ops.length) step.reduce.push(program(`reduce.${c}`, ops));
+      }
+    }
+    programs.forEach((p, i) => { if (p.finish.length) step.finish.push(program(`${spec.layers[i].name}.prog.finish`, p.finish)); });
+  }
+  if (train && (o.datasetCount ?? 0) > 0) declare('order', o.datasetCount! * 4, 'dataset', 'i32', null, null, t.hooks, t.end);
+  void slotOf;
+  return {
+    spec, graph, mode: o.mode, batch: o.batch, lanes, laneRows: rowsPerLane, schedule: t, slots, layerPlans, buffers,
+    programs: step, laneIo, paramKey, gradKey, paramBuffer,
+  };
+}
+
+function lowerLayer(ctx: LowerContext, layer: LayerSpec, plan: () => LayerPlan, laneGrads: Set<string>): LayerProgram {
+  switch (layer.kind) {
+    case 'linear': {
+      const p = lowerLinear(ctx, plan());
+      for (const x of p.laneGrads) laneGrads.add(x);
+      return p;
+    }
+    case 'activation': return lowerActivation(ctx);
+    case 'concat': return lowerConcat(ctx);
+    case 'interaction': return lowerInteraction(ctx);
+    case 'embedding': throw new Error(`layer ${layer.name}: embedding layers are not lowered yet`);
+  }
+}
+
+/** The declarations as the greedy planner's requests: lanes are concurrency groups. */
+export function timedRequests(p: Prepared): TimedRequest[] {
+  return p.buffers.map((b) => ({ name: b.name, bytes: b.bytes, kind: b.kind, firstUse: b.firstUse, lastUse: b.lastUse, ...(b.lane !== null ? { group: `lane${b.lane}` } : {}) }));
+}

@@ -1,0 +1,107 @@
+// Threads running the jobs of a step's phases. Thread 0 is the calling thread; threads 1.. are
+// worker threads over the core's shared memory (node flavour). Job j of a phase runs on thread
+// j mod T. Jobs of one phase touch disjoint memory and their programs do not depend on T, so the
+// bits do not depend on the thread count or on timing.
+//
+// Protocol (per worker, a 32-byte SharedArrayBuffer): the main thread writes PHASE and EVAL, bumps
+// SEQ and notifies; the worker runs its jobs of that phase, stores SEQ into DONE and notifies. A
+// failing job sets FAILED and posts its error on a MessagePort the main thread reads synchronously.
+import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import type { Core } from '../core/wasm.js';
+
+export const CTRL = { SEQ: 0, PHASE: 1, EVAL: 2, DONE: 3, FAILED: 4, INTS: 8 } as const;
+
+/** A linked program: its address and length in words; lane programs also have a shorter eval prefix. */
+export interface Job { addr: number; words: number; evalWords?: number }
+
+interface WorkerThread { worker: Worker; ctrl: Int32Array; seq: number; errors: MessagePort }
+
+/** A job slower than this means the worker is gone (a step takes milliseconds to seconds). */
+const WORKER_TIMEOUT_MS = 10 * 60 * 1000;
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+function workerScript(): string {
+  // Compiled JS in both cases: this file runs from build/js/src/runtime, or from src/runtime under tests.
+  for (const p of [join(here, 'worker.js'), join(here, '..', '..', 'build', 'js', 'src', 'runtime', 'worker.js')]) {
+    if (existsSync(p)) return p;
+  }
+  throw new Error('build/js/src/runtime/worker.js not found: run `npm run build`');
+}
+
+export class ThreadPool {
+  private constructor(private readonly core: Core, private readonly phases: Job[][], private readonly workers: WorkerThread[]) {}
+
+  /** threads: how many threads may run jobs (1, or an unshared core: everything inline). */
+  static async create(core: Core, phases: Job[][], threads: number): Promise<ThreadPool> {
+    const most = Math.max(1, ...phases.map((p) => p.length));
+    const T = core.shared ? Math.max(1, Math.min(threads, most)) : 1;
+    const workers: WorkerThread[] = [];
+    try {
+      for (let id = 1; id < T; id++) {
+        const control = new SharedArrayBuffer(CTRL.INTS * 4);
+        const { port1, port2 } = new MessageChannel();
+        const worker = new Worker(workerScript(), {
+          workerData: { module: core.module, memory: core.memory, flavour: core.flavour, phases, thread: id, threads: T, control, errors: port2 },
+          transferList: [port2],
+        });
+        const w: WorkerThread = { worker, ctrl: new Int32Array(control), seq: 0, errors: port1 };
+        workers.push(w);
+        await new Promise<void>((resolve, reject) => {
+          worker.once('message', (m) => (m === 'ready' ? resolve() : reject(new Error(`worker thread ${id}: ${String(m)}`))));
+          worker.once('error', reject);
+          worker.once('exit', (code) => reject(new Error(`worker thread ${id} exited with code ${code} before it was ready`)));
+        });
+        worker.removeAllListeners();
+        worker.unref();
+      }
+    } catch (err) {
+      await Promise.all(workers.map((w) => w.worker.terminate()));
+      throw err;
+    }
+    return new ThreadPool(core, phases, workers);
+  }
+
+  get threads(): number { return 1 + this.workers.length; }
+
+  /** Runs every job of a phase (lane jobs: only their eval prefix when `evalOnly`), returns when all are done. */
+  run(phase: number, evalOnly = false): void {
+    const jobs = this.phases[phase];
+    const T = this.threads;
+    const e = this.core.exports;
+    const busy = this.workers.filter((_, i) => jobs.length > i + 1);
+    for (const w of busy) {
+      w.ctrl[CTRL.PHASE] = phase;
+      w.ctrl[CTRL.EVAL] = evalOnly ? 1 : 0;
+      w.seq++;
+      Atomics.store(w.ctrl, CTRL.SEQ, w.seq);
+      Atomics.notify(w.ctrl, CTRL.SEQ);
+    }
+    for (let j = 0; j < jobs.length; j += T) {
+      const job = jobs[j];
+      e.tnRun(job.addr, evalOnly && job.evalWords !== undefined ? job.evalWords : job.words);
+    }
+    busy.forEach((w, i) => {
+      const start = Date.now();
+      while (Atomics.load(w.ctrl, CTRL.DONE) !== w.seq) {
+        Atomics.wait(w.ctrl, CTRL.DONE, Atomics.load(w.ctrl, CTRL.DONE), 1000);
+        if (Date.now() - start > WORKER_TIMEOUT_MS) throw new Error(`worker thread ${i + 1} stopped answering; rerun with --threads 1`);
+      }
+      if (w.ctrl[CTRL.FAILED]) {
+        const message = receiveMessageOnPort(w.errors)?.message;
+        throw new Error(`worker thread ${i + 1} failed: ${message ?? 'no message'}`);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map(async (w) => {
+      w.errors.close();
+      await w.worker.terminate();
+    }));
+    this.workers.length = 0;
+  }
+}

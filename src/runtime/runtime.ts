@@ -1,0 +1,316 @@
+// The runtime: prepares a spec for a batch and lanes (src/prepare), has hw-sim's greedy planner
+// place the declared buffers, grows the WASM memory to exactly that plan, links every program
+// once, and runs steps. It owns the phase order, as TFLM's Invoke does:
+//   trainStep  hooks.beforeStep (ARD: EM update, sampling) → load the batch into the lanes → prep →
+//              lanes (forward, loss, backward) → reduce → finish → hooks.afterBackward (ARD: prior
+//              gradients) → Adam, unless the loss or the hook's value is not finite
+//   inferStep  load → prep (unless told W is current) → lanes' forward and loss
+// Each phase's jobs run on the thread pool; bits do not depend on the thread count.
+import type { Core } from '../core/wasm.js';
+import type { ModelSpec } from '../spec/types.js';
+import type { LayerPlan, PathKind } from '../tn/plan.js';
+import { link } from '../tn/compile.js';
+import { governedTensors } from '../bayes/groups.js';
+import { planMemory, findBuffer, type MemoryPlan } from '../../hw-sim/planner.js';
+import { planGreedy } from '../../hw-sim/greedy-planner.js';
+import { prepare, timedRequests, gradsBuffer, laneRows, type Prepared, type RunMode, type TensorSlot } from '../prepare/prepare.js';
+import { ThreadPool, type Job } from './pool.js';
+
+export type { RunMode, TensorSlot } from '../prepare/prepare.js';
+export { laneRows, laneBatch, tensorSlots } from '../prepare/prepare.js';
+
+/** The plan cannot be allocated (a user-sized problem: batch or model too large). */
+export class PlanError extends Error {
+  constructor(message: string) { super(message); this.name = 'PlanError'; }
+}
+const F32 = 4;
+const WASM_PAGE_BYTES = 65536;
+const PHASE = { prep: 0, lanes: 1, reduce: 2, finish: 3 } as const;
+
+export interface RuntimeOptions {
+  /** Training-set size, for the shuffle order buffer (train only). */
+  datasetCount?: number;
+  /** Batch lanes (row ranges with their own buffers); the same lane count gives the same bits on any thread count. */
+  lanes?: number;
+  /** Contraction workspace each tensor layer may use, bytes (all lanes; one number, or one per layer). */
+  workspaceBudgetBytes?: number | number[];
+  /** Force one kind of contraction path for every layer (default: the planner's choice). */
+  path?: PathKind;
+  /** Step-size multipliers by tensor, overriding init.ts's lrScale (pruning keeps the starting ones). */
+  lrScales?: Record<string, number>;
+  /** Memory planner: greedy over lifetimes (default) or linear, every buffer its own bytes (tests compare them). */
+  planner?: 'greedy' | 'linear';
+}
+
+/** Rows of a data source the host copies into the lanes: `rows` samples, sample r being row(r). */
+export interface DataSource {
+  /** Per model input, count × width values (f32 inputs as floats, i32 inputs as integers). */
+  inputs: Record<string, ArrayLike<number>>;
+  /** count × target width: class ids (softmax) or values (bce, mse); absent: zeros. */
+  target?: ArrayLike<number>;
+}
+
+export interface Batch {
+  source: DataSource;
+  rows: number;
+  /** Sample index of batch row r (default: r). */
+  row?: (r: number) => number;
+  /** Loss-gradient scale (default 1 / rows: the mean over the minibatch). */
+  gradScale?: number;
+}
+
+export interface StepResult { lossSum: number; correct: number; kl: number; applied: boolean }
+
+/** What the ARD driver (src/bayes/ard.ts) adds around a training step. */
+export interface StepHooks {
+  /** Before the batch is loaded: EM update of the rank variances, SVI sampling. */
+  beforeStep?: () => void;
+  /** After the gradients are complete: adds the prior's gradients, returns the KL (or penalty). */
+  afterBackward?: () => number;
+}
+
+export class Runtime {
+  readonly prepared: Prepared;
+  readonly plan: MemoryPlan;
+  /** The contraction plan of each linear layer (path, flops, workspace). */
+  readonly layerPlans: LayerPlan[];
+  readonly slots: TensorSlot[];
+  readonly lanes: number;
+  /** Rows each lane can hold. */
+  readonly laneBatch: number;
+  hooks: StepHooks = {};
+  private readonly addr = new Map<string, number>();
+  private readonly phases: Job[][];
+  private pool: ThreadPool | null = null;
+  private step = 0;
+
+  constructor(readonly core: Core, readonly spec: ModelSpec, readonly batch: number, readonly mode: RunMode, readonly options: RuntimeOptions = {}) {
+    this.lanes = options.lanes ?? 1;
+    this.prepared = prepare(spec, {
+      batch, mode, lanes: this.lanes, datasetCount: options.datasetCount, budgetBytes: options.workspaceBudgetBytes, path: options.path, lrScales: options.lrScales,
+    });
+    this.laneBatch = this.prepared.laneRows;
+    this.layerPlans = this.prepared.layerPlans;
+    this.slots = this.prepared.slots;
+    const requests = timedRequests(this.prepared);
+    this.plan = options.planner === 'linear' ? planMemory(requests, core.exports.heapBase()) : planGreedy(requests, core.exports.heapBase());
+    for (const b of this.plan.buffers) this.addr.set(b.name, b.offset);
+    // Tensor keys: a slot inside the params layout of the buffer the programs read, per lane for gradients.
+    for (const s of this.slots) {
+      this.addr.set(this.prepared.paramKey(s.name), this.addr.get(this.prepared.paramBuffer)! + s.offsetFloats * F32);
+      if (mode === 'train') for (let l = 0; l < this.lanes; l++) this.addr.set(this.prepared.gradKey(s.name, l), this.addr.get(gradsBuffer(l))! + s.offsetFloats * F32);
+    }
+    this.allocate();
+    const resolve = (key: string): number => {
+      const a = this.addr.get(key);
+      if (a === undefined) throw new Error(`program refers to buffer ${key}, which the plan does not hold`);
+      return a;
+    };
+    const place = (p: { key: string; ops: Parameters<typeof link>[0]; words: number }): Job => {
+      const words = link(p.ops, resolve);
+      if (words.length !== p.words) throw new Error(`program ${p.key}: ${words.length} words linked, ${p.words} planned`);
+      const at = resolve(p.key);
+      this.i32(at, words.length).set(words);
+      return { addr: at, words: words.length };
+    };
+    const pr = this.prepared.programs;
+    this.phases = [];
+    this.phases[PHASE.prep] = pr.prep.map(place);
+    this.phases[PHASE.lanes] = pr.lanes.map((p) => ({ ...place(p), evalWords: p.evalWords }));
+    this.phases[PHASE.reduce] = pr.reduce.map(place);
+    this.phases[PHASE.finish] = pr.finish.map(place);
+  }
+
+  /** Grows the linear memory to exactly the plan (whole pages) and zeroes the plan's bytes. */
+  private allocate(): void {
+    const mem = this.core.memory;
+    const pages = Math.ceil(this.plan.endBytes / WASM_PAGE_BYTES);
+    const have = mem.buffer.byteLength / WASM_PAGE_BYTES;
+    if (pages > 65536) {
+      throw new PlanError(`--batch ${this.batch}: the memory plan needs ${this.plan.endBytes} bytes, beyond WebAssembly's 4 GiB; lower --batch`);
+    }
+    try {
+      if (pages > have) mem.grow(pages - have);
+    } catch {
+      throw new PlanError(`--batch ${this.batch}: could not grow WebAssembly memory to the plan's ${this.plan.endBytes} bytes (out of memory); lower --batch`);
+    }
+    // A fresh plan starts from zeros whatever ran in this instance before (biases, padding, Adam state).
+    new Uint8Array(mem.buffer, this.plan.baseBytes, this.plan.totalBytes).fill(0);
+  }
+
+  /** Runs phases on up to `threads` threads from now on (node flavour; others stay on one). */
+  async useThreads(threads: number): Promise<void> {
+    await this.pool?.close();
+    this.pool = threads > 1 ? await ThreadPool.create(this.core, this.phases, threads) : null;
+  }
+
+  get threads(): number { return this.pool?.threads ?? 1; }
+
+  async close(): Promise<void> { await this.pool?.close(); this.pool = null; }
+
+  /** Rows one step runs (all lanes, padding included): what per-step flops are divided by. */
+  get batchCapacity(): number { return this.laneBatch * this.lanes; }
+
+  /** Bytes of linear memory the instance really has. */
+  get wasmMemoryBytes(): number { return this.core.memory.buffer.byteLength; }
+
+  // Views are rebuilt on every use: memory.grow detaches old ones.
+  f32(byteOffset: number, floats: number): Float32Array { return new Float32Array(this.core.memory.buffer, byteOffset, floats); }
+  f64(byteOffset: number, n: number): Float64Array { return new Float64Array(this.core.memory.buffer, byteOffset, n); }
+  i32(byteOffset: number, n: number): Int32Array { return new Int32Array(this.core.memory.buffer, byteOffset, n); }
+  u8(byteOffset: number, n: number): Uint8Array { return new Uint8Array(this.core.memory.buffer, byteOffset, n); }
+  bufferAddr(name: string): number { return findBuffer(this.plan, name).offset; }
+  hasBuffer(name: string): boolean { return this.plan.buffers.some((b) => b.name === name); }
+
+  private slot(tensor: string): TensorSlot {
+    const s = this.slots.find((x) => x.name === tensor);
+    if (!s) throw new Error(`model has no tensor ${tensor}`);
+    return s;
+  }
+
+  /** A tensor's slot in a buffer of the params layout (params, grads, rho, weights, eps, grads.rho, adam.*). */
+  slotView(buffer: string, tensor: string): Float32Array {
+    const s = this.slot(tensor);
+    return this.f32(this.bufferAddr(buffer) + s.offsetFloats * F32, s.floats);
+  }
+
+  tensor(name: string): Float32Array { return this.slotView('params', name); }
+  /** The step's gradient (lane 0's buffer, where the lanes' gradients are summed). */
+  gradient(name: string): Float32Array { return this.slotView('grads', name); }
+
+  get paramFloats(): number { return findBuffer(this.plan, 'params').bytes / F32; }
+
+  seed(seed: number, stream: number): void {
+    this.core.exports.rngSeed(this.bufferAddr('rng'), BigInt(seed), BigInt(stream));
+  }
+
+  /** Copies a batch into the lanes' input, target and meta buffers; padding rows are zeros. */
+  private load(batch: Batch): void {
+    const io = this.prepared.laneIo;
+    if (!Number.isInteger(batch.rows) || batch.rows < 0 || batch.rows > this.batchCapacity) {
+      throw new RangeError(`batch of ${batch.rows} rows: this runtime holds 0..${this.batchCapacity}`);
+    }
+    const split = laneRows(batch.rows, this.lanes);
+    const rowOf = batch.row ?? ((r: number) => r);
+    const gradScale = batch.gradScale ?? (batch.rows > 0 ? 1 / batch.rows : 0);
+    const buf = this.core.memory.buffer;
+    let first = 0;
+    split.forEach((n, l) => {
+      const lane = io[l];
+      for (const x of lane.inputs) {
+        const src = batch.source.inputs[x.name];
+        if (!src) throw new Error(`batch has no input ${x.name}`);
+        const dst = x.dtype === 'i32' ? new Int32Array(buf, this.addr.get(x.key)!, this.laneBatch * x.width) : new Float32Array(buf, this.addr.get(x.key)!, this.laneBatch * x.width);
+        copyRows(dst, src, x.width, first, n, rowOf);
+      }
+      if (lane.target) {
+        const t = lane.target;
+        const dst = t.dtype === 'i32' ? new Int32Array(buf, this.addr.get(t.key)!, this.laneBatch * t.width) : new Float32Array(buf, this.addr.get(t.key)!, this.laneBatch * t.width);
+        if (batch.source.target) copyRows(dst, batch.source.target, t.width, first, n, rowOf);
+        else dst.fill(0);
+      }
+      const meta = this.addr.get(lane.meta)!;
+      new Int32Array(buf, meta, 1)[0] = n;
+      new Float32Array(buf, meta + 4, 1)[0] = gradScale;
+      first += n;
+    });
+  }
+
+  private run(phase: number, evalOnly = false): void {
+    if (this.pool) { this.pool.run(phase, evalOnly); return; }
+    const e = this.core.exports;
+    for (const job of this.phases[phase]) e.tnRun(job.addr, evalOnly && job.evalWords !== undefined ? job.evalWords : job.words);
+  }
+
+  /** Loss sum and correct count over the lanes, in lane order (fixed bits whoever ran them). */
+  private results(): { lossSum: number; correct: number } {
+    let lossSum = 0, correct = 0;
+    for (const lane of this.prepared.laneIo) {
+      const meta = this.addr.get(lane.meta)!;
+      lossSum += this.f64(meta + 8, 1)[0];
+      correct += this.i32(meta + 16, 1)[0];
+    }
+    return { lossSum, correct };
+  }
+
+  /**
+   * One training step over `batch`; with `lr`, also the Adam step (skipped, `applied: false`, when
+   * the loss or the hook's KL is not finite, so the caller can restore a good state).
+   */
+  trainStep(batch: Batch, lr?: number): StepResult {
+    if (this.mode !== 'train') throw new Error('trainStep needs a runtime prepared for training');
+    this.hooks.beforeStep?.();
+    this.load(batch);
+    this.run(PHASE.prep);
+    this.run(PHASE.lanes);
+    this.run(PHASE.reduce);
+    this.run(PHASE.finish);
+    const kl = this.hooks.afterBackward?.() ?? 0;
+    const r = this.results();
+    const applied = lr !== undefined && Number.isFinite(r.lossSum) && Number.isFinite(kl);
+    if (applied) this.adamStep(lr);
+    return { ...r, kl, applied };
+  }
+
+  /**
+   * Forward and loss over `batch` (no gradients). `prep: false` reuses the W rebuilt by the previous
+   * call (eval of fixed weights over many batches).
+   */
+  inferStep(batch: Batch, options: { prep?: boolean } = {}): { lossSum: number; correct: number } {
+    this.load(batch);
+    if (options.prep ?? true) this.run(PHASE.prep);
+    this.run(PHASE.lanes, true);
+    return this.results();
+  }
+
+  /** The model's outputs (the loss input: logits or predictions) of the last step's `rows` rows. */
+  outputs(rows: number): Float32Array {
+    const split = laneRows(rows, this.lanes);
+    const width = this.prepared.laneIo[0].output.width;
+    const out = new Float32Array(rows * width);
+    let at = 0;
+    split.forEach((n, l) => {
+      out.set(this.f32(this.addr.get(this.prepared.laneIo[l].output.key)!, n * width), at);
+      at += n * width;
+    });
+    return out;
+  }
+
+  /**
+   * One Adam step over every tensor, each with lr·lrScale(tensor) (see init.ts); with SVI also
+   * over the governed tensors' ρ (at plain lr: ρ is a log-scale parameter).
+   */
+  adamStep(lr: number, beta1 = 0.9, beta2 = 0.999, eps = 1e-8): void {
+    this.step++;
+    const e = this.core.exports;
+    const [p, g, m, v] = ['params', 'grads', 'adam.m', 'adam.v'].map((n) => this.bufferAddr(n));
+    for (const s of this.slots) {
+      const off = s.offsetFloats * F32;
+      e.adamF32(p + off, g + off, m + off, v + off, s.floats, lr * s.lrScale, beta1, beta2, eps, this.step);
+    }
+    if (this.spec.inference === 'svi') {
+      const [r, gr, rm, rv] = ['rho', 'grads.rho', 'adam.rho.m', 'adam.rho.v'].map((n) => this.bufferAddr(n));
+      const governed = governedTensors(this.spec);
+      for (const s of this.slots) {
+        if (!governed.has(s.name)) continue;
+        const off = s.offsetFloats * F32;
+        e.adamF32(r + off, gr + off, rm + off, rv + off, s.floats, lr, beta1, beta2, eps, this.step);
+      }
+    }
+  }
+
+  /** Adam's step count (carried over when pruning rebuilds the runtime). */
+  get adamSteps(): number { return this.step; }
+  set adamSteps(n: number) { this.step = n; }
+}
+
+/** dst rows [0, n) = src rows row(first + r); rows [n, cap) = 0. */
+function copyRows(dst: Float32Array | Int32Array, src: ArrayLike<number>, width: number, first: number, n: number, row: (r: number) => number): void {
+  const isTyped = ArrayBuffer.isView(src);
+  for (let r = 0; r < n; r++) {
+    const s = row(first + r) * width;
+    if (isTyped) dst.set((src as Float32Array).subarray(s, s + width), r * width);
+    else for (let c = 0; c < width; c++) dst[r * width + c] = src[s + c];
+  }
+  dst.fill(0, n * width);
+}

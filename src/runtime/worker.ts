@@ -1,0 +1,34 @@
+// A worker thread of a ThreadPool (pool.ts): the same core module over the main thread's shared
+// memory, which already holds the linked programs; it runs its share of each phase's jobs.
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { loadCore, type Flavour } from '../core/wasm.js';
+import { CTRL, type Job } from './pool.js';
+
+interface WorkerData {
+  module: WebAssembly.Module; memory: WebAssembly.Memory; flavour: Flavour; phases: Job[][];
+  thread: number; threads: number; control: SharedArrayBuffer; errors: MessagePort;
+}
+
+const data = workerData as WorkerData;
+const core = await loadCore(data.flavour, data.memory, data.module);
+const ctrl = new Int32Array(data.control);
+parentPort!.postMessage('ready');
+let seq = 0;
+for (;;) { // until the main thread terminates this worker
+  Atomics.wait(ctrl, CTRL.SEQ, seq);
+  seq = Atomics.load(ctrl, CTRL.SEQ);
+  try {
+    const jobs = data.phases[ctrl[CTRL.PHASE]];
+    const evalOnly = ctrl[CTRL.EVAL] === 1;
+    for (let j = data.thread; j < jobs.length; j += data.threads) {
+      const job = jobs[j];
+      core.exports.tnRun(job.addr, evalOnly && job.evalWords !== undefined ? job.evalWords : job.words);
+    }
+    ctrl[CTRL.FAILED] = 0;
+  } catch (err) {
+    ctrl[CTRL.FAILED] = 1;
+    data.errors.postMessage((err as Error).stack ?? String(err));
+  }
+  Atomics.store(ctrl, CTRL.DONE, seq);
+  Atomics.notify(ctrl, CTRL.DONE);
+}
