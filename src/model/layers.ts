@@ -1,4 +1,4 @@
-// Layer geometry: the tensors a layer owns (from its tensor network, src/tn/network.ts) and its
+// Layer geometry: the tensors a layer owns (from its tensor network, src/formats/<format>.ts) and its
 // parameter counts. Flops and buffer sizes depend on the contraction path; see src/tn/plan.ts.
 import type { LayerSpec, ModelSpec } from './spec.js';
 import { product } from '../util/math.js';
