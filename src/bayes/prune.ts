@@ -6,7 +6,7 @@ import { tensorLayers, type ModelSpec } from '../spec/types.js';
 import { layerNetwork } from '../tn/network.js';
 import { aliveSlices, type RankThreshold } from './prior.js';
 import type { Ard } from './ard.js';
-import { CORE_GROUP } from './groups.js';
+import { formatOf } from '../formats/index.js';
 import type { Runtime } from '../runtime/runtime.js';
 
 /** Kept slice indices (ascending) per rank index, per layer: layer → index → kept. */
@@ -34,14 +34,8 @@ export function respec(spec: ModelSpec, kept: Kept): ModelSpec {
     layers: spec.layers.map((layer) => {
       const k = kept.get(layer.name);
       if (!k || !('ranks' in layer) || !layer.ranks) return layer;
-      const ranks = [...layer.ranks];
-      for (const [index, alive] of k) {
-        if (index === CORE_GROUP) continue;
-        const at = index === 'r' ? 0 : Number(index.slice(1));
-        ranks[at] = alive.length;
-        if (layer.format === 'tr' && at === 0) ranks[ranks.length - 1] = alive.length;
-      }
-      return { ...layer, ranks };
+      const counts = new Map([...k].map(([index, alive]) => [index, alive.length]));
+      return { ...layer, ranks: formatOf(layer.format).respecRanks(layer.ranks, counts) };
     }),
   };
 }

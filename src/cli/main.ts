@@ -11,6 +11,7 @@ import { tensorLayers, type ModelSpec } from '../spec/types.js';
 import { prepare } from '../prepare/prepare.js';
 import { readFileSync } from 'node:fs';
 import { formatLayerTable, layerRows } from '../tn/table.js';
+import { TENSOR_FORMAT_NAMES } from '../formats/index.js';
 import { loadDevice, listDevices } from '../../hw-sim/devices.js';
 import { simulate, type RankHistoryPoint } from '../../hw-sim/simulate.js';
 import { formatSummary, writeReports } from '../../hw-sim/report.js';
@@ -370,7 +371,7 @@ function cmdSimulate(values: Record<string, unknown>): number {
 async function cmdExperiment(values: Record<string, unknown>, which: string | undefined): Promise<number> {
   if (which !== 'planted-rank') throw new UsageError(`experiment ${which ?? '(none)'}: the one experiment is planted-rank`);
   const format = values.format as string | undefined;
-  const formats = FORMATS.filter((f) => f !== 'dense');
+  const formats = TENSOR_FORMAT_NAMES;
   if (!format || !formats.includes(format as never)) throw new UsageError(`--format ${format ?? '(missing)'}: planted-rank needs one of ${formats.join(', ')}`);
   const trueRank = intOption(values, 'true-rank', undefined, 1, 8);
   if (trueRank === undefined) throw new UsageError('planted-rank needs --true-rank r (1..8)');

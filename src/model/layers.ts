@@ -1,5 +1,5 @@
 // Layer geometry: the tensors a weight-carrying layer owns (from its tensor network,
-// src/tn/network.ts) and its parameter counts. Flops and buffer sizes depend on the contraction
+// src/formats/<format>.ts) and its parameter counts. Flops and buffer sizes depend on the contraction
 // path; see src/tn/plan.ts.
 import type { ModelSpec, TensorLayerSpec } from '../spec/types.js';
 import { tensorLayers } from '../spec/types.js';

@@ -114,7 +114,7 @@ export function planEmbedding(layer: LayerSpec, vocab: number, maxBatch: number,
     const layout = [...vocabHere, ...rest];
     const permuted = !layout.every((ix, i) => ix === f.indices[i]);
     const g: GatheredFactor = {
-      tensor: tensor(f.name), modes: vocabHere.map((ix) => Number(ix.slice(1))), // i<k> names mode k
+      tensor: tensor(f.name), modes: vocabHere.map((ix) => net.inModeOf[ix]),
       rowFloats: sizeOf(rest), idx: `idx:${tensor(f.name)}`,
     };
     gathered.push(g);

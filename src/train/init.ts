@@ -1,6 +1,6 @@
 // Initialisation (METHOD.md §3.7): every factor entry is i.i.d. truncated normal, with the std
 // chosen so that an entry of the full W has He variance 2/N_in. An entry of W is a sum of
-// P = Π(internal rank dims) products of one entry from each of the T factors (src/tn/network.ts),
+// P = Π(internal rank dims) products of one entry from each of the T factors (src/formats/shared.ts),
 // so Var(W entry) = P·s^{2T} and s = (σ_W²/P)^{1/(2T)}, truncated at ±4s (the truncation lowers the
 // variance by ~0.13 %). Dense weights: N(0, 2/N_in) truncated at ±3σ. Biases start at zero. All
 // draws come from the core's seeded generator, in storage order.
@@ -8,15 +8,12 @@ import type { Runtime } from '../runtime/runtime.js';
 import { tensorLayers } from '../spec/types.js';
 import type { LayerSpec } from '../model/spec.js';
 import { layerTensors } from '../model/layers.js';
-import { layerNetwork, internalIndices } from '../tn/network.js';
+import { layerNetwork } from '../tn/network.js';
+import { formatOf } from '../formats/index.js';
 
+/** The format's init (src/formats: tensor formats in shared.ts tensorInit, dense in dense.ts). */
 export function initStd(layer: LayerSpec): { std: number; bound: number } {
-  const sigmaW = Math.sqrt(2 / layer.inFeatures);
-  if (layer.format === 'dense') return { std: sigmaW, bound: 3 };
-  const net = layerNetwork(layer);
-  const T = net.factors.length;
-  const P = internalIndices(net).reduce((p, ix) => p * net.dims[ix], 1);
-  return { std: Math.pow((sigmaW * sigmaW) / P, 1 / (2 * T)), bound: 4 };
+  return formatOf(layer.format).init(layer, layerNetwork(layer));
 }
 
 /**
@@ -29,9 +26,8 @@ export function initStd(layer: LayerSpec): { std: number; bound: number } {
  * 96.7 % (this, with cosine decay); 3 epochs with cosine decay 97.5 % (s/σ_W) / 98.0 % (this).
  */
 export function lrScale(layer: LayerSpec, tensor: string): number {
-  if (layer.format === 'dense' || tensor.endsWith('.bias')) return 1;
-  const T = layerNetwork(layer).factors.length;
-  return (initStd(layer).std / Math.sqrt(2 / layer.inFeatures)) * Math.sqrt(T);
+  if (tensor.endsWith('.bias')) return 1;
+  return formatOf(layer.format).lrScale(layer, layerNetwork(layer));
 }
 
 export function initialise(rt: Runtime, seed: number): void {
