@@ -7,8 +7,10 @@ import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCore } from '../src/core/wasm.js';
-import { Runtime } from '../src/train/runtime.js';
-import { formatRanks, validateSpec, type LayerFormat, type ModelSpec } from '../src/model/spec.js';
+import { Runtime } from '../src/runtime/runtime.js';
+import { formatRanks, type LayerFormat } from '../src/model/spec.js';
+import { validateSpec } from '../src/spec/validate.js';
+import type { ModelSpec } from '../src/spec/types.js';
 import { layerRankGroups, rankGroups } from '../src/bayes/groups.js';
 import { Ard } from '../src/bayes/ard.js';
 import { respec, snapshot, restore, sliceRankVar, type Kept } from '../src/bayes/prune.js';
@@ -143,16 +145,14 @@ t.test('pruning slices that are exactly zero leaves the network function unchang
       }
       kept.get('fc1')!.set(g.index, Array.from({ length: g.size }, (_, r) => r).filter((r) => r !== 1));
     }
-    rt.loadBatch(x, null, rows);
-    rt.prepare();
-    const before = rt.f32(rt.forward(rows), rows * 3).slice();
+    rt.inferStep({ source: { inputs: { x } }, rows });
+    const before = rt.outputs(rows);
     const snap = snapshot(rt, kept);
     const small = new Runtime(core, respec(spec, kept), rows, 'train');
     restore(small, snap);
-    const ranksAfter = small.spec.layers[0].ranks!;
-    small.loadBatch(x, null, rows);
-    small.prepare();
-    const after = small.f32(small.forward(rows), rows * 3);
+    const ranksAfter = (small.spec.layers[0] as { ranks?: number[] }).ranks!;
+    small.inferStep({ source: { inputs: { x } }, rows });
+    const after = small.outputs(rows);
     const worst = Math.max(...before.map((v, i) => Math.abs(v - after[i]) / Math.max(1, Math.abs(v))));
     t.ok(worst < 1e-5, `${format}: ranks [${l1.ranks}] → [${ranksAfter}], outputs unchanged (max rel diff ${worst.toExponential(2)})`);
     t.ok(small.plan.endBytes < rt.plan.endBytes, `${format}: the plan shrank (${rt.plan.endBytes} → ${small.plan.endBytes} bytes)`);

@@ -5,7 +5,7 @@ import t from 'tap';
 import { chooseLevel, estimate, layerCost, type CostBits } from '../hw-sim/cost-model.js';
 import { listDevices, loadDevice, type DeviceProfile, type MemoryLevel } from '../hw-sim/devices.js';
 import { planLayer } from '../src/tn/plan.js';
-import { defaultSpec } from '../src/model/spec.js';
+import { defaultSpec } from '../src/spec/defaults.js';
 
 const dense = defaultSpec('dense', 20);
 const ttm = defaultSpec('ttm', 20);

@@ -4,8 +4,10 @@
 // flop count equals what the core executed.
 import t from 'tap';
 import { loadCore } from '../src/core/wasm.js';
-import { Runtime } from '../src/train/runtime.js';
-import { validateSpec, formatRanks, type ModelSpec, type LayerSpec, type LayerFormat } from '../src/model/spec.js';
+import { Runtime } from '../src/runtime/runtime.js';
+import { formatRanks, type LayerSpec, type LayerFormat } from '../src/model/spec.js';
+import { validateSpec } from '../src/spec/validate.js';
+import type { ModelSpec } from '../src/spec/types.js';
 import { layerTensors } from '../src/model/layers.js';
 import { formatParams } from '../src/tn/network.js';
 import { layerToDense } from '../src/model/reconstruct.js';
@@ -59,9 +61,8 @@ t.test('forward equals x·W of the reconstructed matrix, every format, path and 
           });
           const x = new Float32Array(s.batch * layer.inFeatures);
           fillRandom(x, 99);
-          rt.loadBatch(x, null, s.batch);
-          rt.prepare();
-          const out = rt.f32(rt.forward(s.batch), s.batch * layer.outFeatures);
+          rt.inferStep({ source: { inputs: { x } }, rows: s.batch });
+          const out = rt.outputs(s.batch);
           const W = layerToDense(layer, factors);
           let worst = 0;
           for (let r = 0; r < s.batch; r++) for (let j = 0; j < layer.outFeatures; j++) {
@@ -121,12 +122,7 @@ t.test('gradients of every format and path equal central finite differences (f64
       const rt = new Runtime(core, spec, 6, 'train', { path });
       let seed = 1;
       for (const slot of rt.slots) fillRandom(rt.tensor(slot.name), seed++, slot.name.endsWith('.bias') ? 0.1 : 0.8);
-      rt.loadBatch(x, labels, rows);
-      rt.prepare();
-      rt.forward(rows);
-      const { lossSum } = rt.loss(rows);
-      rt.backward(rows);
-      rt.finish(1);
+      const { lossSum } = rt.trainStep({ source: { inputs: { x }, target: labels }, rows });
       const params: Params = new Map(rt.slots.map((s) => [s.name, Float64Array.from(rt.tensor(s.name))]));
       const ref = referenceLoss(spec, params, x, labels, rows);
       t.ok(Math.abs(lossSum / rows - ref) <= 1e-5 * Math.max(1, ref), `${format} ${path}: loss ${lossSum / rows} equals f64 reference ${ref}`);
@@ -167,9 +163,8 @@ t.test('SIMD build equals the scalar build bit for bit; planned flops equal exec
         const rt = new Runtime(core, spec, rows, 'train', { path });
         let seed = 7;
         for (const slot of rt.slots) fillRandom(rt.tensor(slot.name), seed++, 0.5);
-        rt.loadBatch(x, labels, rows);
         core.exports.tnResetFlops();
-        rt.prepare(); rt.forward(rows); rt.loss(rows); rt.backward(rows); rt.finish(1);
+        rt.trainStep({ source: { inputs: { x }, target: labels }, rows });
         const planned = rt.layerPlans.reduce((s, p) => s + p.chosen.forwardFlops + p.chosen.backwardFlops, 0);
         if (core === simd) t.equal(core.exports.tnFlops(), planned, `${format} ${path}: core executed the ${planned} flops the planner counted`);
         grads.push(rt.f32(rt.bufferAddr('grads'), rt.paramFloats).slice());

@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { simulate } from '../hw-sim/simulate.js';
 import { writeReports } from '../hw-sim/report.js';
 import { loadDevice } from '../hw-sim/devices.js';
-import { defaultSpec } from '../src/model/spec.js';
+import { defaultSpec } from '../src/spec/defaults.js';
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 

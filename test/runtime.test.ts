@@ -2,8 +2,10 @@
 // and core flavours; a short training run on a fixed MNIST subset learns.
 import t from 'tap';
 import { loadCore, type Flavour } from '../src/core/wasm.js';
-import { Runtime, bufferRequests, laneRows } from '../src/train/runtime.js';
-import { defaultSpec, FORMATS } from '../src/model/spec.js';
+import { Runtime, laneRows } from '../src/runtime/runtime.js';
+import { prepare } from '../src/prepare/prepare.js';
+import { FORMATS } from '../src/model/spec.js';
+import { defaultSpec } from '../src/spec/defaults.js';
 import { train } from '../src/train/train.js';
 import { loadModel } from '../src/model/file.js';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -29,7 +31,7 @@ t.test('the WASM memory is the plan, to within one page, and buffers never overl
   }
   // Training needs more than inference: gradients, optimizer state, workspaces.
   const spec = defaultSpec('ttm', 20);
-  const bytes = (mode: 'train' | 'infer'): number => bufferRequests(spec, 128, mode, 0, 2).reduce((s, r) => s + r.bytes, 0);
+  const bytes = (mode: 'train' | 'infer'): number => prepare(spec, { batch: 128, mode, lanes: 2 }).buffers.reduce((s, r) => s + r.bytes, 0);
   t.ok(bytes('train') > bytes('infer'), `training plan ${bytes('train')} B > inference plan ${bytes('infer')} B`);
 });
 
@@ -90,6 +92,7 @@ t.test('lanes split a batch evenly, first lanes taking the extra row', async (t)
   t.same(laneRows(128, 2), [64, 64]);
   t.same(laneRows(7, 2), [4, 3]);
   t.same(laneRows(1, 2), [1, 0]);
+  t.same(laneRows(10, 4), [3, 3, 3, 1]);
   t.same(laneRows(5, 1), [5]);
 });
 
@@ -132,13 +135,11 @@ t.test('inference: one prepare() serves every batch (W outlives the forward pass
     let s = 7;
     for (const slot of rt.slots) { const v = rt.tensor(slot.name); for (let i = 0; i < v.length; i++) { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; v[i] = (s / 2 ** 32 - 0.5) * 0.6; } }
     const batch = (k: number): Float32Array => Float32Array.from({ length: 8 * 784 }, (_, i) => Math.sin(i * 0.37 + k));
-    rt.prepare();
-    rt.loadBatch(batch(1), null, 8); rt.forward(8);
-    rt.loadBatch(batch(2), null, 8);
-    const second = rt.f32(rt.forward(8), 80).slice();
-    rt.prepare();
-    rt.loadBatch(batch(2), null, 8);
-    const fresh = rt.f32(rt.forward(8), 80);
-    t.ok(Buffer.from(second.buffer).equals(Buffer.from(fresh.buffer.slice(fresh.byteOffset, fresh.byteOffset + 320))), `${format}: the second batch after one prepare equals a fresh prepare`);
+    rt.inferStep({ source: { inputs: { x: batch(1) } }, rows: 8 });
+    rt.inferStep({ source: { inputs: { x: batch(2) } }, rows: 8 }, { prep: false });
+    const second = rt.outputs(8);
+    rt.inferStep({ source: { inputs: { x: batch(2) } }, rows: 8 });
+    const fresh = rt.outputs(8);
+    t.ok(Buffer.from(second.buffer).equals(Buffer.from(fresh.buffer)), `${format}: the second batch after one prepare equals a fresh prepare`);
   }
 });

@@ -11,9 +11,10 @@ import { loadDevice } from '../hw-sim/devices.js';
 import { planMemory } from '../hw-sim/planner.js';
 import { escapeHtml, formatSummary, toHtml, toMarkdown, writeReports } from '../hw-sim/report.js';
 import { BUFFER_KINDS, simulate, type SimReport } from '../hw-sim/simulate.js';
-import { bufferRequests } from '../src/train/runtime.js';
+import { prepare, timedRequests } from '../src/prepare/prepare.js';
 import { planGreedy } from '../hw-sim/greedy-planner.js';
-import { defaultSpec, validateSpec } from '../src/model/spec.js';
+import { defaultSpec } from '../src/spec/defaults.js';
+import { validateSpec } from '../src/spec/validate.js';
 
 const spec = defaultSpec('ttm', 20);
 const esp = loadDevice('esp32-s3');
@@ -72,8 +73,8 @@ for (const [label, r] of cases) {
 
 t.test('32-bit plan equals the runtime plan; train > infer; 8-bit < 32-bit', async (t) => {
   const train32 = cases[0][1];
-  t.equal(train32.totalBytes, planGreedy(bufferRequests(spec, 128, 'train', 0, 1), 0).totalBytes, 'the runtime\'s greedy plan');
-  t.equal(train32.unsharedBytes, planMemory(bufferRequests(spec, 128, 'train', 0, 1), 0).totalBytes);
+  t.equal(train32.totalBytes, planGreedy(timedRequests(prepare(spec, { batch: 128, mode: 'train', lanes: 1 })), 0).totalBytes, 'the runtime\'s greedy plan');
+  t.equal(train32.unsharedBytes, planMemory(timedRequests(prepare(spec, { batch: 128, mode: 'train', lanes: 1 })), 0).totalBytes);
   const infer32Esp = simulate({ spec, device: esp, mode: 'infer', bits: 32, batch: 128 });
   t.ok(train32.totalBytes > infer32Esp.totalBytes, 'train > infer (esp32-s3, batch 128, 32-bit)');
   const infer8 = cases[1][1];

@@ -3,8 +3,8 @@
 // central finite differences.
 import t from 'tap';
 import { loadCore } from '../src/core/wasm.js';
-import { Runtime } from '../src/train/runtime.js';
-import { defaultSpec } from '../src/model/spec.js';
+import { Runtime } from '../src/runtime/runtime.js';
+import { defaultSpec } from '../src/spec/defaults.js';
 import { initialise } from '../src/train/init.js';
 import { loadMnist } from '../src/data/mnist.js';
 import { referenceLoss, referenceForward, type Params } from './helpers/reference.js';
@@ -18,10 +18,8 @@ t.test('default TTM model: forward and sampled gradients match the f64 reference
   const rt = new Runtime(core, spec, 16, 'train');
   initialise(rt, 3);
   for (const s of rt.slots) if (s.name.endsWith('.bias')) rt.tensor(s.name).forEach((_, i, a) => { a[i] = 0.01 * ((i % 7) - 3); });
-  rt.loadBatch(data.inputs, data.labels, rows);
-  const logits = rt.f32(rt.forward(rows), rows * 10).slice();
-  const { lossSum } = rt.loss(rows);
-  rt.backward(rows);
+  const { lossSum } = rt.trainStep({ source: { inputs: { x: data.inputs }, target: data.labels }, rows });
+  const logits = rt.outputs(rows);
   const params: Params = new Map(rt.slots.map((s) => [s.name, Float64Array.from(rt.tensor(s.name))]));
   const ref = referenceForward(spec, params, data.inputs, rows);
   let worst = 0;

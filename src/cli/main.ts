@@ -217,7 +217,7 @@ function parseTrain(values: Record<string, unknown>): TrainOptions {
     lanes: intOption(values, 'lanes', TRAIN_LANES, 1, 64),
     threads: intOption(values, 'threads', undefined, 1, 64),
     bayes: parseBayes(values, intOption(values, 'epochs', 3, 0, 10000)!),
-    ...(values.spec !== undefined ? { spec: readSpecFile(values.spec as string) } : {}),
+    ...(values.spec !== undefined && values.spec !== 'default' ? { spec: readSpecFile(values.spec as string) } : {}),
     checkpointEvery: intOption(values, 'checkpoint-every', 0, 0, 1e9),
   };
 }
