@@ -41,7 +41,7 @@
 //     Writes are charged as reads (the table gives reads only).
 // A missing or null energy field skips that term (it counts 0) and adds a line to `assumptions`.
 
-import type { LayerSpec } from '../src/model/spec.js';
+import type { LayerSpec } from '../src/spec/formats.js';
 import { tensorLayers, type ModelSpec } from '../src/spec/types.js';
 import { layerParams } from '../src/model/layers.js';
 import { planLayer, type PathPlan } from '../src/tn/plan.js';

@@ -25,10 +25,10 @@
 
 import { estimate, type CostBits, type CostMode, type LayerFlag } from './cost-model.js';
 import type { DeviceProfile } from './devices.js';
-import { planMemory, PLAN_ALIGN_BYTES, type BufferKind, type BufferRequest } from './planner.js';
+import { planMemory, PLAN_ALIGN_BYTES, type BufferKind, type BufferRequest } from './plan/planner.js';
 import { prepare, timedRequests, type Prepared } from '../src/prepare/prepare.js';
 import { BudgetError } from '../src/tn/plan.js';
-import { planGreedy, type TimedRequest } from './greedy-planner.js';
+import { planGreedy, type TimedRequest } from './plan/greedy-planner.js';
 import { layerParams } from '../src/model/layers.js';
 import { tensorLayers, type ModelSpec } from '../src/spec/types.js';
 import type { BufferDecl } from '../src/layers/types.js';

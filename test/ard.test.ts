@@ -12,10 +12,10 @@ import { formatRanks, type LayerFormat } from '../src/model/spec.js';
 import { validateSpec } from '../src/spec/validate.js';
 import type { ModelSpec } from '../src/spec/types.js';
 import { layerRankGroups, rankGroups } from '../src/bayes/groups.js';
-import { Ard } from '../src/bayes/ard.js';
-import { respec, snapshot, restore, sliceRankVar, type Kept } from '../src/bayes/prune.js';
+import { Ard } from '../src/ard/ard.js';
+import { respec, snapshot, restore, sliceRankVar, type Kept } from '../src/ard/prune.js';
 import { klEntry, softplus, sigmoid } from '../src/bayes/prior.js';
-import { plantedRank } from '../src/bayes/planted.js';
+import { plantedRank } from '../src/ard/planted.js';
 import { train } from '../src/train/train.js';
 import { loadModel } from '../src/model/file.js';
 

@@ -2,8 +2,8 @@
 // optimal, invariants on 200 seeded random cases (no live overlap, alignment, peak <= total <=
 // linear total, determinism), and bad input failing with messages naming the buffer and value.
 import t from 'tap';
-import { planGreedy, type TimedRequest } from '../hw-sim/greedy-planner.js';
-import { PLAN_ALIGN_BYTES, planMemory, type BufferKind } from '../hw-sim/planner.js';
+import { planGreedy, type TimedRequest } from '../hw-sim/plan/greedy-planner.js';
+import { PLAN_ALIGN_BYTES, planMemory, type BufferKind } from '../hw-sim/plan/planner.js';
 
 const act = (name: string, bytes: number, firstUse: number, lastUse: number, kind: BufferKind = 'activations'): TimedRequest =>
   ({ name, bytes, kind, firstUse, lastUse });

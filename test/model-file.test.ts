@@ -11,7 +11,7 @@ import { SpecError } from '../src/spec/types.js';
 import { layerTensors, modelParams, denseParams } from '../src/model/layers.js';
 import { saveModel, loadModel, ModelFileError } from '../src/model/file.js';
 import { writeSafetensors } from '../src/io/safetensors.js';
-import { planMemory } from '../hw-sim/planner.js';
+import { planMemory } from '../hw-sim/plan/planner.js';
 
 t.test('default specs: shapes, parameter counts, flops', async (t) => {
   const ttm = defaultSpec('ttm', 20), dense = defaultSpec('dense', 20);

@@ -8,11 +8,11 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadDevice } from '../hw-sim/devices.js';
-import { planMemory } from '../hw-sim/planner.js';
+import { planMemory } from '../hw-sim/plan/planner.js';
 import { escapeHtml, formatSummary, toHtml, toMarkdown, writeReports } from '../hw-sim/report.js';
 import { BUFFER_KINDS, simulate, type SimReport } from '../hw-sim/simulate.js';
 import { prepare, timedRequests } from '../src/prepare/prepare.js';
-import { planGreedy } from '../hw-sim/greedy-planner.js';
+import { planGreedy } from '../hw-sim/plan/greedy-planner.js';
 import { defaultSpec } from '../src/spec/defaults.js';
 import { validateSpec } from '../src/spec/validate.js';
 

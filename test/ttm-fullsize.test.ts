@@ -5,7 +5,7 @@ import t from 'tap';
 import { loadCore } from '../src/core/wasm.js';
 import { Runtime } from '../src/runtime/runtime.js';
 import { defaultSpec } from '../src/spec/defaults.js';
-import { initialise } from '../src/train/init.js';
+import { initialise } from '../src/runtime/init.js';
 import { loadMnist } from '../src/data/mnist.js';
 import { referenceLoss, referenceForward, type Params } from './helpers/reference.js';
 import { F32_VS_F64_REL, GRAD_VS_FD_REL, GRAD_VS_FD_ABS } from './helpers/tolerances.js';

@@ -3,7 +3,7 @@
 // (rankGroups in src/formats/<format>.ts: cp, tucker with its CORE_GROUP, tt/ttm chains, tr ring).
 // A governed tensor is seen as [outer × slices × inner] around the governed axis, which is how
 // the core's kernels (assembly/bayes.ts) index it.
-import type { LayerSpec } from '../model/spec.js';
+import type { LayerSpec } from '../spec/formats.js';
 import { tensorLayers, type ModelSpec } from '../spec/types.js';
 import { layerNetwork } from '../tn/network.js';
 import { formatOf, CORE_GROUP, type RankGroup } from '../formats/index.js';

@@ -5,10 +5,10 @@
 // the peak probe right before the kernel, and we report medians of GFLOP/s and of the per-round
 // kernel/peak ratio: a ratio is stable when the absolute numbers are not.
 import { loadCore, type Core, type Flavour } from '../core/wasm.js';
-import { planMemory, findBuffer } from '../../hw-sim/planner.js';
+import { planMemory, findBuffer } from '../../hw-sim/plan/planner.js';
 import { Runtime } from '../runtime/runtime.js';
-import { initialise } from '../train/init.js';
-import { FORMATS, type LayerFormat } from '../model/spec.js';
+import { initialise } from '../runtime/init.js';
+import { FORMATS, type LayerFormat } from '../spec/formats.js';
 import { defaultSpec } from '../spec/defaults.js';
 import { planFlops, defaultThreads, TRAIN_LANES } from '../train/train.js';
 import { loadMnist } from '../data/mnist.js';

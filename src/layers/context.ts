@@ -3,7 +3,7 @@
 import type { LayerSpec } from '../spec/types.js';
 import type { Op, Ref } from '../tn/compile.js';
 import type { BufferDecl, Schedule } from './types.js';
-import type { BufferKind } from '../../hw-sim/planner.js';
+import type { BufferKind } from '../../hw-sim/plan/planner.js';
 
 /** Where to write an input's gradient: straight into `key`, or into `stage` and then added to `key`. */
 export interface GradTarget { key: string; stage: string | null; floats: number }

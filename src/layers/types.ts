@@ -5,7 +5,7 @@
 //   reduce    once per step, after the lanes: the lanes' gradients summed in lane order
 //   finish    once per step, after reduce: gradients pushed back through reconstructions
 // Buffers name their owner (layer, lane) and lifetime in fields; nothing downstream parses names.
-import type { BufferKind } from '../../hw-sim/planner.js';
+import type { BufferKind } from '../../hw-sim/plan/planner.js';
 import type { Op } from '../tn/compile.js';
 
 export type DTypeBytes = 'f32' | 'i32' | 'u8' | 'f64';

@@ -2,7 +2,7 @@
 // network's factors left to right with a plain loop einsum. Independent of the planner and the
 // core's programs on purpose: it is the reference they are tested against, and the way to export
 // a layer densely.
-import type { LayerSpec } from './spec.js';
+import type { LayerSpec } from '../spec/formats.js';
 import { layerNetwork } from '../tn/network.js';
 import { product } from '../util/math.js';
 

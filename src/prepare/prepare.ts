@@ -10,14 +10,13 @@
 import type { ModelSpec, TensorLayerSpec, LayerSpec } from '../spec/types.js';
 import { isTensorLayer, tensorLayers } from '../spec/types.js';
 import { buildGraph, targetWidth, type Graph } from '../spec/graph.js';
-import { layerTensors } from '../model/layers.js';
+import { layerTensors, lrScale } from '../model/layers.js';
 import { rankGroups } from '../bayes/groups.js';
 import { planLayer, type LayerPlan, type PathKind } from '../tn/plan.js';
 import { link, type Op } from '../tn/compile.js';
-import { lrScale } from '../train/init.js';
 import { product } from '../util/math.js';
-import type { BufferKind } from '../../hw-sim/planner.js';
-import type { TimedRequest } from '../../hw-sim/greedy-planner.js';
+import type { BufferKind } from '../../hw-sim/plan/planner.js';
+import type { TimedRequest } from '../../hw-sim/plan/greedy-planner.js';
 import { stepSchedule, type BufferDecl, type LayerProgram, type Schedule } from '../layers/types.js';
 import { ref, type GradTarget, type LowerContext } from '../layers/context.js';
 import { lowerLinear } from '../layers/linear.js';
@@ -38,7 +37,7 @@ export function tensorSlots(spec: ModelSpec, lrScales?: Record<string, number>):
   for (const layer of tensorLayers(spec)) {
     for (const t of layerTensors(layer)) {
       const floats = product(t.shape);
-      slots.push({ name: t.name, layer: layer.name, shape: t.shape, offsetFloats: offset, floats, lrScale: lrScales?.[t.name] ?? lrScale(layer, t.name) });
+      slots.push({ name: t.name, layer: layer.name, shape: t.shape, offsetFloats: offset, floats, lrScale: lrScales?.[t.name] ?? lrScale(layer, t.role) });
       offset += Math.ceil(floats / 4) * 4; // each tensor starts 16-byte aligned, as the SIMD kernels expect
     }
   }

@@ -11,8 +11,8 @@ import type { ModelSpec } from '../spec/types.js';
 import type { LayerPlan, PathKind } from '../tn/plan.js';
 import { link } from '../tn/compile.js';
 import { governedTensors } from '../bayes/groups.js';
-import { planMemory, findBuffer, type MemoryPlan } from '../../hw-sim/planner.js';
-import { planGreedy } from '../../hw-sim/greedy-planner.js';
+import { planMemory, findBuffer, type MemoryPlan } from '../../hw-sim/plan/planner.js';
+import { planGreedy } from '../../hw-sim/plan/greedy-planner.js';
 import { prepare, timedRequests, gradsBuffer, laneRows, type Prepared, type RunMode, type TensorSlot } from '../prepare/prepare.js';
 import { ThreadPool, type Job } from './pool.js';
 

@@ -1,7 +1,7 @@
 // The default MNIST network of the README: 784-512-10, ReLU, softmax cross-entropy. Mode shapes
 // follow the reference setup (METHOD.md §1.9): TTM [7,4,7,4]→[4,4,8,4] and [16,32]→[2,5]; the flat
 // formats fold fc1 as [28,28 | 16,32] and fc2 as [32,16 | 10].
-import { defaultMaxRank, formatRanks } from '../model/spec.js';
+import { defaultMaxRank, formatRanks } from './formats.js';
 import { product } from '../util/math.js';
 import type { LayerFormat, LinearSpec, ModelSpec } from './types.js';
 

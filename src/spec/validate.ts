@@ -1,7 +1,7 @@
 // validateSpec: every field of a ModelSpec checked, each failure naming the field, the value and
 // the fix. Version 1 specs (a chain of linear layers with a ReLU flag, softmax over `classes`,
 // what model files of btnn 0.1 store) are upgraded to version 2 first, so they keep loading.
-import { FORMATS, validateModes, type LayerFormat } from '../model/spec.js';
+import { FORMATS, validateModes, type LayerFormat } from './formats.js';
 import { product } from '../util/math.js';
 import { buildGraph, declaredInputs } from './graph.js';
 import { ACT_FNS, DTYPES, LAYER_KINDS, LOSS_KINDS, SpecError, type LayerSpec, type ModelSpec } from './types.js';

@@ -41,8 +41,8 @@ export type Op =
    */
   | { op: 'loss'; fn: LossFn; dy: Ref | null; y: Ref; target: Ref; maxRows: number; cols: number; meta: Ref };
 
-export type ActFn = 'relu' | 'sigmoid' | 'tanh';
-export type LossFn = 'softmax-xent' | 'sigmoid-bce' | 'mse';
+export type { ActFn, LossFn } from './opcodes.js';
+import type { ActFn, LossFn } from './opcodes.js';
 
 /** Op name → core op code (kept for callers of the old literal; the table is src/tn/opcodes.ts). */
 export const OPCODE = Object.fromEntries(Object.entries(OP_TABLE).map(([k, v]) => [k, v.code])) as

@@ -22,7 +22,7 @@
 // Memory map of an EmbeddingRunner from its base (each buffer 16-byte aligned, in plan order):
 //   param:* | grad:* | idx:* inverse (i32) | out dout rows drows | gathered dgathered perm
 //   saved dsaved scratch | forward program | backward program
-import type { LayerSpec } from '../model/spec.js';
+import type { LayerSpec } from '../spec/formats.js';
 import type { Core } from '../core/wasm.js';
 import { layerNetwork } from './network.js';
 import { optimalPath, type Tree } from './path.js';

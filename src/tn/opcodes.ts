@@ -2,7 +2,10 @@
 // (a number, or a function of the op for variable-length ones), plus the codes of the ACT and LOSS
 // functions. link() emits word 1 from here and checks it; test/opcodes.test.ts checks every code
 // against the core's exported globals on each flavour, so the two sides cannot drift.
-import type { ActFn, LossFn } from './compile.js';
+/** Activation functions the core's act/actGrad ops compute. */
+export type ActFn = 'relu' | 'sigmoid' | 'tanh';
+/** Losses the core's loss op computes. */
+export type LossFn = 'softmax-xent' | 'sigmoid-bce' | 'mse';
 
 export const OP_TABLE = {
   gemm: { code: 1, words: 20 },

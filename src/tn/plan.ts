@@ -10,7 +10,7 @@
 //
 // Programs use symbolic buffers, resolved per lane by the runtime: x, y, dx, dy, param:<tensor>,
 // grad:<tensor>, and the workspaces listed in `laneBuffers` (one per lane) and `sharedBuffers`.
-import type { LayerSpec } from '../model/spec.js';
+import type { LayerSpec } from '../spec/formats.js';
 import { layerNetwork, BATCH, type Network } from './network.js';
 import { optimalPath, candidateLimits, type PathTerm, type Tree } from './path.js';
 import { Arena, compileTree, emitContract, movedFloats, programFlops, type Leaf, type Op } from './compile.js';

@@ -4,7 +4,7 @@
 // snapshot); the exact non-f32 state (rng bytes, the epoch's sample order, rank variances in f64)
 // is base64 of its little-endian bytes in __metadata__, next to the JSON of the loop state.
 import { readSafetensors, writeSafetensors, type NamedTensor } from '../io/safetensors.js';
-import type { Snapshot } from '../bayes/prune.js';
+import type { Snapshot } from '../ard/prune.js';
 import type { ModelSpec } from '../spec/types.js';
 import { validateSpec } from '../spec/validate.js';
 

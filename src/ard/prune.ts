@@ -4,7 +4,7 @@
 // then derived from the smaller spec. Nothing is masked: the model really shrinks.
 import { tensorLayers, type ModelSpec } from '../spec/types.js';
 import { layerNetwork } from '../tn/network.js';
-import { aliveSlices, type RankThreshold } from './prior.js';
+import { aliveSlices, type RankThreshold } from '../bayes/prior.js';
 import type { Ard } from './ard.js';
 import { formatOf } from '../formats/index.js';
 import type { Runtime } from '../runtime/runtime.js';

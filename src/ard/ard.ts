@@ -3,8 +3,8 @@
 // core, the reparameterised weight samples (SVI), and the prior's gradients. The runtime's
 // programs see only `weights` (SVI) or `params` (MAP); this class adds the prior around them.
 import type { Runtime } from '../runtime/runtime.js';
-import { rankGroups, governedTensors, type RankGroup } from './groups.js';
-import { emVariance, dampedVariance, softplusInverse, type Hyperprior } from './prior.js';
+import { rankGroups, governedTensors, type RankGroup } from '../bayes/groups.js';
+import { emVariance, dampedVariance, softplusInverse, type Hyperprior } from '../bayes/prior.js';
 
 export interface ArdOptions {
   prior: Hyperprior;

@@ -6,15 +6,15 @@
 // the Gaussian one with the known noise, summed over entries, and the KL weight is 1: the exact
 // posterior, no tempering. Inputs are the identity, so the layer's output is W itself.
 import { loadCore, type Core } from '../core/wasm.js';
-import { formatRanks, type LayerFormat } from '../model/spec.js';
+import { formatRanks, type LayerFormat } from '../spec/formats.js';
 import type { Inference, LinearSpec, ModelSpec } from '../spec/types.js';
 import { layerTensors } from '../model/layers.js';
 import { layerToDense } from '../model/reconstruct.js';
 import { Runtime, type Batch } from '../runtime/runtime.js';
-import { initialise, initStd } from '../train/init.js';
+import { initialise, initStd } from '../runtime/init.js';
 import { Ard } from './ard.js';
 import { decidePrune, snapshot, restore, sliceRankVar } from './prune.js';
-import { DEFAULT_RANK_THRESHOLD, type Hyperprior, type RankThreshold } from './prior.js';
+import { DEFAULT_RANK_THRESHOLD, type Hyperprior, type RankThreshold } from '../bayes/prior.js';
 import { product } from '../util/math.js';
 
 export interface PlantedOptions {

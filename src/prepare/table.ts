@@ -1,6 +1,6 @@
 // The per-layer table `btnn inspect` and the training log print: what each layer stores and
 // which contraction path the planner chose for it, at what cost.
-import type { LayerPlan } from './plan.js';
+import type { LayerPlan } from '../tn/plan.js';
 import { layerParams } from '../model/layers.js';
 
 export interface LayerRow {

@@ -5,8 +5,8 @@ import type { Dataset } from '../data/mnist.js';
 import type { LoadedModel } from '../model/file.js';
 import { Runtime } from '../runtime/runtime.js';
 import { buildGraph } from '../spec/graph.js';
-import { governedTensors } from './groups.js';
-import { classificationMetrics } from './prior.js';
+import { governedTensors } from '../bayes/groups.js';
+import { classificationMetrics } from '../bayes/prior.js';
 
 export interface SampledResult { accuracy: number; nll: number; ece: number; samples: number }
 
