@@ -67,6 +67,8 @@ export interface StepHooks {
   beforeStep?: () => void;
   /** After the gradients are complete: adds the prior's gradients, returns the KL (or penalty). */
   afterBackward?: () => number;
+  /** When the step is finite, just before Adam moves the parameters (the NaN guard keeps this state). */
+  beforeUpdate?: () => void;
 }
 
 export class Runtime {
@@ -248,7 +250,10 @@ export class Runtime {
     const kl = this.hooks.afterBackward?.() ?? 0;
     const r = this.results();
     const applied = lr !== undefined && Number.isFinite(r.lossSum) && Number.isFinite(kl);
-    if (applied) this.adamStep(lr);
+    if (applied) {
+      this.hooks.beforeUpdate?.();
+      this.adamStep(lr);
+    }
     return { ...r, kl, applied };
   }
 

@@ -157,7 +157,11 @@ export function validateSpec(raw: unknown): ModelSpec {
   }
   if (loss.kind === 'softmax-xent' && widths.get(lossIn)! < 2) fail('loss.input', lossIn, `softmax cross-entropy needs at least 2 classes; ${lossIn} has width ${widths.get(lossIn)}`);
   const spec = raw as unknown as ModelSpec;
-  buildGraph(spec); // cannot fail after the checks above; keeps the two in step
+  const graph = buildGraph(spec); // cannot fail after the checks above
+  // A layer nobody reads would run for nothing (and get no gradient): almost always a wiring slip.
+  spec.layers.forEach((l, i) => {
+    if (graph.values.get(l.name)!.consumers.length === 0) fail(`layers[${i}].name`, l.name, `nothing reads this layer's output; feed it to a later layer or to the loss ("loss": {"input": "${l.name}"}), or remove it`);
+  });
   return spec;
 }
 

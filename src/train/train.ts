@@ -319,7 +319,12 @@ export class Trainer {
   private attachArd(): void {
     const ard = this.ard;
     if (!ard) { this.rt.hooks = {}; return; }
-    this.rt.hooks = { beforeStep: () => { ard.update(); ard.sample(); }, afterBackward: () => ard.priorGrads(this.loop.epochBeta) };
+    this.rt.hooks = {
+      beforeStep: () => { ard.update(); ard.sample(); },
+      afterBackward: () => ard.priorGrads(this.loop.epochBeta),
+      // A good state is one that just gave a finite loss and KL: kept every 50 steps, before Adam moves it.
+      beforeUpdate: () => { if (this.loop.step % 50 === 0) this.keepGood(); },
+    };
   }
 
   private get history(): EpochLog[] { return this.loop.history as EpochLog[]; }
@@ -453,8 +458,6 @@ export class Trainer {
         loop.epochCorrect += r.correct;
         loop.epochKlSum += r.kl;
         loop.cursor = start + rows;
-        // A good state is one that just gave a finite loss and KL (kept every 50 steps, after Adam).
-        if (bayes && (loop.step - 1) % 50 === 0) this.keepGood();
         const before = this.rt.spec;
         if (bayes && loop.step % (bayes.pruneEvery || this.stepsPerEpoch) === 0 && await this.prune()) {
           this.pruneEvents.push({ step: loop.step, epoch, ranks: ranksOf(this.rt.spec), params: modelParams(this.rt.spec), planBytes: this.rt.plan.endBytes });
