@@ -341,3 +341,19 @@ export function addF32(y: usize, x: usize, n: i32): void {
     store<f32>(y + p, load<f32>(y + p) + load<f32>(x + p));
   }
 }
+
+/** y *= alpha over n floats (mean pooling of an embedding bag). */
+export function scaleF32(y: usize, n: i32, alpha: f32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const a = f32x4.splat(alpha);
+    for (; i + 4 <= n; i += 4) {
+      const p = y + (<usize>i << 2);
+      v128.store(p, f32x4.mul(v128.load(p), a));
+    }
+  }
+  for (; i < n; i++) {
+    const p = y + (<usize>i << 2);
+    store<f32>(p, load<f32>(p) * alpha);
+  }
+}

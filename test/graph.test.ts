@@ -183,3 +183,74 @@ t.test('validateSpec v2: every new field named, with its value and the fix', asy
   t.same(v1.layers.map((l) => `${l.kind}:${l.name}`), ['linear:l', 'activation:l_relu'], 'v1 layers upgrade to linear + activation');
   t.same(v1.inputs, [{ name: 'x', dtype: 'f32', shape: [4] }]);
 });
+
+t.test('embedding layers of every format in a graph: bag pooling (sum, mean), repeated ids, gradients equal finite differences', async (t) => {
+  const rows = 4, bag = 3;
+  // Ids repeat within a row and across rows; the last id is the vocabulary's last row.
+  const ids = Int32Array.from([3, 7, 3, 0, 29, 7, 12, 12, 12, 5, 29, 1]);
+  const x = new Float32Array(rows * 4);
+  fillRandom(x, 21);
+  const labels = Int32Array.from([0, 2, 1, 2]);
+  const core = await loadCore('node');
+  for (const format of ['dense', 'cp', 'tucker', 'tt', 'ttm', 'tr'] as const) {
+    for (const pool of ['sum', 'mean'] as const) {
+      const [inModes, outModes] = format === 'ttm' ? [[4, 8], [2, 3]] : [[4, 8], [6]];
+      const emb = {
+        kind: 'embedding', name: 'e', input: 'ids', rows: 30, dim: 6, format, pool,
+        ...(format === 'dense' ? {} : { inModes, outModes, ranks: formatRanks(format, inModes, outModes, 3) }),
+      };
+      const spec = validateSpec({
+        version: 2,
+        inputs: [{ name: 'ids', dtype: 'i32', shape: [bag] }, { name: 'x', dtype: 'f32', shape: [4] }],
+        layers: [
+          emb,
+          linear('d', 'dense', [4], [6], 0, 'x'),
+          { kind: 'interaction', name: 'z', inputs: ['e', 'd'] },
+          { kind: 'concat', name: 'c', inputs: ['e', 'z'] },
+          linear('top', 'dense', [7], [3], 0),
+        ],
+        loss: { kind: 'softmax-xent' },
+      });
+      const rt = new Runtime(core, spec, 6, 'train', { lanes: 2 });
+      let seed = 3;
+      for (const slot of rt.slots) fillRandom(rt.tensor(slot.name), seed++, slot.name.endsWith('.bias') ? 0.1 : 0.7);
+      const { lossSum } = rt.trainStep({ source: { inputs: { ids, x }, target: labels }, rows });
+      const params: Params = new Map(rt.slots.map((s) => [s.name, Float64Array.from(rt.tensor(s.name))]));
+      const inputs = { ids, x };
+      const ref = referenceLoss(spec, params, inputs, labels, rows);
+      t.ok(Math.abs(lossSum / rows - ref) <= 1e-5 * Math.max(1, ref), `${format} ${pool}: loss ${lossSum / rows} equals the f64 reference ${ref}`);
+      const h = 1e-6;
+      for (const slot of rt.slots.filter((s) => s.layer === 'e')) {
+        const p = params.get(slot.name)!;
+        const grad = rt.gradient(slot.name);
+        let worst = 0;
+        for (let i = 0; i < p.length; i++) {
+          const keep = p[i];
+          p[i] = keep + h; const up = referenceLoss(spec, params, inputs, labels, rows);
+          p[i] = keep - h; const down = referenceLoss(spec, params, inputs, labels, rows);
+          p[i] = keep;
+          const fd = (up - down) / (2 * h);
+          worst = Math.max(worst, Math.abs(grad[i] - fd) / Math.max(GRAD_VS_FD_ABS / GRAD_VS_FD_REL, Math.abs(fd)));
+        }
+        t.ok(worst <= GRAD_VS_FD_REL, `${format} ${pool} ${slot.name} (${p.length}): worst rel err ${worst.toExponential(2)}`);
+      }
+      if (format === 'dense') {
+        // Rows no id touches get exactly zero gradient: the lookup reads only the batch's rows.
+        const g = rt.gradient('e.weight');
+        const used = new Set(ids);
+        let leak = 0;
+        for (let r = 0; r < 30; r++) if (!used.has(r)) for (let c = 0; c < 6; c++) leak += Math.abs(g[r * 6 + c]);
+        t.equal(leak, 0, 'untouched rows have zero gradient');
+      }
+    }
+  }
+  const bad = validateSpec({
+    version: 2, inputs: [{ name: 'ids', dtype: 'i32', shape: [1] }],
+    layers: [{ kind: 'embedding', name: 'e', input: 'ids', rows: 10, dim: 4, format: 'dense' }, linear('top', 'dense', [4], [2], 0)],
+    loss: { kind: 'softmax-xent' },
+  });
+  const rt = new Runtime(core, bad, 4, 'infer');
+  t.throws(() => rt.inferStep({ source: { inputs: { ids: Int32Array.from([1, 2, 10]) } }, rows: 3 }), /batch row 2: embedding e: id 10 at position 2 is not an integer in \[0, 10\)/);
+  t.throws(() => validateSpec({ version: 2, inputs: [{ name: 'ids', dtype: 'i32', shape: [3] }], layers: [{ kind: 'embedding', name: 'e', input: 'ids', rows: 10, dim: 4, format: 'dense' }], loss: { kind: 'softmax-xent' } }),
+    /spec\.layers\[0\]\.pool = undefined: its input ids has 3 ids per row: pool them with "sum" or "mean"/);
+});

@@ -23,6 +23,7 @@ import { lowerLinear } from '../layers/linear.js';
 import { lowerActivation } from '../layers/activation.js';
 import { lowerConcat } from '../layers/concat.js';
 import { lowerInteraction } from '../layers/interaction.js';
+import { lowerEmbedding, type EmbeddingIndex } from '../layers/embedding.js';
 
 export type RunMode = 'train' | 'infer';
 
@@ -94,6 +95,8 @@ export interface LaneIo {
   meta: string;
   /** The loss input's values (the model's outputs: logits or predictions). */
   output: { key: string; width: number };
+  /** Embedding lookups whose index arrays the host derives from the lane's ids. */
+  embeddings: EmbeddingIndex[];
 }
 
 export interface Prepared {
@@ -225,6 +228,7 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
       target: { key: target, width: tw, dtype: soft ? 'i32' : 'f32' },
       meta,
       output: { key: outKey(graph.lossInput, l), width: graph.values.get(graph.lossInput)!.width },
+      embeddings: [],
     });
   }
 
@@ -268,7 +272,7 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
       });
       layerPlans.push(plan);
       return plan;
-    }, laneGrads));
+    }, laneGrads, laneIo));
     if (isTensorLayer(layer)) tensorIndex++;
   });
 
@@ -329,7 +333,7 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
   };
 }
 
-function lowerLayer(ctx: LowerContext, layer: LayerSpec, plan: () => LayerPlan, laneGrads: Set<string>): LayerProgram {
+function lowerLayer(ctx: LowerContext, layer: LayerSpec, plan: () => LayerPlan, laneGrads: Set<string>, laneIo: LaneIo[]): LayerProgram {
   switch (layer.kind) {
     case 'linear': {
       const p = lowerLinear(ctx, plan());
@@ -339,7 +343,12 @@ function lowerLayer(ctx: LowerContext, layer: LayerSpec, plan: () => LayerPlan, 
     case 'activation': return lowerActivation(ctx);
     case 'concat': return lowerConcat(ctx);
     case 'interaction': return lowerInteraction(ctx);
-    case 'embedding': throw new Error(`layer ${layer.name}: embedding layers are not lowered yet`);
+    case 'embedding': {
+      const p = lowerEmbedding(ctx);
+      for (const x of p.laneGrads) laneGrads.add(x);
+      p.indexes.forEach((e, l) => laneIo[l].embeddings.push(e));
+      return p;
+    }
   }
 }
 

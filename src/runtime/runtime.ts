@@ -15,6 +15,7 @@ import { planMemory, findBuffer, type MemoryPlan } from '../../hw-sim/plan/plann
 import { planGreedy } from '../../hw-sim/plan/greedy-planner.js';
 import { prepare, timedRequests, gradsBuffer, laneRows, type Prepared, type RunMode, type TensorSlot } from '../prepare/prepare.js';
 import { ThreadPool, type Job } from './pool.js';
+import { prepareIndices } from '../tn/embedding.js';
 
 export type { RunMode, TensorSlot } from '../prepare/prepare.js';
 export { laneRows, laneBatch, tensorSlots } from '../prepare/prepare.js';
@@ -210,6 +211,18 @@ export class Runtime {
         const dst = t.dtype === 'i32' ? new Int32Array(buf, this.addr.get(t.key)!, this.laneBatch * t.width) : new Float32Array(buf, this.addr.get(t.key)!, this.laneBatch * t.width);
         if (batch.source.target) copyRows(dst, batch.source.target, t.width, first, n, rowOf);
         else dst.fill(0);
+      }
+      for (const emb of lane.embeddings) {
+        // The lookup's index arrays from the lane's ids (dedup in first-occurrence order).
+        const ids = new Int32Array(buf, this.addr.get(emb.ids)!, n * emb.bag);
+        let idx;
+        try {
+          idx = prepareIndices(emb.plan, ids);
+        } catch (err) {
+          throw new Error(`batch row ${first + Math.floor(ids.findIndex((v) => !(v >= 0 && v < emb.plan.vocab)) / emb.bag)}: ${(err as Error).message}`);
+        }
+        new Int32Array(buf, this.addr.get(emb.inverse)!, emb.plan.maxBatch).set(idx.inverse);
+        emb.rows.forEach((k, j) => new Int32Array(buf, this.addr.get(k)!, emb.plan.maxBatch).set(idx.rows[j]));
       }
       const meta = this.addr.get(lane.meta)!;
       new Int32Array(buf, meta, 1)[0] = n;

@@ -111,6 +111,9 @@ export function validateSpec(raw: unknown): ModelSpec {
         if (!isIds(ins[0])) fail(`${at}.input`, ins[0], 'an embedding looks up ids: its input must be an i32 model input');
         if (!isPosInt(l.rows)) fail(`${at}.rows`, l.rows, 'must be the vocabulary size, an integer >= 1');
         if (!isPosInt(l.dim)) fail(`${at}.dim`, l.dim, 'must be the embedding width, an integer >= 1');
+        // W's shape follows from the table: [Π inModes (or rows) × dim]; written out when absent.
+        if (l.outFeatures === undefined) l.outFeatures = l.dim;
+        if (l.inFeatures === undefined) l.inFeatures = Array.isArray(l.inModes) && l.inModes.every(isPosInt) ? product(l.inModes as number[]) : l.rows;
         if (l.outFeatures !== l.dim) fail(`${at}.outFeatures`, l.outFeatures, `must equal dim (${String(l.dim)})`);
         if (!isPosInt(l.inFeatures) || (l.inFeatures as number) < (l.rows as number)) fail(`${at}.inFeatures`, l.inFeatures, `must be Π inModes, at least rows (${String(l.rows)})`);
         if (l.pool !== undefined && l.pool !== 'sum' && l.pool !== 'mean') fail(`${at}.pool`, l.pool, 'must be "sum" or "mean" (or absent: one id per row)');

@@ -39,6 +39,7 @@ export type Op =
    * Loss over a lane's rows; meta is its 32-byte cell (i32 rows @0, f32 gradScale @4 written by the
    * host; f64 loss sum @8, i32 correct @16 written by the op). dy null: loss only. See assembly/tn.ts.
    */
+  | { op: 'scale'; y: Ref; n: number; alpha: number }
   | { op: 'loss'; fn: LossFn; dy: Ref | null; y: Ref; target: Ref; maxRows: number; cols: number; meta: Ref };
 
 export type { ActFn, LossFn } from './opcodes.js';
@@ -102,6 +103,7 @@ export function programTrafficFloats(ops: Op[]): number {
     else if (o.op === 'interact') n += o.rows * (o.k * o.d + (o.k * (o.k - 1)) / 2);
     else if (o.op === 'interactGrad') n += o.rows * (2 * o.k * o.d + (o.k * (o.k - 1)) / 2);
     else if (o.op === 'loss') n += (o.dy ? 3 : 2) * o.maxRows * o.cols;
+    else if (o.op === 'scale') n += 2 * o.n;
   }
   return n;
 }
@@ -274,6 +276,9 @@ export function compileTree(
  * Program words for the core: every Ref resolved to a byte address; a null Ref (loss dy) to 0, which
  * is never a plan address (plans start at heapBase). A resolver may return 0 to size a program only.
  */
+/** The bits of x rounded to f32, as the i32 word the core reads back with reinterpret. */
+const f32Bits = (x: number): number => new Int32Array(Float32Array.of(x).buffer)[0];
+
 export function link(ops: Op[], resolve: (buf: string) => number): Int32Array {
   const words: number[] = [];
   const at = (r: Ref | null): number => {
@@ -312,6 +317,7 @@ export function link(ops: Op[], resolve: (buf: string) => number): Int32Array {
       case 'act': words.push(code(ACT_CODE, o.fn, 'act'), at(o.y), at(o.x), o.n); break;
       case 'actGrad': words.push(code(ACT_CODE, o.fn, 'act'), at(o.dx), at(o.dy), at(o.y), o.n); break;
       case 'copy2d': words.push(at(o.dst), o.ldDst, at(o.src), o.ldSrc, o.rows, o.cols, o.acc ? 1 : 0); break;
+      case 'scale': words.push(at(o.y), o.n, f32Bits(o.alpha)); break;
       case 'interact': words.push(at(o.z), at(o.t), o.rows, o.k, o.d); break;
       case 'interactGrad': words.push(at(o.dt), at(o.dz), at(o.t), o.rows, o.k, o.d); break;
       case 'loss':

@@ -19,15 +19,14 @@
 // digit 0 (a valid, finite slice) and no batch position refers to them; unused batch positions
 // refer to slot 0 and their dout rows are zeroed by the host, so padding adds exact zeros.
 //
-// Memory map of an EmbeddingRunner from its base (each buffer 16-byte aligned, in plan order):
-//   param:* | grad:* | idx:* inverse (i32) | out dout rows drows | gathered dgathered perm
-//   saved dsaved scratch | forward program | backward program
+// An EmbeddingRunner (a lookup on its own, for tests) has hw-sim's planner place its buffers.
 import type { LayerSpec } from '../spec/formats.js';
 import type { Core } from '../core/wasm.js';
 import { layerNetwork } from './network.js';
 import { optimalPath, type Tree } from './path.js';
 import { Arena, compileTree, emitPermute, link, movedFloats, programFlops, type Leaf, type Op, type Ref } from './compile.js';
 import { product } from '../util/math.js';
+import { planMemory, type BufferKind as PlanKind } from '../../hw-sim/plan/planner.js';
 
 /** The unique-row batch index shared by every gathered slice. */
 export const UNIQUE = 'u';
@@ -249,11 +248,12 @@ export function prepareIndices(plan: EmbeddingPlan, ids: ArrayLike<number>): Pre
   return { batch: ids.length, unique, inverse, rows };
 }
 
-const align16 = (n: number): number => Math.ceil(n / 16) * 16;
+const PLAN_KIND: Record<BufferKind, PlanKind> = { param: 'params', grad: 'grads', index: 'batch', io: 'activations', workspace: 'workspace' };
 
 /**
- * A planned embedding placed in a core's linear memory from `base`: factors, gradients, index
- * arrays, workspaces and the linked programs. Grows the memory as needed.
+ * A planned embedding on its own in a core's linear memory (tests and tools; models run it as a
+ * layer of the graph, src/layers/embedding.ts): factors, gradients, index arrays, workspaces and
+ * the linked programs, placed by hw-sim's planner from `base`. Grows the memory as needed.
  */
 export class EmbeddingRunner {
   readonly addr = new Map<string, number>();
@@ -264,20 +264,24 @@ export class EmbeddingRunner {
   private last: PreparedIndices | null = null;
 
   constructor(readonly core: Core, readonly plan: EmbeddingPlan, base = core.exports.heapBase()) {
-    let at = align16(base);
-    for (const b of plan.buffers) { this.addr.set(b.name, at); at = align16(at + 4 * b.floats); }
+    const wordsOf = (ops: Op[]): number => link(ops, () => 0).length;
+    const requests = [
+      ...plan.buffers.map((b) => ({ name: b.name, bytes: 4 * b.floats, kind: PLAN_KIND[b.kind] })),
+      { name: 'program:forward', bytes: 4 * wordsOf(plan.forward), kind: 'meta' as const },
+      { name: 'program:backward', bytes: 4 * wordsOf(plan.backward), kind: 'meta' as const },
+    ];
+    const placed = planMemory(requests, base);
+    for (const b of placed.buffers) this.addr.set(b.name, b.offset);
     const resolve = (buf: string): number => {
       const a = this.addr.get(buf);
       if (a === undefined) throw new Error(`embedding ${plan.layer.name}: program refers to unplaced buffer ${buf}`);
       return a;
     };
     const fwdWords = link(plan.forward, resolve), bwdWords = link(plan.backward, resolve);
-    this.fwd = { at, words: fwdWords.length };
-    at = align16(at + 4 * fwdWords.length);
-    this.bwd = { at, words: bwdWords.length };
-    at = align16(at + 4 * bwdWords.length);
-    this.end = at;
-    const mem = core.memory, pages = Math.ceil(at / 65536), have = mem.buffer.byteLength / 65536;
+    this.fwd = { at: resolve('program:forward'), words: fwdWords.length };
+    this.bwd = { at: resolve('program:backward'), words: bwdWords.length };
+    this.end = placed.endBytes;
+    const mem = core.memory, pages = Math.ceil(this.end / 65536), have = mem.buffer.byteLength / 65536;
     if (pages > have) mem.grow(pages - have);
     new Int32Array(mem.buffer, this.fwd.at, fwdWords.length).set(fwdWords);
     new Int32Array(mem.buffer, this.bwd.at, bwdWords.length).set(bwdWords);

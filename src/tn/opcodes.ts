@@ -22,6 +22,7 @@ export const OP_TABLE = {
   interact: { code: 12, words: 7 },
   interactGrad: { code: 13, words: 8 },
   loss: { code: 14, words: 9 },
+  scale: { code: 15, words: 5 },
 } as const;
 
 export type OpName = keyof typeof OP_TABLE;

@@ -1,5 +1,5 @@
 // f64 host reference of a btnn model graph (dense reconstruction of every linear layer), for
-// gradient and forward checks of the core. Evaluates every layer kind except embedding.
+// gradient and forward checks of the core. Evaluates every layer kind.
 import type { ModelSpec, LinearSpec } from '../../src/spec/types.js';
 import { buildGraph } from '../../src/spec/graph.js';
 import { layerTensors } from '../../src/model/layers.js';
@@ -10,7 +10,7 @@ export type Params = Map<string, Float64Array>;
 export function denseWeight(spec: ModelSpec, params: Params, layerIndex: number): Float64Array {
   const layer = spec.layers[layerIndex] as LinearSpec;
   if (layer.format === 'dense') return params.get(`${layer.name}.weight`)!;
-  const factors = layerTensors(layer).filter((t) => !t.name.endsWith('.bias')).map((t) => params.get(t.name)!);
+  const factors = layerTensors(layer).filter((t) => t.role === 'factor').map((t) => params.get(t.name)!);
   return layerToDense(layer, factors);
 }
 
@@ -51,8 +51,15 @@ export function referenceForward(spec: ModelSpec, params: Params, x: ArrayLike<n
           y[r * nOut + p++] = s;
         }
       }
+    } else if (layer.kind === 'embedding') {
+      // Rows of the reconstructed table, pooled over the bag (sum, or mean).
+      const E = denseWeight(spec, params, li), bag = w[0], m = layer.dim;
+      for (let r = 0; r < rows; r++) for (let j = 0; j < bag; j++) {
+        const id = ins[0][r * bag + j];
+        for (let c = 0; c < m; c++) y[r * m + c] += E[id * m + c] / (layer.pool === 'mean' ? bag : 1);
+      }
     } else {
-      throw new Error(`reference: ${layer.kind} layers are not modelled`);
+      throw new Error(`reference: ${(layer as { kind: string }).kind} layers are not modelled`);
     }
     vals.set(layer.name, y);
   });
