@@ -6,9 +6,13 @@ import { chooseLevel, estimate, layerCost, type CostBits } from '../hw-sim/cost-
 import { listDevices, loadDevice, type DeviceProfile, type MemoryLevel } from '../hw-sim/devices.js';
 import { planLayer } from '../src/tn/plan.js';
 import { defaultSpec } from '../src/spec/defaults.js';
+import { tensorLayers } from '../src/spec/types.js';
 
 const dense = defaultSpec('dense', 20);
 const ttm = defaultSpec('ttm', 20);
+// The weight-carrying layers (fc1, fc2; the ReLU between them is a layer of its own in spec v2).
+const denseLayers = tensorLayers(dense);
+const ttmLayers = tensorLayers(ttm);
 
 /** A built-in profile with one memory level and the given rates (other fields kept). */
 function synthetic(bandwidth: number | null, macsPerCycle: number | null = 1): DeviceProfile {
@@ -20,7 +24,7 @@ function synthetic(bandwidth: number | null, macsPerCycle: number | null = 1): D
 }
 
 t.test('dense MNIST: MACs per sample 784·512 and 512·10, backward 1× for fc1 and 2× for fc2', async (t) => {
-  const [fc1, fc2] = dense.layers;
+  const [fc1, fc2] = denseLayers;
   const c1 = layerCost(fc1, 1, 'train', 32, false);
   const c2 = layerCost(fc2, 1, 'train', 32, true);
   t.equal(c1.forwardMacs, 401408);
@@ -35,14 +39,14 @@ t.test('dense MNIST: MACs per sample 784·512 and 512·10, backward 1× for fc1 
 });
 
 t.test('dense bytes: hand values, and 8-bit moves exactly 1/4 of 32-bit', async (t) => {
-  const fc2 = dense.layers[1];
+  const fc2 = denseLayers[1];
   const c = layerCost(fc2, 2, 'train', 32, true);
   // forward: GEMM reads x 2·512 and W 5120, writes y 2·10; bias add reads bias 10, reads+writes y
   t.equal(c.forwardBytes, (1024 + 5120 + 20 + 10 + 40) * 4);
   // backward: dW = xᵀ·dy (x 1024, dy 20, dW 5120); dx = dy·Wᵀ as (W·dyᵀ)ᵀ: dy permuted (2·20),
   // GEMM (W 5120, dyᵀ 20, dxᵀ 1024), dxᵀ permuted (2·1024); bias gradient (dy 20, dbias 10)
   t.equal(c.backwardBytes, (1024 + 20 + 5120 + 40 + 5120 + 20 + 1024 + 2048 + 20 + 10) * 4);
-  for (const layer of dense.layers) {
+  for (const layer of denseLayers) {
     const c8 = layerCost(layer, 3, 'train', 8, true);
     const c32 = layerCost(layer, 3, 'train', 32, true);
     const c16 = layerCost(layer, 3, 'train', 16, true);
@@ -54,10 +58,10 @@ t.test('dense bytes: hand values, and 8-bit moves exactly 1/4 of 32-bit', async 
 });
 
 t.test('tensor layers: MACs are half the chosen path\'s flops; the direct TTM path by hand', async (t) => {
-  const [fc1, fc2] = ttm.layers;
+  const [fc1, fc2] = ttmLayers;
   t.same(fc1.ranks, [1, 20, 20, 16, 1]);
   t.same(fc2.ranks, [1, 20, 1]);
-  for (const layer of ttm.layers) {
+  for (const layer of ttmLayers) {
     const plan = planLayer(layer, { laneRows: 4, lanes: 1, train: true, needInputGrad: layer === fc2 });
     const c = layerCost(layer, 4, 'train', 32, layer === fc2);
     t.equal(c.forwardMacs, plan.chosen.forwardFlops / 2);
@@ -125,7 +129,7 @@ t.test('energy: hand value at 8 bits, and linear in the batch', async (t) => {
       const mid = estimate(spec, p, { batch: (b1 + b2) / 2, mode, bits: 32 });
       const slope1 = (mid.totalEnergyUj - one.totalEnergyUj) / ((b2 - b1) / 2);
       const slope2 = (many.totalEnergyUj - mid.totalEnergyUj) / ((b2 - b1) / 2);
-      t.ok(Math.abs(slope1 - slope2) <= 1e-9 * slope1, `${spec.layers[0].format} ${mode}: constant slope`);
+      t.ok(Math.abs(slope1 - slope2) <= 1e-9 * slope1, `${tensorLayers(spec)[0].format} ${mode}: constant slope`);
       t.ok(perSample(many.totalEnergyUj, b2) < perSample(one.totalEnergyUj, b1), 'larger batches amortize the weight reads');
     }
   }
@@ -164,6 +168,6 @@ t.test('every built-in device: finite positive totals for the TTM model, infer f
 });
 
 t.test('bad arguments fail with the value', async (t) => {
-  t.throws(() => layerCost(dense.layers[0], 0, 'train', 32, false), /batch = 0/);
+  t.throws(() => layerCost(denseLayers[0], 0, 'train', 32, false), /batch = 0/);
   t.throws(() => estimate(dense, synthetic(1), { batch: 1, mode: 'train', bits: 12 as CostBits }), /bits = 12/);
 });

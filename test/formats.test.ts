@@ -56,7 +56,7 @@ t.test('forward equals x·W of the reconstructed matrix, every format, path and 
         const spec: ModelSpec = validateSpec({ version: 1, inputFeatures: layer.inFeatures, classes: layer.outFeatures, layers: [layer] });
         for (const path of PATHS) {
           const rt = new Runtime(core, spec, s.batch, 'infer', { path });
-          const factors = layerTensors(layer).filter((x) => !x.name.endsWith('.bias')).map((x, k) => {
+          const factors = layerTensors(layer).filter((x) => x.role === 'factor').map((x, k) => {
             const v = rt.tensor(x.name); fillRandom(v, 11 + k); return v;
           });
           const x = new Float32Array(s.batch * layer.inFeatures);
@@ -82,7 +82,7 @@ t.test('parameter counts equal the closed forms of METHOD.md §1 and the referen
     for (const s of shapes) {
       if (format === 'ttm' && s.inModes.length !== s.outModes.length) continue;
       const layer = layerOf(format, 'l', s.inModes, s.outModes, s.maxRank);
-      const stored = layerTensors(layer).filter((x) => !x.name.endsWith('.bias')).reduce((n, x) => n + prod(x.shape), 0);
+      const stored = layerTensors(layer).filter((x) => x.role === 'factor').reduce((n, x) => n + prod(x.shape), 0);
       t.equal(stored, formatParams(layer), `${format} [${s.inModes}]→[${s.outModes}]: ${stored} stored = closed form`);
     }
   }

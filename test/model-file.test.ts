@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ttmRanks } from '../src/model/spec.js';
 import { defaultSpec } from '../src/spec/defaults.js';
 import { validateSpec } from '../src/spec/validate.js';
-import { SpecError } from '../src/spec/types.js';
+import { SpecError, tensorLayers } from '../src/spec/types.js';
 import { layerTensors, modelParams, denseParams } from '../src/model/layers.js';
 import { saveModel, loadModel, ModelFileError } from '../src/model/file.js';
 import { writeSafetensors } from '../src/io/safetensors.js';
@@ -19,19 +19,20 @@ t.test('default specs: shapes, parameter counts, flops', async (t) => {
   t.equal(modelParams(dense), 407050);
   // fc1 cores [1,7,4,20] [20,4,4,20] [20,7,8,16] [16,4,4,1]; fc2 [1,16,2,20] [20,32,5,1]
   t.equal(modelParams(ttm), 560 + 6400 + 17920 + 256 + 512 + 640 + 3200 + 10);
-  t.same(layerTensors(ttm.layers[0]).map((x) => x.shape), [[1, 7, 4, 20], [20, 4, 4, 20], [20, 7, 8, 16], [16, 4, 4, 1], [512]]);
+  t.same(layerTensors(tensorLayers(ttm)[0]).map((x) => x.shape), [[1, 7, 4, 20], [20, 4, 4, 20], [20, 7, 8, 16], [16, 4, 4, 1], [512]]);
   t.same(ttmRanks([7, 4, 7, 4], [4, 4, 8, 4], 3), [1, 3, 3, 3, 1]);
 });
 
 t.test('validateSpec names the field, the value and the fix', async (t) => {
   const good = defaultSpec('ttm', 20);
+  // v2 layers: [0] fc1 (linear), [1] fc1_relu (activation), [2] fc2 (linear).
   const cases: [(s: any) => void, RegExp][] = [
-    [(s) => { s.version = 2; }, /spec\.version = 2: only spec version 1/],
+    [(s) => { s.version = 3; }, /spec\.version = 3: must be 2/],
     [(s) => { s.layers[0].ranks = [1, 20, 0, 16, 1]; }, /layers\[0\]\.ranks = \[1,20,0,16,1\]/],
     [(s) => { s.layers[0].ranks = [2, 20, 20, 16, 1]; }, /boundary ranks/],
     [(s) => { s.layers[0].inModes = [7, 4, 7, 5]; }, /layers\[0\]\.inModes = \[7,4,7,5\]: their product must equal inFeatures \(784\)/],
-    [(s) => { s.layers[1].inFeatures = 100; }, /layers\[1\]\.inFeatures = 100: must equal the previous layer's outFeatures \(512\)/],
-    [(s) => { s.layers[1].name = 'fc1'; }, /unique/],
+    [(s) => { s.layers[2].inFeatures = 100; }, /layers\[2\]\.inFeatures = 100: must equal the width of its input fc1_relu \(512\)/],
+    [(s) => { s.layers[2].name = 'fc1'; }, /unique/],
     [(s) => { s.layers[0].format = 'cpd'; }, /layers\[0\]\.format = "cpd": must be one of dense, cp, tucker, tt, ttm, tr/],
     [(s) => { s.layers[0].format = 'cp'; }, /layers\[0\]\.ranks = \[1,20,20,16,1\]: a cp layer needs \[R\]/],
     [(s) => { s.layers[0].format = 'tr'; s.layers[0].ranks = [3, 20, 20, 20, 20, 20, 20, 20, 1]; }, /r_0 must equal r_d/],
@@ -50,7 +51,7 @@ t.test('model files round-trip and reject tampering', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'btnn-model-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const spec = { ...defaultSpec('ttm', 4), inputNorm: { mean: 0.13, std: 0.31 } };
-  const tensors = new Map(spec.layers.flatMap((l) => layerTensors(l)).map((x, i) => {
+  const tensors = new Map(tensorLayers(spec).flatMap((l) => layerTensors(l)).map((x, i) => {
     const n = x.shape.reduce((p, v) => p * v, 1);
     return [x.name, Float32Array.from({ length: n }, (_, j) => Math.sin(i * 1000 + j))];
   }));
@@ -61,7 +62,7 @@ t.test('model files round-trip and reject tampering', async (t) => {
   for (const [name, data] of tensors) t.same(Array.from(loaded.tensors.get(name)!.data), Array.from(data), `${name} round-trips bit for bit`);
 
   const bad = join(dir, 'bad.safetensors');
-  const asTensors = (m: Map<string, Float32Array>) => [...m].map(([name, data]) => ({ name, shape: spec.layers.flatMap((l) => layerTensors(l)).find((x) => x.name === name)!.shape, data }));
+  const asTensors = (m: Map<string, Float32Array>) => [...m].map(([name, data]) => ({ name, shape: tensorLayers(spec).flatMap((l) => layerTensors(l)).find((x) => x.name === name)!.shape, data }));
   writeSafetensors(bad, asTensors(tensors), { 'btnn.spec': JSON.stringify(spec) });
   t.throws(() => loadModel(bad), /no "btnn.version"/);
   writeSafetensors(bad, asTensors(tensors), { 'btnn.version': '1', 'btnn.spec': '{"version":1' });

@@ -30,8 +30,8 @@ export class UsageError extends Error {}
 const HELP = `btnn — train compact tensorized neural networks on the device that runs them
 
 Usage:
-  btnn train [options]            train the MNIST 784-512-10 network and write DIR/summary.json
-                                  and DIR/model.safetensors
+  btnn train [options]            train on MNIST (the default 784-512-10 network, or --spec FILE)
+                                  and write DIR/summary.json and DIR/model.safetensors
   btnn eval --model FILE [options] reload a model file and report its MNIST test accuracy
   btnn inspect FILE [--batch N]   per layer of a model file: format, modes, ranks, params, FLOPs per
                                   sample (forward+backward), chosen contraction path, workspace
@@ -46,7 +46,11 @@ Usage:
   btnn help                       this text
 
 train options:
-  --format F            weight format of both layers (default ttm):
+  --spec FILE.json      train this ModelSpec (version 2: named typed inputs, layers with a kind:
+                        linear, embedding, activation, concat, interaction; a loss: softmax-xent,
+                        sigmoid-bce, mse; see README "Model specs"); example: examples/mlp-mixed.json.
+                        Without it: the default network, shaped by --format and --max-rank
+  --format F            weight format of both layers of the default network (default ttm):
                           dense   plain [in × out] matrices
                           cp      CP, W folded as [28,28 | 16,32] and [32,16 | 10], one rank R
                           tucker  Tucker core + one factor per mode, same folding
@@ -87,11 +91,20 @@ train options:
   --seed N              seed of every random draw (init, shuffling); same seed, same bits (default 1)
   --limit-train N       use only the first N training images (default: all 60000)
   --limit-test N        use only the first N test images (default: all 10000)
-  --out DIR             where summary.json and model.safetensors go (default runs/latest)
+  --out DIR             where summary.json and model.safetensors go (default runs/latest); a
+                        directory that already holds a run is refused (use --resume or --force)
   --flavour F           core build: node (SIMD), edge-simd, edge-scalar (default: node when the
                         runtime has WebAssembly SIMD, else edge-scalar)
-  --threads N           threads running the two batch lanes (default: 2 on a multi-core machine,
-                        node flavour only); results are bit-identical for any N
+  --lanes N             row ranges each minibatch is split into (default 4); results depend on
+                        the lane count (summation order), never on the thread count
+  --threads N           threads running the lanes and the step's other jobs (default: min(cores,
+                        lanes); node flavour only); results are bit-identical for any N
+  --checkpoint-every N  write DIR/checkpoint.safetensors every N steps (default: after each epoch);
+                        SIGINT / SIGTERM also write one and exit 130 / 143
+  --resume DIR          continue the run in DIR from its checkpoint, bit-exactly (same final model
+                        file as a run that never stopped); give the run's other options again
+  --force               reuse a non-empty --out directory (its contents are deleted first); without
+                        it a directory that holds a run is refused
   --json                print the summary as JSON on stdout
 
 eval options:
@@ -105,9 +118,11 @@ eval options:
 simulate options:
   --device NAME         built-in profile: ${listDevices().join(', ')}
   --device-file FILE    your own profile (JSON, same fields); --device then names its id
-  --model FILE | --spec default
-                        the model: a model.safetensors, or the default MNIST spec (default), whose
-                        --format and --max-rank apply as in train
+  --model FILE | --spec default|FILE.json
+                        the model: a model.safetensors, the default MNIST spec (default; --format
+                        and --max-rank apply as in train), or a ModelSpec file
+  --lanes N             batch lanes, as train's --lanes (default 1: the leanest plan); with the
+                        same --batch and --lanes the plan is exactly what train allocates
   --mode train|infer    what must fit (default train)
   --bits 8|16|32        element width; 8 and 16 are projections (the runtime computes in f32)
   --batch N             batch size (default 128 for train, 1 for infer)

@@ -214,6 +214,8 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
           gLast = Math.max(gLast, t.bwd(val.producer));
         }
         first = Math.min(first, isInput ? t.prep : t.fwd(graph.values.get(v)!.producer));
+        // The model's outputs are read by the host after the step (Runtime.outputs).
+        if (v === graph.lossInput) lastUse = t.end;
       }
       const ids = v0.dtype === 'i32';
       declare(outKey(r, l), rowsPerLane * width * 4, isInput ? 'batch' : 'activations', ids ? 'i32' : 'f32', isInput ? null : spec.layers[v0.producer].name, l, first, lastUse);

@@ -3,12 +3,13 @@
 // formats fold fc1 as [28,28 | 16,32] and fc2 as [32,16 | 10].
 import { defaultMaxRank, formatRanks } from './formats.js';
 import { product } from '../util/math.js';
+import { formatOf } from '../formats/index.js';
 import type { LayerFormat, LinearSpec, ModelSpec } from './types.js';
 
 /** A linear layer of a format over the given modes, ranks at `maxRank` with the format's caps. */
 export function linearLayer(name: string, format: LayerFormat, inModes: number[], outModes: number[], maxRank: number, input?: string): LinearSpec {
   const base: LinearSpec = { kind: 'linear', name, ...(input ? { input } : {}), format, inFeatures: product(inModes), outFeatures: product(outModes) };
-  if (format === 'dense') return base;
+  if (!formatOf(format).tensorized) return base;
   return { ...base, inModes, outModes, ranks: formatRanks(format, inModes, outModes, maxRank) };
 }
 

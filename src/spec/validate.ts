@@ -3,6 +3,7 @@
 // what model files of btnn 0.1 store) are upgraded to version 2 first, so they keep loading.
 import { FORMATS, validateModes, type LayerFormat } from './formats.js';
 import { product } from '../util/math.js';
+import { formatOf } from '../formats/index.js';
 import { buildGraph, declaredInputs } from './graph.js';
 import { ACT_FNS, DTYPES, LAYER_KINDS, LOSS_KINDS, SpecError, type LayerSpec, type ModelSpec } from './types.js';
 
@@ -120,7 +121,7 @@ export function validateSpec(raw: unknown): ModelSpec {
         const bag = inWidths[0];
         if (bag > 1 && l.pool === undefined) fail(`${at}.pool`, l.pool, `its input ${ins[0]} has ${bag} ids per row: pool them with "sum" or "mean"`);
         checkFormat(l, at);
-        if (l.format !== 'dense' && product(l.inModes as number[]) < (l.rows as number)) fail(`${at}.inModes`, l.inModes, `their product must be at least rows (${String(l.rows)})`);
+        if (formatOf(l.format as LayerFormat).tensorized && product(l.inModes as number[]) < (l.rows as number)) fail(`${at}.inModes`, l.inModes, `their product must be at least rows (${String(l.rows)})`);
         width = l.dim as number;
         break;
       }
@@ -170,7 +171,7 @@ export function validateSpec(raw: unknown): ModelSpec {
 
 function checkFormat(l: Record<string, unknown>, at: string): void {
   if (!FORMATS.includes(l.format as LayerFormat)) fail(`${at}.format`, l.format, `must be one of ${FORMATS.join(', ')}`);
-  if (l.format !== 'dense') validateModes(l, at, fail);
+  if (formatOf(l.format as LayerFormat).tensorized) validateModes(l, at, fail);
   else if (l.inModes !== undefined || l.outModes !== undefined || l.ranks !== undefined) {
     fail(`${at}.ranks`, l.ranks ?? l.inModes ?? l.outModes, 'a dense layer has no modes or ranks; remove them or choose a tensor format');
   }
