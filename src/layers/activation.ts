@@ -23,5 +23,5 @@ export function lowerActivation(ctx: LowerContext): LayerProgram {
     completeGrad(ops, g);
     backward.push(ops);
   }
-  return { prep: [], forward, backward, finish: [] };
+  return { prep: [], forward, backward, finish: [], finishSum: [] };
 }

@@ -23,5 +23,5 @@ export function lowerConcat(ctx: LowerContext): LayerProgram {
     }
     backward.push(ops);
   }
-  return { prep: [], forward, backward, finish: [] };
+  return { prep: [], forward, backward, finish: [], finishSum: [] };
 }

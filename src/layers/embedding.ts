@@ -71,5 +71,5 @@ export function lowerEmbedding(ctx: LowerContext): LayerProgram & { laneGrads: s
     indexes.push({ layer: layer.name, plan, ids: ctx.input(0, l), bag, inverse, rows: rowKeys });
   }
   // Every lane overwrites each factor's whole gradient (zero, then scatter-add its rows).
-  return { prep: [], forward, backward, finish: [], laneGrads: plan.tensors.map((x) => x.name), indexes };
+  return { prep: [], forward, backward, finish: [], finishSum: [], laneGrads: plan.tensors.map((x) => x.name), indexes };
 }

@@ -28,5 +28,5 @@ export function lowerInteraction(ctx: LowerContext): LayerProgram {
     }
     backward.push(bwd);
   }
-  return { prep: [], forward, backward, finish: [] };
+  return { prep: [], forward, backward, finish: [], finishSum: [] };
 }

@@ -17,10 +17,12 @@ export function lowerLinear(ctx: LowerContext, plan: LayerPlan): LayerProgram & 
   const n = layer.name, cols = layer.outFeatures, rows = ctx.laneRows;
   const shared = new Map<string, string>();
   for (const b of chosen.sharedBuffers) {
-    // W and the reconstruction's intermediates live from prep to finish; dRecon only in finish.
-    // In inference W stays for every batch that one prepare serves (eval prepares once per pass).
-    const first = b.name === 'dRecon' ? t.finish(i) : t.prep;
-    const last = b.name === 'dRecon' ? t.finish(i) : b.name === 'W' ? (ctx.train ? t.finish(i) : t.end) : ctx.train ? t.finish(i) : t.prep;
+    // W lives from prep to finish (in inference for every batch one prep serves: eval preps once
+    // per pass); the reconstruction's intermediates from prep to finish (prep only in inference);
+    // gradients of intermediates and partial factor gradients during finish only.
+    const [first, last] = b.life === 'finish' ? [t.finish(i), t.finish(i)]
+      : b.life === 'W' ? [t.prep, ctx.train ? t.finish(i) : t.end]
+        : [t.prep, ctx.train ? t.finish(i) : t.prep];
     shared.set(b.name, ctx.declare(b.name, b.floats, 'workspace', null, first, last));
   }
   const tensors = layerTensors(layer).map((x) => x.name);
@@ -63,16 +65,19 @@ export function lowerLinear(ctx: LowerContext, plan: LayerPlan): LayerProgram & 
     }
   }
   const bind0 = (k: string): string => { const v = maps[0].get(k); if (v === undefined) throw new Error(`layer ${n}: program buffer ${k} is not bound`); return v; };
-  const finish: Op[] = [];
-  if (ctx.train && chosen.finish.length) {
-    const dW = chosen.laneBuffers.find((b) => b.name === 'dW');
-    if (dW) for (let l = 1; l < ctx.lanes; l++) finish.push({ op: 'add', dst: ref(maps[0].get('dW')!), src: ref(maps[l].get('dW')!), n: dW.floats });
-    finish.push(...rebind(chosen.finish, bind0));
-  }
+  // Finish job c: its rows of the lanes' dW summed into lane 0's (lane order), then its chunk of
+  // the reconstruction's backward.
+  const finish: Op[][] = ctx.train ? chosen.finishJobs.map((job, c) => {
+    const { off, floats } = chosen.chunkRanges[c];
+    const adds: Op[] = [];
+    for (let l = 1; l < ctx.lanes; l++) adds.push({ op: 'add', dst: ref(maps[0].get('dW')!, off), src: ref(maps[l].get('dW')!, off), n: floats });
+    return [...adds, ...rebind(job, bind0)];
+  }) : [];
   // Tensors whose gradient every lane writes (summed by reduce); the others finish writes once.
   const finishWrites = new Set(chosen.finish.length ? tensors.filter((x) => x !== bias) : []);
   return {
-    prep: rebind(chosen.prep, bind0), forward, backward, finish,
+    prep: chosen.prepJobs.map((job) => rebind(job, bind0)), forward, backward, finish,
+    finishSum: ctx.train ? rebind(chosen.finishSum, bind0) : [],
     laneGrads: tensors.filter((x) => !finishWrites.has(x)),
   };
 }

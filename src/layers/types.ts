@@ -42,10 +42,13 @@ export function stepSchedule(layers: number): Schedule {
 
 /** A layer's contribution to the step: ops over global buffer keys (its buffers it declares through LowerContext). */
 export interface LayerProgram {
-  prep: Op[];
+  /** Jobs run once per step before the lanes, in any order or in parallel. */
+  prep: Op[][];
   /** Per lane. */
   forward: Op[][];
   backward: Op[][];
-  /** Once per step after the lanes: its own reduction of per-lane workspaces, then finish ops. */
-  finish: Op[];
+  /** Jobs once per step after the lanes' gradients are reduced (each sums its own rows of per-lane workspaces first). */
+  finish: Op[][];
+  /** Once every finish job is done: partial results of the finish jobs added up. */
+  finishSum: Op[];
 }

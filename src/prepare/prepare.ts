@@ -75,16 +75,19 @@ export interface ProgramDecl { key: string; ops: Op[]; words: number }
 /**
  * The programs of one step, grouped in the phases the runtime runs in this order; the jobs of
  * one phase touch disjoint memory, so any thread may run any of them (bits do not change).
- *   prep    one job per layer that rebuilds something once per step
+ *   prep    per reconstructed layer, one job per chunk of W's leading rows (rebuilt once per step)
  *   lanes   one job per lane: forward, loss, backward (eval runs the first evalWords words)
  *   reduce  lane gradients summed into lane 0's in lane order, split into `lanes` chunks
- *   finish  one job per layer that pushes summed gradients through a reconstruction
+ *   finish  per reconstructed layer, one job per chunk of W's rows: its rows of the lanes' dW
+ *           summed, then pushed back through its chunk of the reconstruction
+ *   finishSum the chunks' partial factor gradients added up, chunk order
  */
 export interface StepPrograms {
   prep: ProgramDecl[];
   lanes: (ProgramDecl & { evalWords: number })[];
   reduce: ProgramDecl[];
   finish: ProgramDecl[];
+  finishSum: ProgramDecl[];
 }
 
 /** Per lane, what the host writes before a step: inputs, the target, the meta cell. */
@@ -281,13 +284,13 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
   // Lane programs: forward of every layer, the loss, backward in reverse.
   const lossKind = spec.loss.kind;
   const lossFn = lossKind;
-  const step: StepPrograms = { prep: [], lanes: [], reduce: [], finish: [] };
+  const step: StepPrograms = { prep: [], lanes: [], reduce: [], finish: [], finishSum: [] };
   const program = (key: string, ops: Op[]): ProgramDecl => {
     const words = programBytes(ops) / 4;
     declare(key, words * 4, 'meta', 'i32', null, null, t.hooks, t.end);
     return { key, ops, words };
   };
-  programs.forEach((p, i) => { if (p.prep.length) step.prep.push(program(`${spec.layers[i].name}.prog.prep`, p.prep)); });
+  programs.forEach((p, i) => p.prep.forEach((job, c) => { if (job.length) step.prep.push(program(`${spec.layers[i].name}.prog.prep${c}`, job)); }));
   for (let l = 0; l < lanes; l++) {
     const io = laneIo[l];
     const fwd = programs.flatMap((p) => p.forward[l]);
@@ -325,7 +328,8 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
         if (ops.length) step.reduce.push(program(`reduce.${c}`, ops));
       }
     }
-    programs.forEach((p, i) => { if (p.finish.length) step.finish.push(program(`${spec.layers[i].name}.prog.finish`, p.finish)); });
+    programs.forEach((p, i) => p.finish.forEach((job, c) => { if (job.length) step.finish.push(program(`${spec.layers[i].name}.prog.finish${c}`, job)); }));
+    programs.forEach((p, i) => { if (p.finishSum.length) step.finishSum.push(program(`${spec.layers[i].name}.prog.finishSum`, p.finishSum)); });
   }
   if (train && (o.datasetCount ?? 0) > 0) declare('order', o.datasetCount! * 4, 'dataset', 'i32', null, null, t.hooks, t.end);
   void slotOf;

@@ -21,6 +21,11 @@ interface WorkerThread { worker: Worker; ctrl: Int32Array; seq: number; errors: 
 
 /** A job slower than this means the worker is gone (a step takes milliseconds to seconds). */
 const WORKER_TIMEOUT_MS = 10 * 60 * 1000;
+/**
+ * Polls before sleeping on a futex: a step's phases follow each other within microseconds, and
+ * a futex wake costs tens of them, which small models (a step of half a millisecond) feel.
+ */
+export const SPIN_POLLS = 20000;
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -85,6 +90,7 @@ export class ThreadPool {
       e.tnRun(job.addr, evalOnly && job.evalWords !== undefined ? job.evalWords : job.words);
     }
     busy.forEach((w, i) => {
+      for (let k = 0; k < SPIN_POLLS && Atomics.load(w.ctrl, CTRL.DONE) !== w.seq; k++);
       const start = Date.now();
       while (Atomics.load(w.ctrl, CTRL.DONE) !== w.seq) {
         Atomics.wait(w.ctrl, CTRL.DONE, Atomics.load(w.ctrl, CTRL.DONE), 1000);

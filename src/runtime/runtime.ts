@@ -2,8 +2,8 @@
 // place the declared buffers, grows the WASM memory to exactly that plan, links every program
 // once, and runs steps. It owns the phase order, as TFLM's Invoke does:
 //   trainStep  hooks.beforeStep (ARD: EM update, sampling) → load the batch into the lanes → prep →
-//              lanes (forward, loss, backward) → reduce → finish → hooks.afterBackward (ARD: prior
-//              gradients) → Adam, unless the loss or the hook's value is not finite
+//              lanes (forward, loss, backward) → reduce → finish → finishSum → hooks.afterBackward
+//              (ARD: prior gradients) → Adam, unless the loss or the hook's value is not finite
 //   inferStep  load → prep (unless told W is current) → lanes' forward and loss
 // Each phase's jobs run on the thread pool; bits do not depend on the thread count.
 import type { Core } from '../core/wasm.js';
@@ -26,7 +26,8 @@ export class PlanError extends Error {
 }
 const F32 = 4;
 const WASM_PAGE_BYTES = 65536;
-const PHASE = { prep: 0, lanes: 1, reduce: 2, finish: 3 } as const;
+/** Phases: prep → lanes → reduce and finish (independent memory: one phase) → finishSum. */
+const PHASE = { prep: 0, lanes: 1, gradients: 2, finishSum: 3 } as const;
 
 export interface RuntimeOptions {
   /** Training-set size, for the shuffle order buffer (train only). */
@@ -120,8 +121,9 @@ export class Runtime {
     this.phases = [];
     this.phases[PHASE.prep] = pr.prep.map(place);
     this.phases[PHASE.lanes] = pr.lanes.map((p) => ({ ...place(p), evalWords: p.evalWords }));
-    this.phases[PHASE.reduce] = pr.reduce.map(place);
-    this.phases[PHASE.finish] = pr.finish.map(place);
+    // Reduce jobs write the gradients lanes wrote, finish jobs the ones only finish writes: disjoint.
+    this.phases[PHASE.gradients] = [...pr.reduce.map(place), ...pr.finish.map(place)];
+    this.phases[PHASE.finishSum] = pr.finishSum.map(place);
   }
 
   /** Grows the linear memory to exactly the plan (whole pages) and zeroes the plan's bytes. */
@@ -258,8 +260,8 @@ export class Runtime {
     this.load(batch);
     this.run(PHASE.prep);
     this.run(PHASE.lanes);
-    this.run(PHASE.reduce);
-    this.run(PHASE.finish);
+    this.run(PHASE.gradients);
+    this.run(PHASE.finishSum);
     const kl = this.hooks.afterBackward?.() ?? 0;
     const r = this.results();
     const applied = lr !== undefined && Number.isFinite(r.lossSum) && Number.isFinite(kl);

@@ -2,7 +2,7 @@
 // memory, which already holds the linked programs; it runs its share of each phase's jobs.
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { loadCore, type Flavour } from '../core/wasm.js';
-import { CTRL, type Job } from './pool.js';
+import { CTRL, SPIN_POLLS, type Job } from './pool.js';
 
 interface WorkerData {
   module: WebAssembly.Module; memory: WebAssembly.Memory; flavour: Flavour; phases: Job[][];
@@ -15,6 +15,7 @@ const ctrl = new Int32Array(data.control);
 parentPort!.postMessage('ready');
 let seq = 0;
 for (;;) { // until the main thread terminates this worker
+  for (let k = 0; k < SPIN_POLLS && Atomics.load(ctrl, CTRL.SEQ) === seq; k++);
   Atomics.wait(ctrl, CTRL.SEQ, seq);
   seq = Atomics.load(ctrl, CTRL.SEQ);
   try {

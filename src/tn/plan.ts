@@ -13,7 +13,7 @@
 import type { LayerSpec } from '../spec/formats.js';
 import { layerNetwork, BATCH, type Network } from './network.js';
 import { optimalPath, candidateLimits, type PathTerm, type Tree } from './path.js';
-import { Arena, compileTree, emitContract, movedFloats, programFlops, type Leaf, type Op } from './compile.js';
+import { Arena, compileTree, emitContract, movedFloats, programFlops, type Leaf, type Op, type Ref } from './compile.js';
 import { product } from '../util/math.js';
 
 export type PathKind = 'direct' | 'reconstruct';
@@ -31,7 +31,12 @@ export interface PlanOptions {
   path?: PathKind;
 }
 
-export interface BufferSize { name: string; floats: number }
+/**
+ * A workspace of a path. `life` (shared buffers) says when it holds data: `W` from prep to the
+ * last use of W, `recon` from prep to finish (the reconstruction's saved intermediates), `finish`
+ * during finish only (gradients of intermediates, partial factor gradients).
+ */
+export interface BufferSize { name: string; floats: number; life?: 'W' | 'recon' | 'finish' }
 
 export interface PathPlan {
   kind: PathKind;
@@ -42,6 +47,17 @@ export interface PathPlan {
   backward: Op[];
   /** Once per step after the lanes, on lane 0's dW (reconstruct: factor gradients). */
   finish: Op[];
+  /**
+   * prep and finish as independent jobs (reconstruct: one per chunk of W's leading rows, so the
+   * rebuild and its backward spread over threads), and what adds the chunks' partial factor
+   * gradients into the gradients once every finish job is done. prep and finish above are the
+   * jobs concatenated (for counting). Each finish job first sums its rows of the lanes' dW.
+   */
+  prepJobs: Op[][];
+  finishJobs: Op[][];
+  finishSum: Op[];
+  /** Per chunk, its range of W (and dW) in floats: the rows finish job c sums over the lanes. */
+  chunkRanges: { off: number; floats: number }[];
   laneBuffers: BufferSize[];
   sharedBuffers: BufferSize[];
   /** Whole-step counts (all lanes, prep and finish included). */
@@ -76,7 +92,8 @@ function describe(tree: Tree, names: string[]): string {
   return 'leaf' in tree ? names[tree.leaf] : `(${describe(tree.left, names)}·${describe(tree.right, names)})`;
 }
 
-function finalise(kind: PathKind, p: Omit<PathPlan, 'kind' | 'forwardFlops' | 'backwardFlops' | 'movedFloats' | 'workspaceBytes' | 'flopsPerSample' | 'cost'>, o: PlanOptions): PathPlan {
+function finalise(kind: PathKind, q: Omit<PathPlan, 'kind' | 'forwardFlops' | 'backwardFlops' | 'movedFloats' | 'workspaceBytes' | 'flopsPerSample' | 'cost' | 'prep' | 'finish'>, o: PlanOptions): PathPlan {
+  const p = { ...q, prep: q.prepJobs.flat(), finish: [...q.finishJobs.flat(), ...q.finishSum] };
   const forwardFlops = programFlops(p.prep) + o.lanes * programFlops(p.forward);
   const backwardFlops = programFlops(p.finish) + o.lanes * programFlops(p.backward);
   const moved = movedFloats(p.prep) + movedFloats(p.finish) + o.lanes * (movedFloats(p.forward) + movedFloats(p.backward));
@@ -118,7 +135,7 @@ function directPaths(layer: LayerSpec, net: Network, o: PlanOptions): PathPlan[]
     const arenas = { saved: new Arena('saved'), grads: new Arena('dsaved'), scratch: new Arena('scratch') };
     const prog = compileTree(path.tree, leaves, dims, { indices: yIdx, ref: { buf: 'y', off: 0 }, gradRef: o.train ? { buf: 'dy', off: 0 } : null }, arenas);
     plans.push(finalise('direct', {
-      prep: [], forward: prog.forward, backward: prog.backward, finish: [],
+      prepJobs: [], forward: prog.forward, backward: prog.backward, finishJobs: [], finishSum: [], chunkRanges: [],
       laneBuffers: [{ name: 'saved', floats: prog.savedFloats }, { name: 'dsaved', floats: prog.gradFloats }, { name: 'scratch', floats: prog.scratchFloats }],
       sharedBuffers: [], order,
     }, o));
@@ -126,14 +143,67 @@ function directPaths(layer: LayerSpec, net: Network, o: PlanOptions): PathPlan[]
   return plans;
 }
 
+/**
+ * Chunks of W's leading rows the rebuild is split into: one per lane (at most the leading mode's
+ * size), when that mode is the outermost axis of exactly one factor, so the factor's slice and W's
+ * rows are contiguous. Otherwise one chunk. Depends on the lane count only, never on threads.
+ */
+function reconstructChunks(net: Network, leaves: Leaf[], wIdx: string[], lanes: number): { lead: string; leaf: number; chunks: number } {
+  const lead = wIdx[0];
+  const holders = leaves.flatMap((l, k) => (l.indices.includes(lead) ? [k] : []));
+  const ok = holders.length === 1 && leaves[holders[0]].indices[0] === lead;
+  return { lead, leaf: ok ? holders[0] : -1, chunks: ok ? Math.max(1, Math.min(lanes, net.dims[lead])) : 1 };
+}
+
 function reconstructPath(layer: LayerSpec, net: Network, o: PlanOptions): PathPlan | null {
   if (net.factors.length < 2) return null;
   const wIdx = [...net.inIndices, ...net.outIndices];
   const leaves = factorLeaves(layer, net, o.train);
-  const path = optimalPath(leaves.map((l) => ({ indices: l.indices, needsGrad: l.gradRef !== null })), wIdx, net.dims);
+  const terms = leaves.map((l) => ({ indices: l.indices, needsGrad: l.gradRef !== null }));
+  const path = optimalPath(terms, wIdx, net.dims);
   if (!path) return null;
-  const recon = { saved: new Arena('recon'), grads: new Arena('dRecon'), scratch: new Arena('reconScratch') };
-  const rebuild = compileTree(path.tree, leaves, net.dims, { indices: wIdx, ref: { buf: 'W', off: 0 }, gradRef: o.train ? { buf: 'dW', off: 0 } : null }, recon);
+  const wFloats = product(wIdx.map((ix) => net.dims[ix]));
+  const { lead, leaf: sliced, chunks } = reconstructChunks(net, leaves, wIdx, o.lanes);
+  const n = net.dims[lead];
+  const size = (l: Leaf): number => product(l.indices.map((ix) => net.dims[ix]));
+  // Factor gradients every chunk adds to (all but the sliced factor's): chunk 0 writes them, the
+  // others write partials that finishSum adds in chunk order.
+  const shared = leaves.map((l, k) => k).filter((k) => k !== sliced && leaves[k].gradRef !== null);
+  const partOffsets = new Map<number, number>();
+  let partFloats = 0;
+  for (const k of shared) { partOffsets.set(k, partFloats); partFloats += Math.ceil(size(leaves[k]) / 4) * 4; }
+  const prepJobs: Op[][] = [], finishJobs: Op[][] = [], finishSum: Op[] = [];
+  const chunkRanges: { off: number; floats: number }[] = [];
+  const sharedBuffers: BufferSize[] = [{ name: 'W', floats: wFloats, life: 'W' }];
+  let order = '';
+  for (let c = 0; c < chunks; c++) {
+    const s0 = Math.floor((c * n) / chunks), s1 = Math.floor(((c + 1) * n) / chunks);
+    const dims = chunks > 1 ? { ...net.dims, [lead]: s1 - s0 } : net.dims;
+    const at = (ref: Ref, floats: number): Ref => ({ buf: ref.buf, off: ref.off + (s0 * floats) / n });
+    const mine = leaves.map((l, k): Leaf => {
+      if (chunks === 1) return l;
+      if (k === sliced) return { indices: l.indices, ref: at(l.ref, size(l)), gradRef: l.gradRef ? at(l.gradRef, size(l)) : null };
+      if (c === 0 || !l.gradRef) return l;
+      return { ...l, gradRef: { buf: `dpart${c}`, off: partOffsets.get(k)! } };
+    });
+    const chunkPath = chunks === 1 ? path : optimalPath(terms, wIdx, dims)!;
+    const tag = chunks === 1 ? '' : String(c);
+    const recon = { saved: new Arena(`recon${tag}`), grads: new Arena(`dRecon${tag}`), scratch: new Arena(`reconScratch${tag}`) };
+    const wRef: Ref = at({ buf: 'W', off: 0 }, wFloats), dwRef: Ref = at({ buf: 'dW', off: 0 }, wFloats);
+    chunkRanges.push({ off: wRef.off, floats: ((s1 - s0) * wFloats) / n });
+    const rebuild = compileTree(chunkPath.tree, mine, dims, { indices: wIdx, ref: wRef, gradRef: o.train ? dwRef : null }, recon);
+    prepJobs.push(rebuild.forward);
+    if (o.train) finishJobs.push(rebuild.backward);
+    sharedBuffers.push(
+      { name: `recon${tag}`, floats: rebuild.savedFloats, life: 'recon' }, { name: `dRecon${tag}`, floats: rebuild.gradFloats, life: 'finish' },
+      { name: `reconScratch${tag}`, floats: rebuild.scratchFloats, life: 'recon' },
+    );
+    if (o.train && c > 0 && partFloats > 0) {
+      sharedBuffers.push({ name: `dpart${c}`, floats: partFloats, life: 'finish' });
+      for (const k of shared) finishSum.push({ op: 'add', dst: leaves[k].gradRef!, src: { buf: `dpart${c}`, off: partOffsets.get(k)! }, n: size(leaves[k]) });
+    }
+    if (c === 0) order = `W=${describe(chunkPath.tree, net.factors.map((f) => f.name))}${chunks > 1 ? ` in ${chunks} chunks of ${lead}` : ''}; x·W`;
+  }
   // Per lane: y = x·W, and in backward dW_lane = xᵀ·dy, dx = dy·Wᵀ.
   const dims = { ...net.dims, [BATCH]: o.laneRows };
   const xIdx = [BATCH, ...net.inIndices], yIdx = [BATCH, ...net.outIndices];
@@ -146,15 +216,11 @@ function reconstructPath(layer: LayerSpec, net: Network, o: PlanOptions): PathPl
     emitContract(backward, dims, x, dy, wIdx, { buf: 'dW', off: 0 }, wIdx, scratch);
     if (o.needInputGrad) emitContract(backward, dims, dy, W, xIdx, { buf: 'dx', off: 0 }, xIdx, scratch);
   }
-  const wFloats = product(wIdx.map((ix) => net.dims[ix]));
   return finalise('reconstruct', {
-    prep: rebuild.forward, forward, backward, finish: rebuild.backward,
+    prepJobs, forward, backward, finishJobs, finishSum, chunkRanges,
     laneBuffers: [{ name: 'scratch', floats: scratch.high }, ...(o.train ? [{ name: 'dW', floats: wFloats }] : [])],
-    sharedBuffers: [
-      { name: 'W', floats: wFloats }, { name: 'recon', floats: rebuild.savedFloats },
-      { name: 'dRecon', floats: rebuild.gradFloats }, { name: 'reconScratch', floats: rebuild.scratchFloats },
-    ],
-    order: `W=${describe(path.tree, net.factors.map((f) => f.name))}; x·W`,
+    sharedBuffers,
+    order,
   }, o);
 }
 
