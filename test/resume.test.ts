@@ -84,3 +84,33 @@ t.test('CLI: SIGINT mid-epoch writes a checkpoint, exits 130 and says how to res
   t.match(resumed.stderr, /resuming at epoch [12], sample \d+ of 20000/);
   t.ok(readFileSync(join(out, 'model.safetensors')).equals(readFileSync(join(dir, 'straight', 'model.safetensors'))), 'model file identical to the straight run');
 });
+
+t.test('a damaged checkpoint is refused with a message, never half-read', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'btnn-ckfuzz-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const out = join(dir, 'run');
+  const opts = (extra: Partial<TrainOptions> = {}): TrainOptions => base(out, { limitTrain: 200, epochs: 2, ...extra });
+  await t.rejects(train(opts({ interruptAtStep: 2 })), Interrupted);
+  const good = readFileSync(join(out, CHECKPOINT_FILE));
+  let seed = 5;
+  const rand = (n: number): number => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return seed % n; };
+  const headerEnd = 8 + Number(good.readBigUInt64LE(0));
+  for (let k = 0; k < 40; k++) {
+    const bad = Buffer.from(good);
+    const what = k % 4;
+    let damaged: Buffer;
+    if (what === 0) damaged = bad.subarray(0, rand(bad.length)); // truncated
+    else if (what === 1) { bad[8 + rand(headerEnd - 8)] ^= 1 << rand(8); damaged = bad; } // header bit flip
+    else if (what === 2) { bad.writeBigUInt64LE(BigInt(rand(1 << 30)), 0); damaged = bad; } // header length
+    else { const h = JSON.parse(bad.subarray(8, headerEnd).toString()); delete h.__metadata__[['loop', 'rng', 'spec', 'buffers'][rand(4)]]; const j = Buffer.from(JSON.stringify(h).padEnd(headerEnd - 8)); damaged = Buffer.concat([bad.subarray(0, 8), j.subarray(0, headerEnd - 8), bad.subarray(headerEnd)]); }
+    writeFileSync(join(out, CHECKPOINT_FILE), damaged);
+    try {
+      await train(opts({ resume: true }));
+      // A flip inside a float's JSON digits can leave a valid file: then it must still train.
+      t.ok(existsSync(join(out, 'summary.json')), `case ${k}: accepted and finished`);
+      rmSync(join(out, 'summary.json'));
+    } catch (err) {
+      t.match((err as Error).name, /^(CheckpointError|SafetensorsError|SpecError|OutputError)$/, `case ${k} (${['truncated', 'bit flip', 'length', 'missing field'][what]}): ${(err as Error).name}: ${(err as Error).message.slice(0, 100)}`);
+    }
+  }
+});

@@ -51,7 +51,7 @@ export async function plantedRank(o: PlantedOptions, core?: Core): Promise<Plant
   const steps = o.steps ?? 6000, lr = o.lr ?? 1e-2, noiseRel = o.noise ?? 0.1;
   const truth = layerAt(o.format, o.trueRank);
   const draw = gaussian(o.seed);
-  const factors = layerTensors(truth).filter((t) => !t.name.endsWith('.bias')).map((t) => Float64Array.from({ length: product(t.shape) }, draw));
+  const factors = layerTensors(truth).filter((t) => t.role === 'factor').map((t) => Float64Array.from({ length: product(t.shape) }, draw));
   const clean = layerToDense(truth, factors);
   const rms = Math.sqrt(clean.reduce((s, x) => s + x * x, 0) / clean.length);
   const noise = noiseRel * rms;

@@ -444,7 +444,7 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     const e = err as Error & { code?: string };
     const userError = err instanceof UsageError || e.code?.startsWith('ERR_PARSE_ARGS') ||
-      ['IdxError', 'MnistError', 'SafetensorsError', 'ModelFileError', 'SpecError', 'PlanError', 'BudgetError', 'OutputError', 'DeviceError'].includes(e.name);
+      ['IdxError', 'MnistError', 'SafetensorsError', 'ModelFileError', 'SpecError', 'PlanError', 'BudgetError', 'OutputError', 'DeviceError', 'CheckpointError'].includes(e.name);
     process.stderr.write(`btnn: ${e.message}\n${userError ? 'Run `btnn help` for usage.\n' : e.stack ?? ''}\n`);
     return userError ? 2 : 1;
   }

@@ -69,23 +69,23 @@ function snapshotTensors(prefix: string, s: Snapshot): NamedTensor[] {
 function snapshotMeta(prefix: string, s: Snapshot): Record<string, string> {
   return {
     [`${prefix}rng`]: b64(s.rng), [`${prefix}order`]: s.order ? b64(s.order) : '', [`${prefix}adamSteps`]: String(s.adamSteps),
-    [`${prefix}buffers`]: JSON.stringify([...s.tensors.keys()]),
+    // Which tensors each buffer holds, so the reader looks tensors up by name (never parses names).
+    [`${prefix}buffers`]: JSON.stringify(Object.fromEntries([...s.tensors].map(([b, m]) => [b, [...m.keys()]]))),
   };
 }
 
 function readSnapshot(prefix: string, tensors: Map<string, NamedTensor>, meta: Record<string, string>, path: string): Snapshot {
-  let buffers: string[];
+  let buffers: Record<string, string[]>;
   try { buffers = JSON.parse(meta[`${prefix}buffers`] ?? ''); } catch { throw new CheckpointError(`${path}: __metadata__ ${prefix}buffers is missing or not JSON`); }
   const m = new Map<string, Map<string, Float32Array>>();
-  for (const b of buffers) m.set(b, new Map());
-  for (const [name, t] of tensors) {
-    if (!name.startsWith(prefix) && prefix !== '') continue;
-    const rest = name.slice(prefix.length);
-    const slash = rest.indexOf('/');
-    const buffer = rest.slice(0, slash);
-    if (prefix === '' && name.startsWith('good.')) continue;
-    const into = m.get(buffer);
-    if (into) into.set(rest.slice(slash + 1), t.data);
+  for (const [buffer, names] of Object.entries(buffers)) {
+    const into = new Map<string, Float32Array>();
+    for (const name of names) {
+      const t = tensors.get(`${prefix}${buffer}/${name}`);
+      if (!t) throw new CheckpointError(`${path}: tensor "${prefix}${buffer}/${name}" is missing; the checkpoint is incomplete`);
+      into.set(name, t.data);
+    }
+    m.set(buffer, into);
   }
   const order = meta[`${prefix}order`];
   return {

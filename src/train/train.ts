@@ -14,7 +14,7 @@ import { tensorLayers, type ModelSpec, type Inference } from '../spec/types.js';
 import { defaultSpec } from '../spec/defaults.js';
 import { modelParams, denseParams, layerParams, layerTensors } from '../model/layers.js';
 import { Ard } from '../ard/ard.js';
-import { governedTensors } from '../bayes/groups.js';
+import { governedTensors, rankGroups } from '../bayes/groups.js';
 import { decidePrune, snapshot, restore, sliceRankVar, type Kept, type Snapshot } from '../ard/prune.js';
 import { klWeight, type Hyperprior, type RankThreshold } from '../bayes/prior.js';
 import { initStd, initialise } from '../runtime/init.js';
@@ -24,7 +24,7 @@ import { saveModel } from '../model/file.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { Runtime, type Batch, type DataSource, type RuntimeOptions } from '../runtime/runtime.js';
 import { Progress } from '../util/progress.js';
-import { readCheckpoint, writeCheckpoint, type Checkpoint, type LoopState } from './checkpoint.js';
+import { readCheckpoint, writeCheckpoint, CheckpointError, type Checkpoint, type LoopState } from './checkpoint.js';
 
 /** Every minibatch is split into this many lanes by default, whatever the thread count. */
 export const TRAIN_LANES = 4;
@@ -238,6 +238,44 @@ const rankLine = (spec: ModelSpec): string =>
 const identity = (): Kept => new Map();
 
 /**
+ * A checkpoint's state must fit the runtime it is restored into and the loop it resumes; a file
+ * that parses but does not (damaged, or edited) is refused by field before anything is copied.
+ */
+function checkCheckpoint(ck: Checkpoint, rt: Runtime, count: number, opts: TrainOptions): void {
+  const bad = (field: string, why: string): never => { throw new CheckpointError(`checkpoint ${field}: ${why}; the file is damaged, start again without --resume`); };
+  const snaps = [['', ck.state], ...(ck.good ? [['good.', ck.good.snap] as const] : [])] as const;
+  for (const [prefix, snap] of snaps) {
+    for (const [buffer, m] of snap.tensors) {
+      if (!rt.hasBuffer(buffer)) bad(`${prefix}${buffer}`, 'is not a buffer of this model');
+      for (const s of rt.slots) {
+        const data = m.get(s.name);
+        if (!data || data.length !== s.floats) bad(`${prefix}${buffer}/${s.name}`, `has ${data?.length ?? 0} floats, the model's tensor ${s.floats}`);
+      }
+    }
+    if (!snap.tensors.has('params')) bad(`${prefix}params`, 'is missing');
+    if (snap.rng.length !== 16) bad(`${prefix}rng`, `has ${snap.rng.length} bytes, not 16`);
+    if (!snap.order || snap.order.length !== count) bad(`${prefix}order`, `has ${snap.order?.length ?? 0} entries, the training set ${count}`);
+    const seen = new Uint8Array(count);
+    for (const v of snap.order!) { if (!(v >= 0 && v < count) || seen[v]) bad(`${prefix}order`, `is not a permutation of 0..${count - 1} (entry ${v})`); seen[v] = 1; }
+    if (!Number.isSafeInteger(snap.adamSteps) || snap.adamSteps < 0) bad(`${prefix}adamSteps`, `= ${snap.adamSteps}, must be an integer >= 0`);
+  }
+  const l = ck.loop;
+  const int = (v: unknown, lo: number, hi: number): boolean => Number.isSafeInteger(v) && (v as number) >= lo && (v as number) <= hi;
+  if (!int(l.epoch, 1, opts.epochs)) bad('loop.epoch', `= ${l.epoch}, must be in 1..${opts.epochs}`);
+  if (!int(l.cursor, 0, count) || (l.cursor % opts.batch !== 0 && l.cursor !== count)) bad('loop.cursor', `= ${l.cursor}, must be a multiple of the batch in 0..${count}`);
+  if (!int(l.step, 0, Number.MAX_SAFE_INTEGER) || !(l.lrFactor > 0 && l.lrFactor <= 1)) bad('loop.step', `= ${l.step} (lr factor ${l.lrFactor})`);
+  if (!Array.isArray(l.budgets) || l.budgets.length !== rt.layerPlans.length) bad('loop.budgets', `has ${l.budgets?.length} entries for ${rt.layerPlans.length} layers`);
+  if (!Array.isArray(l.history) || !Array.isArray(l.pruneEvents) || !Array.isArray(l.warnings)) bad('loop', 'lacks its histories');
+  const sizes = (v: Float64Array[] | null | undefined): string => (v ? v.map((x) => x.length).join(',') : 'none');
+  if (opts.bayes) {
+    const want = rankGroups(rt.spec).map((g) => g.size).join(',');
+    if (sizes(ck.rankVar) !== want) bad('rankVar', `has slices [${sizes(ck.rankVar)}], the model's rank groups [${want}]`);
+    if (ck.good && sizes(ck.good.rankVar) !== want) bad('good.rankVar', `has slices [${sizes(ck.good.rankVar)}], the model's rank groups [${want}]`);
+    for (const v of [...(ck.rankVar ?? []), ...(ck.good?.rankVar ?? [])]) if (v.some((x) => !(x > 0) || !Number.isFinite(x))) bad('rankVar', 'holds a variance that is not finite and > 0');
+  }
+}
+
+/**
  * The training loop and everything a step mutates: the runtime's memory (parameters, Adam state,
  * rank variances and posterior scales, the generator, the epoch's order), the ARD driver, and the
  * LoopState (epoch, cursor, step, lr factor, the NaN guard's snapshot, histories, prune events).
@@ -282,6 +320,7 @@ export class Trainer {
     let ard: Ard | null = null;
     let loop: LoopState;
     if (ck) {
+      checkCheckpoint(ck, rt, trainSet.count, opts);
       restore(rt, ck.state);
       if (opts.bayes) ard = new Ard(rt, { prior: opts.bayes.prior, emStep: opts.bayes.emStep }, ck.rankVar!);
       loop = ck.loop;
