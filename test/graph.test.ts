@@ -15,6 +15,7 @@ import { formatRanks } from '../src/spec/formats.js';
 import type { LayerFormat, LossKind, ModelSpec, LinearSpec } from '../src/spec/types.js';
 import { SpecError } from '../src/spec/types.js';
 import { train } from '../src/train/train.js';
+import { snapshot, restore } from '../src/ard/prune.js';
 import { referenceLoss, type Params } from './helpers/reference.js';
 import { GRAD_VS_FD_REL, GRAD_VS_FD_ABS } from './helpers/tolerances.js';
 
@@ -244,6 +245,21 @@ t.test('embedding layers of every format in a graph: bag pooling (sum, mean), re
       }
     }
   }
+  {
+    // Pruning's snapshot and restore carry an embedding's tensors (it has no bias).
+    const spec = validateSpec({
+      version: 2, inputs: [{ name: 'ids', dtype: 'i32', shape: [2] }],
+      layers: [{ kind: 'embedding', name: 'e', input: 'ids', rows: 12, dim: 4, format: 'tt', pool: 'sum', inModes: [3, 4], outModes: [4], ranks: [1, 2, 2, 1] }, linear('top', 'dense', [4], [2], 0)],
+      loss: { kind: 'softmax-xent' },
+    });
+    // Two cores: two runtimes in one core would share the same memory plan's bytes.
+    const a = new Runtime(core, spec, 4, 'train'), b = new Runtime(await loadCore('node'), spec, 4, 'train');
+    let seed = 1;
+    for (const slot of a.slots) fillRandom(a.tensor(slot.name), seed++, 0.5);
+    t.ok(b.tensor('e.core0').every((v) => v === 0), 'the second runtime starts from zeros');
+    restore(b, snapshot(a, new Map()));
+    for (const slot of a.slots) t.same(Array.from(b.tensor(slot.name)), Array.from(a.tensor(slot.name)), `${slot.name} carried over`);
+  }
   const bad = validateSpec({
     version: 2, inputs: [{ name: 'ids', dtype: 'i32', shape: [1] }],
     layers: [{ kind: 'embedding', name: 'e', input: 'ids', rows: 10, dim: 4, format: 'dense' }, linear('top', 'dense', [4], [2], 0)],
@@ -253,4 +269,89 @@ t.test('embedding layers of every format in a graph: bag pooling (sum, mean), re
   t.throws(() => rt.inferStep({ source: { inputs: { ids: Int32Array.from([1, 2, 10]) } }, rows: 3 }), /batch row 2: embedding e: id 10 at position 2 is not an integer in \[0, 10\)/);
   t.throws(() => validateSpec({ version: 2, inputs: [{ name: 'ids', dtype: 'i32', shape: [3] }], layers: [{ kind: 'embedding', name: 'e', input: 'ids', rows: 10, dim: 4, format: 'dense' }], loss: { kind: 'softmax-xent' } }),
     /spec\.layers\[0\]\.pool = undefined: its input ids has 3 ids per row: pool them with "sum" or "mean"/);
+});
+
+t.test('review regressions: stacked activations, layer names that look like the step\'s buffers, finish buffers of two layers', async (t) => {
+  const core = await loadCore('node');
+  const rows = 3;
+  const x = new Float32Array(rows * 4);
+  fillRandom(x, 8);
+  const target = Float32Array.from({ length: rows * 3 }, (_, i) => Math.sin(i + 1));
+  for (const [f1, f2] of [['relu', 'sigmoid'], ['tanh', 'relu'], ['sigmoid', 'tanh']] as const) {
+    // Names chosen to collide with the step's own keys under a careless scheme.
+    const spec = validateSpec({
+      version: 2, inputs: [{ name: 'target', dtype: 'f32', shape: [4] }],
+      layers: [linear('lane0', 'dense', [4], [3], 0), { kind: 'activation', name: 'meta', fn: f1 }, { kind: 'activation', name: 'program', fn: f2 },
+        linear('W', 'dense', [3], [3], 0)],
+      loss: { kind: 'mse' },
+    });
+    const rt = new Runtime(core, spec, 4, 'train', { lanes: 2 });
+    let seed = 4;
+    for (const slot of rt.slots) fillRandom(rt.tensor(slot.name), seed++, 0.9);
+    rt.trainStep({ source: { inputs: { target: x }, target }, rows });
+    const params: Params = new Map(rt.slots.map((s) => [s.name, Float64Array.from(rt.tensor(s.name))]));
+    const h = 1e-6;
+    let worst = 0;
+    for (const slot of rt.slots) {
+      const p = params.get(slot.name)!, grad = rt.gradient(slot.name);
+      for (let i = 0; i < p.length; i++) {
+        const keep = p[i];
+        p[i] = keep + h; const up = referenceLoss(spec, params, { target: x }, target, rows);
+        p[i] = keep - h; const down = referenceLoss(spec, params, { target: x }, target, rows);
+        p[i] = keep;
+        const fd = (up - down) / (2 * h);
+        worst = Math.max(worst, Math.abs(grad[i] - fd) / Math.max(GRAD_VS_FD_ABS / GRAD_VS_FD_REL, Math.abs(fd)));
+      }
+    }
+    t.ok(worst <= GRAD_VS_FD_REL, `${f1} → ${f2}: gradients equal finite differences (worst ${worst.toExponential(2)})`);
+  }
+  // Two reconstructed layers: their finish jobs run in one phase, so their buffers must not share bytes.
+  const two = validateSpec({
+    version: 2, inputs: [{ name: 'x', dtype: 'f32', shape: [64] }],
+    layers: [linear('fc1', 'tt', [8, 8], [2, 2], 4), { kind: 'activation', name: 'r', fn: 'relu' }, linear('fc2', 'tt', [2, 2], [2, 5], 4)],
+    loss: { kind: 'softmax-xent' },
+  });
+  const xs = new Float32Array(64 * 64);
+  fillRandom(xs, 2);
+  const labels = Int32Array.from({ length: 64 }, (_, i) => i % 10);
+  const grads = (['greedy', 'linear'] as const).map((planner) => {
+    const rt = new Runtime(core, two, 64, 'train', { lanes: 2, path: 'reconstruct', planner });
+    let seed = 6;
+    for (const slot of rt.slots) fillRandom(rt.tensor(slot.name), seed++, 0.5);
+    rt.trainStep({ source: { inputs: { x: xs }, target: labels }, rows: 64 });
+    return Buffer.from(rt.f32(rt.bufferAddr('grads'), rt.paramFloats).slice().buffer);
+  });
+  t.ok(grads[0].equals(grads[1]), 'greedy plan = linear plan, bit for bit, with two reconstructed layers');
+});
+
+t.test('train refuses a spec MNIST cannot feed, and an inference field without its options', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'btnn-specfit-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const run = (spec: ModelSpec, extra = {}) => train({ format: 'tt', epochs: 1, batch: 32, lr: 1e-3, maxRank: 4, seed: 1, limitTrain: 64, limitTest: 32, outDir: join(dir, String(Math.random())), log: null, spec, ...extra });
+  const narrow = validateSpec({ version: 2, inputs: [{ name: 'x', dtype: 'f32', shape: [100] }], layers: [linear('l', 'dense', [100], [10], 0)], loss: { kind: 'softmax-xent' } });
+  await t.rejects(run(narrow), /spec\.inputs = .*mnist-train gives one f32 input of 784 values per row/);
+  const mse = validateSpec({ version: 2, inputs: [{ name: 'x', dtype: 'f32', shape: [784] }], layers: [linear('l', 'dense', [784], [10], 0)], loss: { kind: 'mse' } });
+  await t.rejects(run(mse), /spec\.loss = .*mnist-train has 10 classes; use "softmax-xent"/);
+  const five = validateSpec({ version: 2, inputs: [{ name: 'x', dtype: 'f32', shape: [784] }], layers: [linear('l', 'dense', [784], [5], 0)], loss: { kind: 'softmax-xent' } });
+  await t.rejects(run(five), /width 5.*10 classes/);
+  const svi = { ...mnistMixed(), inference: 'svi' as const };
+  await t.rejects(run(svi), /spec\.inference = "svi": training with the rank prior needs its options: add --inference svi/);
+  const renamed = validateSpec({ version: 2, inputs: [{ name: 'pixels', dtype: 'f32', shape: [784] }], layers: [linear('l', 'dense', [784], [10], 0)], loss: { kind: 'softmax-xent' } });
+  const s = await run(renamed, { limitTrain: 2000, limitTest: 500 });
+  t.ok(s.testAccuracy > 0.5, `an input named "pixels" is fed the images (accuracy ${s.testAccuracy})`);
+});
+
+t.test('validateSpec: unknown fields inside layers and the loss, unread inputs, pool without a bag', async (t) => {
+  const base = (): any => ({ version: 2, inputs: [{ name: 'x', dtype: 'f32', shape: [4] }], layers: [linear('l', 'dense', [4], [3], 0)], loss: { kind: 'softmax-xent' } });
+  const cases: [(s: any) => void, RegExp][] = [
+    [(s) => { s.layers[0].activation = 'relu'; }, /spec\.layers\[0\]\.activation = "relu": a linear layer has no such field .*an activation is a layer of its own/],
+    [(s) => { s.loss.target = 'y'; }, /spec\.loss\.target = "y": a loss has only "kind" and "input"/],
+    [(s) => { s.inputs.push({ name: 'z', dtype: 'f32', shape: [2] }); }, /spec\.inputs\[1\]\.name = "z": no layer reads this input/],
+    [(s) => { s.inputs = [{ name: 'ids', dtype: 'i32', shape: [1] }]; s.layers = [{ kind: 'embedding', name: 'e', input: 'ids', rows: 5, dim: 3, format: 'dense', pool: 'sum' }]; }, /spec\.layers\[0\]\.pool = "sum": its input ids has one id per row: there is nothing to pool/],
+  ];
+  for (const [mutate, message] of cases) {
+    const s = base();
+    mutate(s);
+    t.throws(() => validateSpec(s), message);
+  }
 });

@@ -21,8 +21,10 @@ const edges = new Map<string, string[]>();
 for (const f of files) {
   const text = readFileSync(f, 'utf8');
   const deps: string[] = [];
-  for (const m of text.matchAll(/^\s*(?:import|export)\s[^'";]*?from\s+'(\.[^']+)'/gm)) {
-    deps.push(rel(resolve(dirname(f), m[1].replace(/\.js$/, '.ts'))));
+  // import … from './x.js', export … from, side-effect import './x.js', dynamic import('./x.js').
+  const forms = [/^\s*(?:import|export)\s[^'";]*?from\s+['"](\.[^'"]+)['"]/gm, /^\s*import\s+['"](\.[^'"]+)['"]/gm, /\bimport\(\s*['"](\.[^'"]+)['"]\s*\)/g];
+  for (const form of forms) {
+    for (const m of text.matchAll(form)) deps.push(rel(resolve(dirname(f), m[1].replace(/\.js$/, '.ts'))));
   }
   edges.set(rel(f), deps);
 }

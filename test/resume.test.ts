@@ -4,7 +4,7 @@
 // and exits 130; a run directory holds one run.
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { train, Interrupted, CHECKPOINT_FILE, type TrainOptions } from '../src/train/train.js';
@@ -56,6 +56,12 @@ t.test('a resume must use the run\'s options; a run directory holds one run', as
   await train(base(out, { resume: true, bayes: undefined }));
   t.same(readdirSync(out).filter((f) => f.endsWith('.tmp')), [], 'stale temp files are removed');
   await t.rejects(train(base(join(dir, 'none'), { resume: true, bayes: undefined })), /no checkpoint\.safetensors there/);
+  // Someone else's temp file is theirs: it makes the directory non-empty and is left alone.
+  const other = join(dir, 'other');
+  mkdirSync(other);
+  writeFileSync(join(other, 'notes.tmp'), 'mine');
+  await t.rejects(train(base(other, { bayes: undefined })), /already holds a run \(notes\.tmp\)/);
+  t.ok(existsSync(join(other, 'notes.tmp')), 'a foreign .tmp file is not deleted');
   await train(base(out, { force: true, bayes: undefined, epochs: 1 }));
   t.ok(existsSync(join(out, 'summary.json')), '--force reuses the directory');
 });

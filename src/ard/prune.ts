@@ -4,6 +4,7 @@
 // then derived from the smaller spec. Nothing is masked: the model really shrinks.
 import { tensorLayers, type ModelSpec } from '../spec/types.js';
 import { layerNetwork } from '../tn/network.js';
+import { layerTensors } from '../model/layers.js';
 import { aliveSlices, type RankThreshold } from '../bayes/prior.js';
 import type { Ard } from './ard.js';
 import { formatOf } from '../formats/index.js';
@@ -72,7 +73,7 @@ export function snapshot(rt: Runtime, kept: Kept): Snapshot {
         const name = `${layer.name}.${f.name}`;
         m.set(name, sliceTensor(rt.slotView(buffer, name), f.shape, f.axes, keep));
       }
-      m.set(`${layer.name}.bias`, rt.slotView(buffer, `${layer.name}.bias`).slice());
+      for (const t of layerTensors(layer)) if (t.role === 'bias') m.set(t.name, rt.slotView(buffer, t.name).slice());
     }
     tensors.set(buffer, m);
   }

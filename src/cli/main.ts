@@ -233,8 +233,18 @@ function parseTrain(values: Record<string, unknown>): TrainOptions {
     threads: intOption(values, 'threads', undefined, 1, 64),
     bayes: parseBayes(values, intOption(values, 'epochs', 3, 0, 10000)!),
     ...(values.spec !== undefined && values.spec !== 'default' ? { spec: readSpecFile(values.spec as string) } : {}),
+    ...specOnlyOptions(values),
     checkpointEvery: intOption(values, 'checkpoint-every', 0, 0, 1e9),
   };
+}
+
+/** --format and --max-rank shape the default network: with a spec file they would be ignored, so they are refused. */
+function specOnlyOptions(values: Record<string, unknown>): Record<string, never> {
+  if (values.spec === undefined || values.spec === 'default') return {};
+  for (const o of ['format', 'max-rank']) {
+    if (values[o] !== undefined) throw new UsageError(`--${o} shapes the default network; with --spec ${String(values.spec)} the spec file gives every layer's format and ranks: drop --${o}`);
+  }
+  return {};
 }
 
 /** A ModelSpec JSON file (v2, or v1), validated: errors name the file and the field. */
@@ -358,9 +368,12 @@ function cmdSimulate(values: Record<string, unknown>): number {
     const t = parseTrain(values);
     spec = which === 'default' ? defaultSpec(t.format, t.maxRank) : readSpecFile(which);
   }
+  const lanes = intOption(values, 'lanes', 1, 1, 64)!;
   if (values.fit) {
     const widths = values.bits !== undefined ? [bits] : [32, 16, 8] as const;
-    const fit = widths.map((b) => ({ bits: b, ...largestFittingRank(spec, device, mode, b as 8 | 16 | 32, batch, values.model === undefined) }));
+    // Only the default network is rebuilt at each max rank; a model or a spec file has its ranks capped.
+    const rebuild = values.model === undefined && (values.spec === undefined || values.spec === 'default');
+    const fit = widths.map((b) => ({ bits: b, ...largestFittingRank(spec, device, mode, b as 8 | 16 | 32, batch, rebuild, lanes) }));
     if (values.json) {
       process.stdout.write(JSON.stringify({ device: device.id, mode, batch, fit, accuracy: 'not evaluated: btnn has no quantised evaluation yet' }, null, 2) + '\n');
     } else {
@@ -372,7 +385,6 @@ function cmdSimulate(values: Record<string, unknown>): number {
     }
     return 0;
   }
-  const lanes = intOption(values, 'lanes', 1, 1, 64)!;
   const report = simulate({ spec, device, mode, bits, batch, lanes, rankHistory });
   if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   else process.stdout.write(formatSummary(report) + '\n');
@@ -407,11 +419,11 @@ function atMaxRank(spec: ModelSpec, R: number, rebuild: boolean): ModelSpec {
   return { ...spec, layers: spec.layers.map((l) => ('ranks' in l && l.ranks ? { ...l, ranks: l.ranks.map((r) => Math.min(r, R)) } : l)) };
 }
 
-function largestFittingRank(spec: ModelSpec, device: ReturnType<typeof loadDevice>, mode: 'train' | 'infer', bits: 8 | 16 | 32, batch: number, rebuild: boolean) {
+function largestFittingRank(spec: ModelSpec, device: ReturnType<typeof loadDevice>, mode: 'train' | 'infer', bits: 8 | 16 | 32, batch: number, rebuild: boolean, lanes: number) {
   let best = { maxRank: 0, params: 0, totalBytes: 0, marginBytes: 0 };
   for (let R = 1; R <= 64; R++) {
     const s = atMaxRank(spec, R, rebuild);
-    const r = simulate({ spec: s, device, mode, bits, batch });
+    const r = simulate({ spec: s, device, mode, bits, batch, lanes });
     if (R === 1 && !r.fits) return { ...best, totalBytes: r.totalBytes };
     if (r.fits) best = { maxRank: R, params: modelParams(s), totalBytes: r.totalBytes, marginBytes: r.marginBytes };
   }

@@ -20,7 +20,8 @@ export function lowerLinear(ctx: LowerContext, plan: LayerPlan): LayerProgram & 
     // W lives from prep to finish (in inference for every batch one prep serves: eval preps once
     // per pass); the reconstruction's intermediates from prep to finish (prep only in inference);
     // gradients of intermediates and partial factor gradients during finish only.
-    const [first, last] = b.life === 'finish' ? [t.finish(i), t.finish(i)]
+    // Partial factor gradients are written by the finish jobs and read by finishSum.
+    const [first, last] = b.life === 'finishSum' ? [t.finish(i), t.finishSum] : b.life === 'finish' ? [t.finish(i), t.finish(i)]
       : b.life === 'W' ? [t.prep, ctx.train ? t.finish(i) : t.end]
         : [t.prep, ctx.train ? t.finish(i) : t.prep];
     shared.set(b.name, ctx.declare(b.name, b.floats, 'workspace', null, first, last));

@@ -28,16 +28,18 @@ export interface BufferDecl {
 /**
  * Times of one training step, for buffer lifetimes (inclusive, integer). L = number of layers.
  * ARD hooks (EM update and sampling) 0, batch load and prep 1, forward of layer i 2+i, loss 2+L,
- * backward of layer i 2+2L−i, reduce and finish of layer i 3+2L+i, optimizer 3+3L = end.
+ * backward of layer i 2+2L−i, the gradients phase (reduce, and every layer's finish jobs: they
+ * run at once, on any thread) 3+2L, finishSum 4+2L, optimizer 5+2L = end. `finish(i)` is the
+ * gradients phase for every i: buffers of two layers' finish jobs must never share bytes.
  */
 export interface Schedule {
   hooks: number; prep: number; fwd: (i: number) => number; loss: number; bwd: (i: number) => number;
-  finish: (i: number) => number; end: number;
+  finish: (i: number) => number; finishSum: number; end: number;
 }
 
 export function stepSchedule(layers: number): Schedule {
   const L = layers;
-  return { hooks: 0, prep: 1, fwd: (i) => 2 + i, loss: 2 + L, bwd: (i) => 2 + 2 * L - i, finish: (i) => 3 + 2 * L + i, end: 3 + 3 * L };
+  return { hooks: 0, prep: 1, fwd: (i) => 2 + i, loss: 2 + L, bwd: (i) => 2 + 2 * L - i, finish: () => 3 + 2 * L, finishSum: 4 + 2 * L, end: 5 + 2 * L };
 }
 
 /** A layer's contribution to the step: ops over global buffer keys (its buffers it declares through LowerContext). */

@@ -61,7 +61,7 @@ export interface PrepareOptions {
   lanes?: number;
   /** Training-set size, for the shuffle order buffer (train only; 0: none). */
   datasetCount?: number;
-  /** Contraction workspace each tensor layer may use, bytes (all lanes; one number, or one per tensor layer). */
+  /** Contraction workspace each linear layer may use, bytes (all lanes; one number, or one per linear layer, in order). */
   budgetBytes?: number | number[];
   /** Force one kind of contraction path for every layer (default: the planner's choice). */
   path?: PathKind;
@@ -93,7 +93,8 @@ export interface StepPrograms {
 /** Per lane, what the host writes before a step: inputs, the target, the meta cell. */
 export interface LaneIo {
   inputs: { name: string; key: string; width: number; dtype: 'f32' | 'i32' }[];
-  target: { key: string; width: number; dtype: 'f32' | 'i32' } | null;
+  /** classes: the softmax's width, for checking class ids (null: f32 targets). */
+  target: { key: string; width: number; dtype: 'f32' | 'i32'; classes: number | null } | null;
   /** 32 bytes: rows (i32 @0), gradScale (f32 @4), loss sum (f64 @8), correct (i32 @16). */
   meta: string;
   /** The loss input's values (the model's outputs: logits or predictions). */
@@ -184,7 +185,8 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
   spec.layers.forEach((layer, i) => {
     if (layer.kind !== 'activation') return;
     const x = graph.values.get(graph.inputsOf[i][0])!;
-    if (x.producer >= 0 && x.consumers.length === 1) root.set(layer.name, rootOf(x.name));
+    // Not after another activation: its backward reads its own output, which ours would overwrite.
+    if (x.producer >= 0 && x.consumers.length === 1 && spec.layers[x.producer].kind !== 'activation') root.set(layer.name, rootOf(x.name));
   });
   const members = new Map<string, string[]>();
   for (const v of graph.values.keys()) members.set(rootOf(v), [...(members.get(rootOf(v)) ?? []), v]);
@@ -196,9 +198,12 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
   const timeOf = (c: number): number => (c === lossAt ? t.loss : t.bwd(c));
 
   // Value buffers per lane: model inputs (batch kind) and layer outputs (activations), their gradients.
-  const outKey = (v: string, l: number): string => `lane${l}.${rootOf(v)}`;
-  const doutKey = (v: string, l: number): string => `lane${l}.${rootOf(v)}.grad`;
-  const stageKey = (v: string, l: number): string => `lane${l}.${v}.gradPart`;
+  // Key namespaces: values `lane<l>/<value>`, layer-owned `lane<l>.<layer>.<local>` and
+  // `<layer>.<local>`, the step's own `lane<l>.target|meta|program`; names are identifiers, so
+  // no two of these can collide whatever the layers are called.
+  const outKey = (v: string, l: number): string => `lane${l}/${rootOf(v)}`;
+  const doutKey = (v: string, l: number): string => `lane${l}/${rootOf(v)}/grad`;
+  const stageKey = (v: string, l: number): string => `lane${l}/${v}/gradPart`;
   const laneIo: LaneIo[] = [];
   for (let l = 0; l < lanes; l++) {
     for (const [r, vs] of members) {
@@ -230,7 +235,7 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
     const meta = declare(`lane${l}.meta`, 32, 'batch', 'u8', null, l, t.prep, t.end);
     laneIo.push({
       inputs: spec.inputs.map((x) => ({ name: x.name, key: outKey(x.name, l), width: graph.values.get(x.name)!.width, dtype: x.dtype === 'i32' ? 'i32' : 'f32' })),
-      target: { key: target, width: tw, dtype: soft ? 'i32' : 'f32' },
+      target: { key: target, width: tw, dtype: soft ? 'i32' : 'f32', classes: soft ? graph.values.get(graph.lossInput)!.width : null },
       meta,
       output: { key: outKey(graph.lossInput, l), width: graph.values.get(graph.lossInput)!.width },
       embeddings: [],
@@ -254,7 +259,7 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
   const layerPlans: LayerPlan[] = [];
   const programs: LayerProgram[] = [];
   const laneGrads = new Set<string>();
-  let tensorIndex = 0;
+  let linearIndex = 0;
   spec.layers.forEach((layer, i) => {
     const ins = graph.inputsOf[i];
     const ctx: LowerContext = {
@@ -273,12 +278,12 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
     };
     programs.push(lowerLayer(ctx, layer, () => {
       const plan = planLayer(layer as TensorLayerSpec, {
-        laneRows: rowsPerLane, lanes, train, needInputGrad: ctx.needsGrad(0), budgetBytes: budgetOf(tensorIndex), path: o.path,
+        laneRows: rowsPerLane, lanes, train, needInputGrad: ctx.needsGrad(0), budgetBytes: budgetOf(linearIndex), path: o.path,
       });
       layerPlans.push(plan);
       return plan;
     }, laneGrads, laneIo));
-    if (isTensorLayer(layer)) tensorIndex++;
+    if (layer.kind === 'linear') linearIndex++;
   });
 
   // Lane programs: forward of every layer, the loss, backward in reverse.

@@ -213,6 +213,13 @@ export class Runtime {
         const dst = t.dtype === 'i32' ? new Int32Array(buf, this.addr.get(t.key)!, this.laneBatch * t.width) : new Float32Array(buf, this.addr.get(t.key)!, this.laneBatch * t.width);
         if (batch.source.target) copyRows(dst, batch.source.target, t.width, first, n, rowOf);
         else dst.fill(0);
+        if (t.classes !== null) {
+          // A class id out of range would make the loss op read another row's scores.
+          for (let r = 0; r < n; r++) {
+            const c = dst[r];
+            if (!(c >= 0 && c < t.classes)) throw new Error(`batch row ${first + r}: class ${c} is not in 0..${t.classes - 1}; the data's labels do not fit the model's ${t.classes} outputs`);
+          }
+        }
       }
       for (const emb of lane.embeddings) {
         // The lookup's index arrays from the lane's ids (dedup in first-occurrence order).

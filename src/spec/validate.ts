@@ -96,6 +96,16 @@ export function validateSpec(raw: unknown): ModelSpec {
       const field = many ? `${at}.inputs[${j}]` : `${at}.input`;
       if (!names.has(n)) fail(field, n, `is neither a model input nor an earlier layer (${[...names.keys()].join(', ')})`);
     });
+    const allowed: Record<string, string[]> = {
+      linear: ['kind', 'name', 'input', 'format', 'inFeatures', 'outFeatures', 'inModes', 'outModes', 'ranks'],
+      embedding: ['kind', 'name', 'input', 'rows', 'dim', 'pool', 'format', 'inFeatures', 'outFeatures', 'inModes', 'outModes', 'ranks'],
+      activation: ['kind', 'name', 'input', 'fn'], concat: ['kind', 'name', 'inputs'], interaction: ['kind', 'name', 'inputs'],
+    };
+    for (const k of Object.keys(l)) {
+      if (!allowed[l.kind as string].includes(k)) {
+        fail(`${at}.${k}`, l[k], `a ${String(l.kind)} layer has no such field (it has ${allowed[l.kind as string].join(', ')})${k === 'activation' ? '; in version 2 an activation is a layer of its own: {"kind": "activation", "fn": ...}' : ''}`);
+      }
+    }
     const inWidths = ins.map((n) => widths.get(n)!);
     const isIds = (n: string): boolean => dtypes.get(n) === 'i32';
     let width = 0;
@@ -120,6 +130,7 @@ export function validateSpec(raw: unknown): ModelSpec {
         if (l.pool !== undefined && l.pool !== 'sum' && l.pool !== 'mean') fail(`${at}.pool`, l.pool, 'must be "sum" or "mean" (or absent: one id per row)');
         const bag = inWidths[0];
         if (bag > 1 && l.pool === undefined) fail(`${at}.pool`, l.pool, `its input ${ins[0]} has ${bag} ids per row: pool them with "sum" or "mean"`);
+        if (bag === 1 && l.pool !== undefined) fail(`${at}.pool`, l.pool, `its input ${ins[0]} has one id per row: there is nothing to pool; remove "pool"`);
         checkFormat(l, at);
         if (formatOf(l.format as LayerFormat).tensorized && product(l.inModes as number[]) < (l.rows as number)) fail(`${at}.inModes`, l.inModes, `their product must be at least rows (${String(l.rows)})`);
         width = l.dim as number;
@@ -153,6 +164,7 @@ export function validateSpec(raw: unknown): ModelSpec {
 
   if (!isObject(r.loss)) fail('loss', r.loss, `must be {"kind": ${LOSS_KINDS.map((k) => `"${k}"`).join(' | ')}, "input"?: layer}`);
   const loss = r.loss as Record<string, unknown>;
+  for (const k of Object.keys(loss)) if (k !== 'kind' && k !== 'input') fail(`loss.${k}`, loss[k], 'a loss has only "kind" and "input" (its target comes with the data)');
   if (!LOSS_KINDS.includes(loss.kind as never)) fail('loss.kind', loss.kind, `must be one of ${LOSS_KINDS.join(', ')}`);
   const lastName = (layers[layers.length - 1] as { name: string }).name;
   const lossIn = (loss.input ?? lastName) as string;
@@ -163,6 +175,9 @@ export function validateSpec(raw: unknown): ModelSpec {
   const spec = raw as unknown as ModelSpec;
   const graph = buildGraph(spec); // cannot fail after the checks above
   // A layer nobody reads would run for nothing (and get no gradient): almost always a wiring slip.
+  spec.inputs.forEach((x, i) => {
+    if (graph.values.get(x.name)!.consumers.length === 0) fail(`inputs[${i}].name`, x.name, 'no layer reads this input; feed it to a layer or remove it');
+  });
   spec.layers.forEach((l, i) => {
     if (graph.values.get(l.name)!.consumers.length === 0) fail(`layers[${i}].name`, l.name, `nothing reads this layer's output; feed it to a later layer or to the loss ("loss": {"input": "${l.name}"}), or remove it`);
   });

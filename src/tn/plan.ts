@@ -36,7 +36,7 @@ export interface PlanOptions {
  * last use of W, `recon` from prep to finish (the reconstruction's saved intermediates), `finish`
  * during finish only (gradients of intermediates, partial factor gradients).
  */
-export interface BufferSize { name: string; floats: number; life?: 'W' | 'recon' | 'finish' }
+export interface BufferSize { name: string; floats: number; life?: 'W' | 'recon' | 'finish' | 'finishSum' }
 
 export interface PathPlan {
   kind: PathKind;
@@ -199,7 +199,7 @@ function reconstructPath(layer: LayerSpec, net: Network, o: PlanOptions): PathPl
       { name: `reconScratch${tag}`, floats: rebuild.scratchFloats, life: 'recon' },
     );
     if (o.train && c > 0 && partFloats > 0) {
-      sharedBuffers.push({ name: `dpart${c}`, floats: partFloats, life: 'finish' });
+      sharedBuffers.push({ name: `dpart${c}`, floats: partFloats, life: 'finishSum' });
       for (const k of shared) finishSum.push({ op: 'add', dst: leaves[k].gradRef!, src: { buf: `dpart${c}`, off: partOffsets.get(k)! }, n: size(leaves[k]) });
     }
     if (c === 0) order = `W=${describe(chunkPath.tree, net.factors.map((f) => f.name))}${chunks > 1 ? ` in ${chunks} chunks of ${lead}` : ''}; x·W`;

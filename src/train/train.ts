@@ -4,13 +4,14 @@
 // epoch, checkpoints (atomic, bit-exact resume), summary and model file at the end. A run
 // directory holds one run: summary.json is written last, so its presence means the run finished.
 import { join } from 'node:path';
-import { mkdirSync, accessSync, constants, existsSync, readdirSync, rmSync, unlinkSync, appendFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, accessSync, constants, existsSync, readdirSync, rmSync, unlinkSync, appendFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { loadCore, type Core, type Flavour } from '../core/wasm.js';
 import { loadMnist, type Dataset } from '../data/mnist.js';
 import { inputStats, normalizeInputs } from '../data/normalize.js';
 import type { LayerFormat } from '../spec/formats.js';
-import { tensorLayers, type ModelSpec, type Inference } from '../spec/types.js';
+import { tensorLayers, SpecError, type ModelSpec, type Inference } from '../spec/types.js';
+import { buildGraph } from '../spec/graph.js';
 import { defaultSpec } from '../spec/defaults.js';
 import { modelParams, denseParams, layerParams, layerTensors } from '../model/layers.js';
 import { Ard } from '../ard/ard.js';
@@ -52,15 +53,19 @@ function prepareOutDir(dir: string, mode: 'new' | 'resume' | 'force'): void {
   } catch (err) {
     throw new OutputError(`--out ${dir}: cannot write there (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); choose a writable directory`);
   }
-  for (const f of readdirSync(dir)) if (f.endsWith('.tmp')) unlinkSync(join(dir, f));
-  const entries = readdirSync(dir);
-  if (mode === 'force') { for (const f of entries) rmSync(join(dir, f), { recursive: true, force: true }); return; }
+  // Temp files a killed atomic write of ours left (<file>.<pid>.<hex>.tmp): not a run, removed.
+  const ours = /^(model\.safetensors|summary\.json|checkpoint\.safetensors|metrics\.jsonl)\.\d+\.[0-9a-f]+\.tmp$/;
+  const stale = readdirSync(dir).filter((f) => ours.test(f));
+  const entries = readdirSync(dir).filter((f) => !ours.test(f));
+  const clean = (): void => { for (const f of stale) rmSync(join(dir, f), { force: true }); };
+  if (mode === 'force') { for (const f of entries) rmSync(join(dir, f), { recursive: true, force: true }); clean(); return; }
   if (mode === 'new' && entries.length > 0) {
     throw new OutputError(`--out ${dir}: the directory already holds a run (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', …' : ''}); continue it with --resume ${dir}, overwrite it with --force, or choose another --out`);
   }
   if (mode === 'resume' && !existsSync(join(dir, CHECKPOINT_FILE))) {
     throw new OutputError(`--resume ${dir}: no ${CHECKPOINT_FILE} there${existsSync(join(dir, 'summary.json')) ? ' (the run finished: summary.json is present)' : ''}; start a new run with --out`);
   }
+  clean();
 }
 
 export interface TrainOptions {
@@ -168,15 +173,31 @@ export interface TrainSummary {
   warnings?: string[];
 }
 
-/** The rows of a dataset the runtime reads: model input `x` and class targets. */
-export function dataSource(data: Dataset): DataSource {
-  return { inputs: { x: data.inputs }, target: data.labels };
+/** The rows of a dataset the runtime reads: the model's one input, and class targets. */
+export function dataSource(data: Dataset, spec: ModelSpec): DataSource {
+  return { inputs: { [spec.inputs[0].name]: data.inputs }, target: data.labels };
+}
+
+/**
+ * This btnn trains on MNIST only (your own data: issue 10): one f32 or u8 input of 784 values and
+ * softmax cross-entropy over 10 classes. Anything else would read the images at the wrong stride.
+ */
+export function checkSpecFitsData(spec: ModelSpec, data: Dataset): void {
+  const graph = buildGraph(spec);
+  const x = spec.inputs;
+  if (x.length !== 1 || x[0].dtype === 'i32' || graph.values.get(x[0].name)!.width !== data.features) {
+    throw new SpecError(`spec.inputs = ${JSON.stringify(x)}: ${data.name} gives one f32 input of ${data.features} values per row; ids and other inputs need your own data, which the next btnn reads`);
+  }
+  const width = graph.values.get(graph.lossInput)!.width;
+  if (spec.loss.kind !== 'softmax-xent' || width !== data.classes) {
+    throw new SpecError(`spec.loss = ${JSON.stringify(spec.loss)} on ${graph.lossInput} (width ${width}): ${data.name} has ${data.classes} classes; use "softmax-xent" on a layer of width ${data.classes}`);
+  }
 }
 
 /** Test loss and accuracy with the runtime's current weights (its prep runs for every batch). */
 export function evaluate(rt: Runtime, data: Dataset): { loss: number; accuracy: number } {
   let lossSum = 0, correct = 0;
-  const source = dataSource(data);
+  const source = dataSource(data, rt.spec);
   for (let start = 0; start < data.count; start += rt.batch) {
     const rows = Math.min(rt.batch, data.count - start);
     const r = rt.inferStep({ source, rows, row: (i) => start + i });
@@ -200,7 +221,7 @@ export function planFlops(rt: Runtime): { forward: number; backward: number } {
 /** The options a resumed run must share with the run it continues (they decide its bits). */
 function identityOptions(opts: TrainOptions, spec: ModelSpec): Record<string, unknown> {
   return {
-    format: opts.format, epochs: opts.epochs, batch: opts.batch, lr: opts.lr, maxRank: opts.maxRank, seed: opts.seed,
+    ...(opts.spec ? {} : { format: opts.format, maxRank: opts.maxRank }), epochs: opts.epochs, batch: opts.batch, lr: opts.lr, seed: opts.seed,
     schedule: opts.schedule ?? 'cosine', limitTrain: opts.limitTrain ?? null, limitTest: opts.limitTest ?? null, lanes: opts.lanes ?? TRAIN_LANES,
     workspaceBudgetBytes: opts.workspaceBudgetBytes ?? null, bayes: opts.bayes ?? null, flavour: opts.flavour ?? null, spec: opts.spec ? spec : null,
   };
@@ -213,6 +234,10 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
   const trainSet = loadMnist('train', opts.limitTrain);
   const testSet = loadMnist('test', opts.limitTest);
   const base = opts.spec ?? defaultSpec(opts.format, opts.maxRank);
+  checkSpecFitsData(base, trainSet);
+  if (base.inference && !opts.bayes) {
+    throw new SpecError(`spec.inference = ${JSON.stringify(base.inference)}: training with the rank prior needs its options: add --inference ${base.inference} (and --kl etc.), or remove the field`);
+  }
   const spec: ModelSpec = {
     ...base, inputNorm: base.inputNorm ?? inputStats(trainSet),
     ...(opts.bayes ? { inference: opts.bayes.inference } : {}),
@@ -337,7 +362,7 @@ export class Trainer {
       const user = opts.workspaceBudgetBytes;
       loop = {
         epoch: 1, cursor: 0, shuffled: false, step: 0, lrFactor: 1, epochLossSum: 0, epochCorrect: 0, epochKlSum: 0, epochBeta: 0,
-        trainMs: 0, trained: 0, budgets: tensorLayers(spec).map(() => (user === undefined ? null : user)),
+        trainMs: 0, trained: 0, budgets: rt.layerPlans.map(() => (user === undefined ? null : user)),
         lrScales: Object.fromEntries(rt.slots.map((x) => [x.name, x.lrScale])),
         history: [], pruneEvents: [], warnings: [], initialSpec: spec, initialPlanBytes: rt.plan.endBytes, options: ident,
       };
@@ -449,10 +474,11 @@ export class Trainer {
     const bayes = opts.bayes;
     const schedule = opts.schedule ?? 'cosine';
     const metrics = opts.outDir ? join(opts.outDir, 'metrics.jsonl') : null;
-    if (metrics && !opts.resume) writeFileSync(metrics, '');
+    // metrics.jsonl is the history, one line per epoch; a resumed run rewrites it from the checkpoint's.
+    if (metrics) writeFileAtomic(metrics, this.history.map((e) => JSON.stringify(e) + '\n').join(''));
     this.describe();
     if (opts.resume) log?.write(`btnn: resuming at epoch ${loop.epoch}, sample ${loop.cursor} of ${trainSet.count}, step ${loop.step}\n`);
-    const source = dataSource(trainSet);
+    const source = dataSource(trainSet, this.rt.spec);
     const checkEvery = opts.checkpointEvery ?? 0;
 
     for (; loop.epoch <= opts.epochs; loop.epoch++) {
@@ -484,12 +510,15 @@ export class Trainer {
           if (!this.good || !this.ard) throw new Error(`step ${loop.step}: the loss became ${r.lossSum}; lower --lr`);
           // METHOD §7: restore the last good state, halve the learning rate, go on.
           restore(rt, this.good.snap);
+          // The snapshot may be from an earlier epoch: the order stays this epoch's.
+          rt.i32(rt.bufferAddr('order'), trainSet.count).set(perm);
           this.ard.rankVar.forEach((v, i) => v.set(this.good!.rankVar[i]));
           this.ard.writePrecision();
           loop.lrFactor /= 2;
           this.warn(`step ${loop.step}: non-finite loss or KL (${r.lossSum}, ${r.kl}); restored the state of a few steps ago and halved the learning rate (now ×${loop.lrFactor})`);
           loop.step++;
           loop.cursor = start + rows;
+          await this.maybeStop();
           continue;
         }
         loop.step++;
