@@ -23,11 +23,11 @@ t.test('train, then eval reproduces the test accuracy from the model file', { ti
   t.equal(summary.denseParams, 407050);
   t.ok(Math.abs(summary.compression - 407050 / summary.params) < 1e-9, 'compression = denseParams / params');
   t.same(readdirSync(out).sort(), ['metrics.jsonl', 'model.safetensors', 'summary.json'], 'only the three outputs, no temp files');
-  for (const threads of ['1', '2']) {
-    const ev = btnn('eval', '--model', join(out, 'model.safetensors'), '--limit-test', '300', '--batch', '77', '--threads', threads, '--json');
+  for (const batch of ['77', '256']) {
+    const ev = btnn('eval', '--model', join(out, 'model.safetensors'), '--limit-test', '300', '--batch', batch, '--json');
     t.equal(ev.status, 0, `eval exits 0 (stderr: ${ev.stderr.slice(-300)})`);
     const r = JSON.parse(ev.stdout);
-    t.equal(r.testAccuracy, summary.testAccuracy, `eval (batch 77, ${threads} thread(s)) reproduces testAccuracy ${summary.testAccuracy} exactly`);
+    t.equal(r.testAccuracy, summary.testAccuracy, `eval (batch ${batch}) reproduces testAccuracy ${summary.testAccuracy} exactly`);
   }
 });
 
@@ -80,17 +80,17 @@ t.test('user errors exit 2 and name the bad value', async (t) => {
     [['train', '--bogus'], /bogus/],
     [['frobnicate'], /unknown command "frobnicate"/],
     [['train', '--epochs', '0x3'], /--epochs 0x3: must be an integer/],
-    [['train', '--schedule', 'step'], /--schedule step: must be cosine or constant/],
+    [['train', '--schedule', 'step'], /--schedule step: must be one of cosine, constant/],
     [['train', '--out', '/dev/null/x', '--limit-train', '10'], /--out \/dev\/null\/x: cannot write there/],
     [['train', '--workspace-mib', '1', '--limit-train', '10', '--out', join(tmpdir(), 'btnn-big')], /layer fc1 \(ttm\): every contraction path needs more workspace than the budget of 1048576 bytes; the leanest needs \d+ bytes/],
     [['eval'], /eval needs --model/],
     [['train', '--kl', '1e-4'], /--kl needs --inference svi or --inference map/],
-    [['train', '--inference', 'vi'], /--inference vi: must be svi or map/],
+    [['train', '--inference', 'vi'], /--inference vi: must be one of svi, map \(did you mean svi\?\)/],
     [['train', '--inference', 'svi', '--kl=-1'], /--kl -1: must be a number in \[0, 1000\]/],
     [['train', '--inference', 'svi', '--rank-threshold', '2'], /rank threshold "2"/],
     [['train', '--inference', 'svi', '--kl-warmup', '3'], /"3"/],
     [['train', '--eta', '0.1', '--inference', 'map'], /--eta is the half-Cauchy scale: add --prior half-cauchy/],
-    [['experiment', 'planted-rank', '--format', 'dense', '--true-rank', '2'], /--format dense: planted-rank needs one of cp, tucker, tt, ttm, tr/],
+    [['experiment', 'planted-rank', '--format', 'dense', '--true-rank', '2'], /--format dense: must be one of cp, tucker, tt, ttm, tr/],
     [['experiment', 'planted-rank', '--format', 'tt'], /needs --true-rank/],
     [['experiment', 'nope'], /the one experiment is planted-rank/],
     [['eval', '--model', '/nonexistent/model.safetensors'], /\/nonexistent\/model.safetensors: no such file/],
@@ -112,7 +112,13 @@ t.test('user errors exit 2 and name the bad value', async (t) => {
 t.test('help explains the commands and options', async (t) => {
   const r = btnn('--help');
   t.equal(r.status, 0);
-  for (const word of ['train', 'eval', '--format', '--max-rank', '--seed', '--limit-train', '--out', '--threads', '--model', '--schedule']) t.match(r.stdout, word);
+  for (const word of ['train', 'eval', 'inspect', 'simulate', 'experiment', 'selftest', 'Exit status', '130 / 143']) t.match(r.stdout, word);
+  const tr = btnn('train', '--help');
+  t.equal(tr.status, 0);
+  for (const word of ['--format', '--max-rank', '--seed', '--limit-train', '--out', '--threads', '--lanes', '--spec', '--resume', '--schedule']) t.match(tr.stdout, word);
+  t.equal(btnn('help', 'eval').stdout, btnn('eval', '--help').stdout, 'btnn help eval = btnn eval --help');
+  t.match(btnn('eval', '--help').stdout, /--model FILE/);
+  t.match(btnn('--version').stdout, /^\d+\.\d+\.\d+\n$/);
 });
 
 t.test('simulate prints the plan against a device budget and writes the reports', async (t) => {
@@ -143,5 +149,5 @@ t.test('simulate prints the plan against a device budget and writes the reports'
   t.match(bad.stderr, /unknown device "nope": known devices are/);
   const bits = btnn('simulate', '--device', 'rpi4', '--bits', '12');
   t.equal(bits.status, 2);
-  t.match(bits.stderr, /--bits 12: must be 8, 16 or 32/);
+  t.match(bits.stderr, /--bits 12: must be one of 8, 16, 32/);
 });

@@ -1,0 +1,109 @@
+// `btnn simulate`: does training or inference of a model fit a device? (hw-sim/simulate.ts)
+import { existsSync, statSync } from 'node:fs';
+import { defaultSpec } from '../spec/defaults.js';
+import { tensorLayers, type ModelSpec } from '../spec/types.js';
+import { modelParams } from '../model/layers.js';
+import { loadModel } from '../model/file.js';
+import { loadDevice, listDevices } from '../../hw-sim/devices.js';
+import { simulate, type RankHistoryPoint } from '../../hw-sim/simulate.js';
+import { formatSummary, writeReports } from '../../hw-sim/report.js';
+import { COMMON, UsageError, choiceOption, intOption, type Command, type Values } from './options.js';
+import { MODEL_OPTIONS, parseModel } from './train.js';
+import { modelPath } from './model-path.js';
+
+/** The spec at a max rank: rebuilt (default spec) or the model's ranks capped. */
+function atMaxRank(spec: ModelSpec, R: number, rebuild: boolean): ModelSpec {
+  if (rebuild) {
+    const format = tensorLayers(spec)[0].format;
+    return { ...defaultSpec(format, R), inputNorm: spec.inputNorm, inference: spec.inference };
+  }
+  return { ...spec, layers: spec.layers.map((l) => ('ranks' in l && l.ranks ? { ...l, ranks: l.ranks.map((r) => Math.min(r, R)) } : l)) };
+}
+
+function largestFittingRank(spec: ModelSpec, device: ReturnType<typeof loadDevice>, mode: 'train' | 'infer', bits: 8 | 16 | 32, batch: number, rebuild: boolean, lanes: number) {
+  let best = { maxRank: 0, params: 0, totalBytes: 0, marginBytes: 0 };
+  for (let R = 1; R <= 64; R++) {
+    const s = atMaxRank(spec, R, rebuild);
+    const r = simulate({ spec: s, device, mode, bits, batch, lanes });
+    if (R === 1 && !r.fits) return { ...best, totalBytes: r.totalBytes };
+    if (r.fits) best = { maxRank: R, params: modelParams(s), totalBytes: r.totalBytes, marginBytes: r.marginBytes };
+  }
+  return best;
+}
+
+function run(values: Values): number {
+  const deviceName = values.device as string | undefined;
+  const deviceFile = values['device-file'] as string | undefined;
+  if (!deviceName && !deviceFile) throw new UsageError(`simulate needs --device NAME (one of ${listDevices().join(', ')}) or --device-file FILE`);
+  const mode = choiceOption(values, 'mode', ['train', 'infer'] as const, 'train');
+  const bits = Number(choiceOption(values, 'bits', ['8', '16', '32'] as const, '32')) as 8 | 16 | 32;
+  const batch = intOption(values, 'batch', mode === 'train' ? 128 : 1, 1, 65536)!;
+  const lanes = intOption(values, 'lanes', 1, 1, 64)!;
+  const out = values.out as string | undefined;
+  if (out !== undefined && (out === '' || (existsSync(out) && !statSync(out).isDirectory()))) throw new UsageError(`--out ${out}: ${out === '' ? 'give a directory' : 'is a file; --out names a directory for report.json, report.md and report.html'}`);
+  const device = loadDevice(deviceName ?? '', deviceFile);
+  let spec: ModelSpec;
+  let rankHistory: RankHistoryPoint[] | undefined;
+  if (values.model !== undefined) {
+    if (values.spec !== undefined) throw new UsageError('give --model FILE or --spec default|FILE.json, not both');
+    for (const o of ['format', 'max-rank']) if (values[o] !== undefined) throw new UsageError(`--${o} shapes the default network; with --model the file gives every layer: drop --${o}`);
+    const path = modelPath('--model', values.model as string, 'simulate');
+    const loaded = loadModel(path);
+    spec = loaded.spec;
+    try {
+      if (loaded.metadata['btnn.history']) rankHistory = JSON.parse(loaded.metadata['btnn.history']);
+    } catch {
+      throw new UsageError(`${path}: __metadata__ btnn.history is not valid JSON; the file was altered`);
+    }
+  } else {
+    const m = parseModel(values);
+    spec = m.spec ?? defaultSpec(m.format, m.maxRank);
+  }
+  if (values.fit) {
+    const widths = values.bits !== undefined ? [bits] : [32, 16, 8] as const;
+    // Only the default network is rebuilt at each max rank; a model or a spec file has its ranks capped.
+    const rebuild = values.model === undefined && (values.spec === undefined || values.spec === 'default');
+    const fit = widths.map((b) => ({ bits: b, ...largestFittingRank(spec, device, mode, b as 8 | 16 | 32, batch, rebuild, lanes) }));
+    if (values.json) {
+      process.stdout.write(JSON.stringify({ device: device.id, mode, batch, lanes, fit, accuracy: 'not evaluated: btnn has no quantised evaluation yet' }, null, 2) + '\n');
+    } else {
+      console.log(`largest max rank whose ${mode} plan (batch ${batch}, ${lanes} lane(s)) fits ${device.id} (${device.budgetBytes} bytes):`);
+      for (const f of fit) {
+        console.log(`  ${String(f.bits).padStart(2)}-bit: ${f.maxRank === 0 ? 'none (even max rank 1 needs ' + f.totalBytes + ' bytes)' : `max rank ${f.maxRank === 64 ? '≥ 64' : f.maxRank}, ${f.params} params, ${f.totalBytes} bytes (${f.marginBytes} to spare)`}`);
+      }
+      console.log('  (accuracy at each width is not evaluated: btnn has no quantised evaluation yet)');
+    }
+    if (out !== undefined) throw new UsageError('--out writes the reports of one simulation; --fit prints its answer only: drop one of them');
+    return 0;
+  }
+  const report = simulate({ spec, device, mode, bits, batch, lanes, rankHistory });
+  if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  else process.stdout.write(formatSummary(report) + '\n');
+  if (out !== undefined) {
+    const paths = writeReports(out, report);
+    if (!values.json) console.log(`wrote ${Object.values(paths).join(', ')}`);
+  }
+  return 0;
+}
+
+export const SIMULATE: Command = {
+  name: 'simulate',
+  summary: 'does training or inference of a model fit a device? memory plan against its budget, time and energy per layer',
+  usage: 'btnn simulate --device NAME [--model FILE | --spec default|FILE.json] [--mode train|infer] [--bits 8|16|32] [--batch N] [--lanes N] [--out DIR] [--json] [--fit]',
+  options: {
+    device: { type: 'string', arg: 'NAME', help: `built-in profile: ${listDevices().join(', ')}` },
+    'device-file': { type: 'string', arg: 'FILE', help: 'your own profile (JSON, same fields); --device then names its id' },
+    model: { type: 'string', arg: 'FILE', help: 'a model.safetensors (its spec and, for ARD models, its rank history)' },
+    ...MODEL_OPTIONS,
+    spec: { type: 'string', arg: 'default|FILE.json', help: 'the default MNIST spec (default; --format and --max-rank apply as in\ntrain), or a ModelSpec file' },
+    mode: { type: 'string', arg: 'train|infer', help: 'what must fit (default train)' },
+    bits: { type: 'string', arg: '8|16|32', help: 'element width; 8 and 16 are projections (the runtime computes in f32)' },
+    batch: { type: 'string', arg: 'N', help: 'batch size (default 128 for train, 1 for infer)' },
+    lanes: { type: 'string', arg: 'N', help: 'batch lanes, as train\'s --lanes (default 1: the leanest plan); with the\nsame --batch and --lanes the plan is exactly what train allocates' },
+    out: { type: 'string', arg: 'DIR', help: 'also write DIR/report.json, report.md, report.html' },
+    json: { type: 'boolean', help: 'print report.json on stdout instead of the summary' },
+    fit: { type: 'boolean', help: 'the inverse question: for 32-, 16- and 8-bit elements (or --bits), the\nlargest max rank (1..64; the model\'s ranks capped at it, or the default\nspec built at it) whose plan fits the device. The answer is memory only:\nbtnn has no quantised evaluation yet' },
+  },
+  run: (values) => run(values),
+};
+void COMMON;
