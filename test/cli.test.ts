@@ -74,6 +74,20 @@ t.test('svi: train, eval with posterior samples (accuracy, NLL, ECE), inspect, p
 t.test('user errors exit 2 and name the bad value', async (t) => {
   const cases: [string[], RegExp][] = [
     [['train', '--epochs', 'two'], /--epochs two: must be an integer/],
+    [['train', '--epoch', '3'], /train: unknown option --epoch; did you mean --epochs\? \(its options: --spec /],
+    [['eval', '--epochs', '99', '--lr', 'abc'], /eval: unknown option --epochs \(its options: --model /],
+    [['eval', '--bits', '8'], /eval: unknown option --bits/],
+    [['train', '--device', 'x'], /train: unknown option --device/],
+    [['train', '--seed', '-1'], /--seed -1: must be an integer in 0\.\./],
+    [['train', '--epochs', '0'], /--epochs 0: must be an integer in 1\.\.10000/],
+    [['train', '--out', ''], /--out "": give a directory/],
+    [['trian'], /unknown command "trian"; did you mean train\?/],
+    [['eval', '--model', '.'], /--model \.: is a directory/],
+    [['simulate', '--device', 'rpi4', '--out', 'package.json'], /--out package\.json: is a file/],
+    [['train', '--json=yes'], /--json is a switch and takes no value/],
+    [['train', '--hidden', '509'], /--hidden 509: fc1 .*509 is prime: no TTM modes; use 512/],
+    [['train', '--hidden', '256,x'], /--hidden 256,x: "x" is not a width/],
+    [['train', '--spec', 'examples/mlp-mixed.json', '--hidden', '64'], /--hidden shapes the default network; with --spec/],
     [['train', '--format', 'cpd'], /--format cpd/],
     [['train', '--lr=-1'], /--lr -1: must be a number in \(0, 1\]/],
     [['train', '--lr', '0'], /--lr 0: must be a number in \(0, 1\]/],
@@ -107,6 +121,20 @@ t.test('user errors exit 2 and name the bad value', async (t) => {
   const r = btnn('eval', '--model', bad);
   t.equal(r.status, 2, 'a corrupt model file exits 2');
   t.match(r.stderr, /bad\.safetensors/, `names the file: ${r.stderr.split('\n')[0]}`);
+});
+
+t.test('--hidden builds an MLP with automatic modes, shown in the layer table and stored in the model', { timeout: 120_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'btnn-hidden-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const r = btnn('train', '--hidden', '256,128', '--format', 'tt', '--epochs', '1', '--limit-train', '3000', '--limit-test', '500', '--out', join(dir, 'h'), '--json');
+  t.equal(r.status, 0, r.stderr.slice(-300));
+  t.match(r.stderr, /fc1 +tt +\[28,28\]→\[16,16\]/);
+  t.match(r.stderr, /fc3 +tt +\[16,8\]→\[2,5\]/);
+  const s = JSON.parse(r.stdout);
+  t.same(Object.keys(s.ranks), ['fc1', 'fc2', 'fc3']);
+  t.ok(s.testAccuracy > 0.5, `learns (${s.testAccuracy})`);
+  const warn = btnn('train', '--max-rank', '4096', '--epochs', '1', '--limit-train', '200', '--limit-test', '100', '--out', join(dir, 'w'));
+  t.match(warn.stderr, /warning: --max-rank 4096 exceeds what the mode sizes allow; the ranks are fc1 \[1,28,/);
 });
 
 t.test('help explains the commands and options', async (t) => {

@@ -1,7 +1,7 @@
 // `btnn simulate`: does training or inference of a model fit a device? (hw-sim/simulate.ts)
 import { existsSync, statSync } from 'node:fs';
 import { defaultSpec } from '../spec/defaults.js';
-import { tensorLayers, type ModelSpec } from '../spec/types.js';
+import type { ModelSpec } from '../spec/types.js';
 import { modelParams } from '../model/layers.js';
 import { loadModel } from '../model/file.js';
 import { loadDevice, listDevices } from '../../hw-sim/devices.js';
@@ -11,19 +11,14 @@ import { COMMON, UsageError, choiceOption, intOption, type Command, type Values 
 import { MODEL_OPTIONS, parseModel } from './train.js';
 import { modelPath } from './model-path.js';
 
-/** The spec at a max rank: rebuilt (default spec) or the model's ranks capped. */
-function atMaxRank(spec: ModelSpec, R: number, rebuild: boolean): ModelSpec {
-  if (rebuild) {
-    const format = tensorLayers(spec)[0].format;
-    return { ...defaultSpec(format, R), inputNorm: spec.inputNorm, inference: spec.inference };
-  }
-  return { ...spec, layers: spec.layers.map((l) => ('ranks' in l && l.ranks ? { ...l, ranks: l.ranks.map((r) => Math.min(r, R)) } : l)) };
-}
+/** The spec at a max rank: rebuilt (the default network or a --hidden one) or the model's ranks capped. */
+type AtMaxRank = (R: number) => ModelSpec;
+const capped = (spec: ModelSpec): AtMaxRank => (R) => ({ ...spec, layers: spec.layers.map((l) => ('ranks' in l && l.ranks ? { ...l, ranks: l.ranks.map((r) => Math.min(r, R)) } : l)) });
 
-function largestFittingRank(spec: ModelSpec, device: ReturnType<typeof loadDevice>, mode: 'train' | 'infer', bits: 8 | 16 | 32, batch: number, rebuild: boolean, lanes: number) {
+function largestFittingRank(atMaxRank: AtMaxRank, device: ReturnType<typeof loadDevice>, mode: 'train' | 'infer', bits: 8 | 16 | 32, batch: number, lanes: number) {
   let best = { maxRank: 0, params: 0, totalBytes: 0, marginBytes: 0 };
   for (let R = 1; R <= 64; R++) {
-    const s = atMaxRank(spec, R, rebuild);
+    const s = atMaxRank(R);
     const r = simulate({ spec: s, device, mode, bits, batch, lanes });
     if (R === 1 && !r.fits) return { ...best, totalBytes: r.totalBytes };
     if (r.fits) best = { maxRank: R, params: modelParams(s), totalBytes: r.totalBytes, marginBytes: r.marginBytes };
@@ -43,6 +38,7 @@ function run(values: Values): number {
   if (out !== undefined && (out === '' || (existsSync(out) && !statSync(out).isDirectory()))) throw new UsageError(`--out ${out}: ${out === '' ? 'give a directory' : 'is a file; --out names a directory for report.json, report.md and report.html'}`);
   const device = loadDevice(deviceName ?? '', deviceFile);
   let spec: ModelSpec;
+  let atMaxRank: AtMaxRank;
   let rankHistory: RankHistoryPoint[] | undefined;
   if (values.model !== undefined) {
     if (values.spec !== undefined) throw new UsageError('give --model FILE or --spec default|FILE.json, not both');
@@ -50,6 +46,7 @@ function run(values: Values): number {
     const path = modelPath('--model', values.model as string, 'simulate');
     const loaded = loadModel(path);
     spec = loaded.spec;
+    atMaxRank = capped(spec);
     try {
       if (loaded.metadata['btnn.history']) rankHistory = JSON.parse(loaded.metadata['btnn.history']);
     } catch {
@@ -58,12 +55,13 @@ function run(values: Values): number {
   } else {
     const m = parseModel(values);
     spec = m.spec ?? defaultSpec(m.format, m.maxRank);
+    // The default network and a --hidden one are rebuilt at each max rank; a spec file is capped.
+    atMaxRank = values.hidden !== undefined ? (R) => parseModel({ ...values, 'max-rank': String(R) }).spec!
+      : m.spec ? capped(m.spec) : (R) => defaultSpec(m.format, R);
   }
   if (values.fit) {
     const widths = values.bits !== undefined ? [bits] : [32, 16, 8] as const;
-    // Only the default network is rebuilt at each max rank; a model or a spec file has its ranks capped.
-    const rebuild = values.model === undefined && (values.spec === undefined || values.spec === 'default');
-    const fit = widths.map((b) => ({ bits: b, ...largestFittingRank(spec, device, mode, b as 8 | 16 | 32, batch, rebuild, lanes) }));
+    const fit = widths.map((b) => ({ bits: b, ...largestFittingRank(atMaxRank, device, mode, b as 8 | 16 | 32, batch, lanes) }));
     if (values.json) {
       process.stdout.write(JSON.stringify({ device: device.id, mode, batch, lanes, fit, accuracy: 'not evaluated: btnn has no quantised evaluation yet' }, null, 2) + '\n');
     } else {

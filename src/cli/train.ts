@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { defaultMaxRank, FORMATS, type LayerFormat } from '../spec/formats.js';
 import { defaultSpec } from '../spec/defaults.js';
 import { validateSpec } from '../spec/validate.js';
+import { hiddenSpec } from '../spec/auto-modes.js';
 import { tensorLayers, type ModelSpec } from '../spec/types.js';
 import { modelParams } from '../model/layers.js';
 import { train, TRAIN_LANES, Interrupted, type TrainOptions, type BayesOptions } from '../train/train.js';
@@ -17,6 +18,7 @@ export const MODEL_OPTIONS: Options = {
   spec: { type: 'string', arg: 'FILE.json', help: 'train this ModelSpec (version 2: named typed inputs, layers with a kind:\nlinear, embedding, activation, concat, interaction; a loss: softmax-xent,\nsigmoid-bce, mse; see README "Model specs"); example: examples/mlp-mixed.json.\nWithout it: the default network, shaped by --format and --max-rank' },
   format: { type: 'string', arg: 'F', help: 'weight format of both layers of the default network (default ttm):\n  dense   plain [in × out] matrices\n  cp      CP, W folded as [28,28 | 16,32] and [32,16 | 10], one rank R\n  tucker  Tucker core + one factor per mode, same folding\n  tt      tensor train over the same modes\n  tr      tensor ring (a TT whose end bonds are joined)\n  ttm     TT-matrix: fc1 784=7·4·7·4 → 512=4·4·8·4, fc2 512=16·32 → 10=2·5\nW\'s rows are the input modes, row-major; no reshape-instead-of-transpose' },
   'max-rank': { type: 'string', arg: 'N', help: 'largest rank of any bond (default 20; 50 for cp); a bond is also capped\nby its mode sizes, since a larger rank cannot add expressiveness' },
+  hidden: { type: 'string', arg: 'W1,W2,…', help: 'hidden layer widths of an MLP in --format (ReLU between layers), instead of\nthe default 784-512-10 network; each width\'s modes are chosen automatically\n(balanced factorisations, printed with the layer table and stored in the\nmodel file); a width with no good factorisation is explained with a suggestion' },
 };
 
 export const TRAIN_OPTIONS: Options = {
@@ -76,7 +78,7 @@ function parseBayes(values: Values, epochs: number): BayesOptions | undefined {
 /** --format and --max-rank shape the default network: with a spec file they would be ignored, so they are refused. */
 function refuseDefaultNetworkOptions(values: Values): void {
   if (values.spec === undefined || values.spec === 'default') return;
-  for (const o of ['format', 'max-rank']) {
+  for (const o of ['format', 'max-rank', 'hidden']) {
     if (values[o] !== undefined) throw new UsageError(`--${o} shapes the default network; with --spec ${String(values.spec)} the spec file gives every layer's format and ranks: drop --${o}`);
   }
 }
@@ -107,6 +109,14 @@ export function parseModel(values: Values): { format: LayerFormat; maxRank: numb
   refuseDefaultNetworkOptions(values);
   const format = choiceOption(values, 'format', FORMATS, 'ttm');
   const maxRank = intOption(values, 'max-rank', defaultMaxRank(format), 1, 4096)!;
+  if (values.hidden !== undefined) {
+    const raw = String(values.hidden);
+    const hidden = raw.trim() === '' ? [] : raw.split(',').map((w) => w.trim());
+    const bad = hidden.find((w) => !/^\d+$/.test(w) || Number(w) < 1 || Number(w) > 1 << 20);
+    if (bad !== undefined) throw new UsageError(`--hidden ${raw}: ${JSON.stringify(bad)} is not a width; give widths 1..${1 << 20} separated by commas, e.g. --hidden 512,256`);
+    // The MNIST network the widths describe: 784 inputs, 10 classes (your own data: next issue).
+    return { format, maxRank, spec: hiddenSpec({ inputWidth: 784, classes: 10, hidden: hidden.map(Number), format, maxRank }) };
+  }
   return { format, maxRank, ...(values.spec !== undefined && values.spec !== 'default' ? { spec: readSpecFile(values.spec as string) } : {}) };
 }
 
@@ -136,8 +146,8 @@ export function parseTrain(values: Values): TrainOptions {
 
 /** A --max-rank that no bond can reach: say what the ranks really are, once. */
 function warnRankCaps(opts: TrainOptions, values: Values): void {
-  if (opts.spec || values['max-rank'] === undefined) return;
-  const spec = defaultSpec(opts.format, opts.maxRank);
+  if (values.spec !== undefined || values['max-rank'] === undefined) return;
+  const spec = opts.spec ?? defaultSpec(opts.format, opts.maxRank);
   const layers = tensorLayers(spec).filter((l) => l.ranks);
   if (layers.length && layers.every((l) => Math.max(...l.ranks!) < opts.maxRank)) {
     process.stderr.write(`btnn: warning: --max-rank ${opts.maxRank} exceeds what the mode sizes allow; the ranks are ${layers.map((l) => `${l.name} [${l.ranks!.join(',')}]`).join(', ')} (${modelParams(spec)} params)\n`);
