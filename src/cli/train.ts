@@ -146,10 +146,11 @@ export function parseTrain(values: Values): TrainOptions {
 
 /** A --max-rank that no bond can reach: say what the ranks really are, once. */
 function warnRankCaps(opts: TrainOptions, values: Values): void {
-  if (values.spec !== undefined || values['max-rank'] === undefined) return;
-  const spec = opts.spec ?? defaultSpec(opts.format, opts.maxRank);
+  if (values.spec !== undefined || values['max-rank'] === undefined || opts.maxRank === undefined) return;
+  const maxRank = opts.maxRank;
+  const spec = opts.spec ?? defaultSpec(opts.format ?? 'ttm', maxRank);
   const layers = tensorLayers(spec).filter((l) => l.ranks);
-  if (layers.length && layers.every((l) => Math.max(...l.ranks!) < opts.maxRank)) {
+  if (layers.length && layers.every((l) => Math.max(...l.ranks!) < maxRank)) {
     process.stderr.write(`btnn: warning: --max-rank ${opts.maxRank} exceeds what the mode sizes allow; the ranks are ${layers.map((l) => `${l.name} [${l.ranks!.join(',')}]`).join(', ')} (${modelParams(spec)} params)\n`);
   }
 }

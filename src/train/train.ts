@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { loadCore, type Core, type Flavour } from '../core/wasm.js';
 import { loadMnist, type Dataset } from '../data/mnist.js';
 import { inputStats, normalizeInputs } from '../data/normalize.js';
-import type { LayerFormat } from '../spec/formats.js';
+import { defaultMaxRank, type LayerFormat } from '../spec/formats.js';
 import { tensorLayers, SpecError, type ModelSpec, type Inference } from '../spec/types.js';
 import { buildGraph } from '../spec/graph.js';
 import { defaultSpec } from '../spec/defaults.js';
@@ -68,15 +68,22 @@ function prepareOutDir(dir: string, mode: 'new' | 'resume' | 'force'): void {
   clean();
 }
 
+/** What train() takes; every field but the data has a default (the CLI's). */
 export interface TrainOptions {
-  format: LayerFormat;
-  epochs: number;
-  batch: number;
-  lr: number;
-  maxRank: number;
+  /** Format of the default network's layers (default ttm); with `spec`, only a label. */
+  format?: LayerFormat;
+  /** Passes over the training set (default 3). */
+  epochs?: number;
+  /** Minibatch (default 128). */
+  batch?: number;
+  /** Adam's learning rate (default 1e-3). */
+  lr?: number;
+  /** The default network's max rank (default: the format's, 20; 50 for cp). */
+  maxRank?: number;
   /** Contraction workspace each layer may use, bytes (default unlimited). */
   workspaceBudgetBytes?: number;
-  seed: number;
+  /** Seed of every random draw (default 1). */
+  seed?: number;
   limitTrain?: number;
   limitTest?: number;
   outDir?: string;
@@ -195,7 +202,7 @@ export function checkSpecFitsData(spec: ModelSpec, data: Dataset): void {
 }
 
 /** Test loss and accuracy with the runtime's current weights (its prep runs for every batch). */
-export function evaluate(rt: Runtime, data: Dataset): { loss: number; accuracy: number } {
+export function evaluateRuntime(rt: Runtime, data: Dataset): { loss: number; accuracy: number } {
   let lossSum = 0, correct = 0;
   const source = dataSource(data, rt.spec);
   for (let start = 0; start < data.count; start += rt.batch) {
@@ -219,7 +226,7 @@ export function planFlops(rt: Runtime): { forward: number; backward: number } {
 }
 
 /** The options a resumed run must share with the run it continues (they decide its bits). */
-function identityOptions(opts: TrainOptions, spec: ModelSpec): Record<string, unknown> {
+function identityOptions(opts: Resolved, spec: ModelSpec): Record<string, unknown> {
   return {
     ...(opts.spec ? {} : { format: opts.format, maxRank: opts.maxRank }), epochs: opts.epochs, batch: opts.batch, lr: opts.lr, seed: opts.seed,
     schedule: opts.schedule ?? 'cosine', limitTrain: opts.limitTrain ?? null, limitTest: opts.limitTest ?? null, lanes: opts.lanes ?? TRAIN_LANES,
@@ -227,7 +234,20 @@ function identityOptions(opts: TrainOptions, spec: ModelSpec): Record<string, un
   };
 }
 
-export async function train(opts: TrainOptions): Promise<TrainSummary> {
+/** TrainOptions with the defaults filled in. */
+type Resolved = TrainOptions & Required<Pick<TrainOptions, 'format' | 'epochs' | 'batch' | 'lr' | 'maxRank' | 'seed'>>;
+
+function resolve(o: TrainOptions): Resolved {
+  const format = o.format ?? 'ttm';
+  const r: Resolved = { ...o, format, epochs: o.epochs ?? 3, batch: o.batch ?? 128, lr: o.lr ?? 1e-3, maxRank: o.maxRank ?? defaultMaxRank(format), seed: o.seed ?? 1 };
+  const int = (v: number, lo: number, name: string): void => { if (!Number.isSafeInteger(v) || v < lo) throw new OutputError(`train: ${name} = ${v}: must be an integer >= ${lo}`); };
+  int(r.epochs, 1, 'epochs'); int(r.batch, 1, 'batch'); int(r.maxRank, 1, 'maxRank'); int(r.seed, 0, 'seed');
+  if (!(r.lr > 0 && r.lr <= 1)) throw new OutputError(`train: lr = ${r.lr}: must be a number in (0, 1]`);
+  return r;
+}
+
+export async function train(options: TrainOptions): Promise<TrainSummary> {
+  const opts = resolve(options);
   const log = opts.log === undefined ? process.stderr : opts.log;
   if (opts.outDir) prepareOutDir(opts.outDir, opts.resume ? 'resume' : opts.force ? 'force' : 'new');
   else if (opts.resume) throw new OutputError('--resume needs the run directory');
@@ -266,7 +286,7 @@ const identity = (): Kept => new Map();
  * A checkpoint's state must fit the runtime it is restored into and the loop it resumes; a file
  * that parses but does not (damaged, or edited) is refused by field before anything is copied.
  */
-function checkCheckpoint(ck: Checkpoint, rt: Runtime, count: number, opts: TrainOptions): void {
+function checkCheckpoint(ck: Checkpoint, rt: Runtime, count: number, opts: Resolved): void {
   const bad = (field: string, why: string): never => { throw new CheckpointError(`checkpoint ${field}: ${why}; the file is damaged, start again without --resume`); };
   const snaps = [['', ck.state], ...(ck.good ? [['good.', ck.good.snap] as const] : [])] as const;
   for (const [prefix, snap] of snaps) {
@@ -315,7 +335,7 @@ export class Trainer {
   private readonly majority: number;
 
   private constructor(
-    private rt: Runtime, private ard: Ard | null, private readonly loop: LoopState, private readonly opts: TrainOptions,
+    private rt: Runtime, private ard: Ard | null, private readonly loop: LoopState, private readonly opts: Resolved,
     private readonly trainSet: Dataset, private readonly testSet: Dataset, private readonly log: NodeJS.WriteStream | null,
   ) {
     this.dense = denseParams(rt.spec);
@@ -324,7 +344,7 @@ export class Trainer {
     this.majority = Math.max(...Array.from({ length: 10 }, (_, c) => trainSet.labels.filter((l) => l === c).length)) / trainSet.count;
   }
 
-  private static runtimeOptions(opts: TrainOptions, count: number, loop: Pick<LoopState, 'budgets' | 'lrScales'> | null): RuntimeOptions {
+  private static runtimeOptions(opts: Resolved, count: number, loop: Pick<LoopState, 'budgets' | 'lrScales'> | null): RuntimeOptions {
     const budgets = loop?.budgets.map((b) => b ?? Infinity);
     return {
       datasetCount: count, lanes: opts.lanes ?? TRAIN_LANES, planner: opts.planner,
@@ -332,7 +352,7 @@ export class Trainer {
     };
   }
 
-  static async create(core: Core, opts: TrainOptions, spec: ModelSpec, trainSet: Dataset, testSet: Dataset, ck: Checkpoint | null,
+  static async create(core: Core, opts: Resolved, spec: ModelSpec, trainSet: Dataset, testSet: Dataset, ck: Checkpoint | null,
                       log: NodeJS.WriteStream | null): Promise<Trainer> {
     const ident = identityOptions(opts, spec);
     if (ck && JSON.stringify(ck.loop.options) !== JSON.stringify(ident)) {
@@ -545,7 +565,7 @@ export class Trainer {
       loop.trainMs += epochMs;
       loop.trained += trainSet.count;
       this.ard?.useMean();
-      const test = evaluate(this.rt, this.testSet);
+      const test = evaluateRuntime(this.rt, this.testSet);
       const entry: EpochLog = {
         epoch, trainLoss: loop.epochLossSum / trainSet.count, trainAccuracy: loop.epochCorrect / trainSet.count,
         testLoss: test.loss, testAccuracy: test.accuracy, seconds: epochMs / 1000,
@@ -582,7 +602,7 @@ export class Trainer {
     this.ard?.useMean();
     const last = this.history[this.history.length - 1];
     // After a final pruning the network changed (only dead slices went): evaluate what is saved.
-    const final = !last || finalPrune ? evaluate(rt, testSet) : { accuracy: last.testAccuracy, loss: last.testLoss };
+    const final = !last || finalPrune ? evaluateRuntime(rt, testSet) : { accuracy: last.testAccuracy, loss: last.testLoss };
     const spec = rt.spec;
     const params = modelParams(spec);
     const summary: TrainSummary = {
