@@ -127,9 +127,11 @@ export function parseCsv(text: string, file: string): CsvTable {
           const ch = text.charCodeAt(i);
           if (ch === kComma || ch === kLF || ch === kCR) break;
           if (ch === kQuote) {
+            let end = i;
+            while (end < n && ![kComma, kLF, kCR].includes(text.charCodeAt(end))) end++;
             throw new DataError(
               `${file}:${line}: ${colName(k)}: a quote inside the unquoted value ` +
-                `${show(text.slice(s, Math.min(n, i + 20)))}; quote the whole field and double the quote ` +
+                `${show(text.slice(s, end))}; quote the whole field and double the quote ` +
                 `("a ""b"" c")`,
             );
           }
