@@ -8,7 +8,7 @@ export { tnRun, tnFlops, tnResetFlops } from './tn';
 // tested against them rather than copied by hand.
 export {
   TN_GEMM, TN_PERMUTE, TN_ZERO, TN_GATHER, TN_SCATTER, TN_ADD, TN_BIAS, TN_BIAS_GRAD, TN_ACT, TN_ACT_GRAD,
-  TN_COPY2D, TN_INTERACT, TN_INTERACT_GRAD, TN_LOSS, TN_SCALE, TN_OP_COUNT,
+  TN_COPY2D, TN_INTERACT, TN_INTERACT_GRAD, TN_LOSS, TN_SCALE, TN_LUT, TN_AFFINE, TN_OP_COUNT,
   ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_COUNT, LOSS_SOFTMAX_XENT, LOSS_SIGMOID_BCE, LOSS_MSE, LOSS_COUNT,
 } from './tn';
 export { sampleWeightsF32, sviGradF32, mapGradF32, sliceSquaresF64 } from './bayes';

@@ -357,3 +357,28 @@ export function scaleF32(y: usize, n: i32, alpha: f32): void {
     store<f32>(p, load<f32>(p) * alpha);
   }
 }
+
+/** dst[i] = table[src[i]] for n u8 inputs and a 256-entry f32 table (a u8 input standardised). */
+export function lutU8F32(dst: usize, src: usize, n: i32, table: usize): void {
+  for (let i = 0; i < n; i++) {
+    store<f32>(dst + (<usize>i << 2), load<f32>(table + (<usize>load<u8>(src + <usize>i) << 2)));
+  }
+}
+
+/** dst[r][j] = (src[r][j] − mean[j])·invStd[j] over a row-major [rows × cols] (dst may equal src). */
+export function affineF32(dst: usize, src: usize, mean: usize, invStd: usize, rows: i32, cols: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const d = dst + ((<usize>r * cols) << 2), s = src + ((<usize>r * cols) << 2);
+    let j = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; j + 4 <= cols; j += 4) {
+        const p = <usize>j << 2;
+        v128.store(d + p, f32x4.mul(f32x4.sub(v128.load(s + p), v128.load(mean + p)), v128.load(invStd + p)));
+      }
+    }
+    for (; j < cols; j++) {
+      const p = <usize>j << 2;
+      store<f32>(d + p, (load<f32>(s + p) - load<f32>(mean + p)) * load<f32>(invStd + p));
+    }
+  }
+}

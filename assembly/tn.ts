@@ -30,12 +30,15 @@
 //            dy = 0: loss only (no gradient written); dy may alias y. Targets: i32 class per row
 //            (softmax-xent), f32 per element (sigmoid-bce 0/1, mse).
 //   SCALE    [15, 5, y, n, alpha]                          y *= alpha (alpha: the f32's bits; mean pooling)
+//   LUT      [16, 6, dst, src, n, table]                   dst[i] = table[src[i]] (src u8, table 256 f32): a u8
+//            input standardised in the core, by the host's table (so its values are exact f64 math)
+//   AFFINE   [17, 8, dst, src, mean, invStd, rows, cols]   dst[r][j] = (src[r][j] − mean[j])·invStd[j] (f32 inputs)
 // Word 1 of every op is its length, so the interpreter can skip and the host can check. The codes
 // here and in src/tn/opcodes.ts are checked equal by test/opcodes.test.ts (exported as globals).
 import { brgemmF32 } from './gemm';
 import {
   addF32, biasAddF32, biasGradF32, reluToF32, reluBackwardToF32, sigmoidF32, sigmoidBackwardF32, tanhF32,
-  tanhBackwardF32, scaleF32, copy2dF32, interactF32, interactGradF32, softmaxXent, sigmoidBceF32, mseF32,
+  tanhBackwardF32, scaleF32, lutU8F32, affineF32, copy2dF32, interactF32, interactGradF32, softmaxXent, sigmoidBceF32, mseF32,
 } from './ops';
 
 export const TN_GEMM: i32 = 1;
@@ -53,8 +56,10 @@ export const TN_INTERACT: i32 = 12;
 export const TN_INTERACT_GRAD: i32 = 13;
 export const TN_LOSS: i32 = 14;
 export const TN_SCALE: i32 = 15;
+export const TN_LUT: i32 = 16;
+export const TN_AFFINE: i32 = 17;
 /** Op codes are 1..TN_OP_COUNT. */
-export const TN_OP_COUNT: i32 = 15;
+export const TN_OP_COUNT: i32 = 17;
 
 export const ACT_RELU: i32 = 1;
 export const ACT_SIGMOID: i32 = 2;
@@ -98,6 +103,8 @@ export function tnRun(prog: usize, words: i32): void {
     else if (op == TN_INTERACT_GRAD) interactGradF32(addr(p, 2), addr(p, 3), addr(p, 4), word(p, 5), word(p, 6), word(p, 7));
     else if (op == TN_LOSS) loss(p);
     else if (op == TN_SCALE) scaleF32(addr(p, 2), word(p, 3), reinterpret<f32>(word(p, 4)));
+    else if (op == TN_LUT) lutU8F32(addr(p, 2), addr(p, 3), word(p, 4), addr(p, 5));
+    else if (op == TN_AFFINE) affineF32(addr(p, 2), addr(p, 3), addr(p, 4), addr(p, 5), word(p, 6), word(p, 7));
     else unreachable();
     p += <usize>word(p, 1) << 2;
   }

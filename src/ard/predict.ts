@@ -1,7 +1,8 @@
 // Prediction with a trained model: the posterior mean, or (SVI) the average of K posterior draws'
 // class probabilities (METHOD §3.1), scored by accuracy, NLL and expected calibration error.
 import type { Core } from '../core/wasm.js';
-import type { Dataset } from '../data/mnist.js';
+import type { Dataset } from '../data/dataset.js';
+import type { DataSource } from '../runtime/runtime.js';
 import type { LoadedModel } from '../model/file.js';
 import { Runtime } from '../runtime/runtime.js';
 import { buildGraph } from '../spec/graph.js';
@@ -11,7 +12,8 @@ import { classificationMetrics } from '../bayes/prior.js';
 export interface SampledResult { accuracy: number; nll: number; ece: number; samples: number }
 
 /** K = 1 (or a MAP / plain model): the posterior mean. Draws come from PCG32 stream (seed, 9). */
-export function evaluateSamples(core: Core, model: LoadedModel, test: Dataset, samples: number, batch: number, seed = 1): SampledResult {
+/** `source` holds the test rows as the model reads them (src/train/data.ts dataSource). */
+export function evaluateSamples(core: Core, model: LoadedModel, test: Dataset, source: DataSource, samples: number, batch: number, seed = 1): SampledResult {
   const { spec } = model;
   const rt = new Runtime(core, spec, batch, 'infer');
   for (const s of rt.slots) rt.tensor(s.name).set(model.tensors.get(s.name)!.data);
@@ -21,7 +23,6 @@ export function evaluateSamples(core: Core, model: LoadedModel, test: Dataset, s
   const draws = svi ? samples : 1;
   const graph = buildGraph(spec);
   const C = graph.values.get(graph.lossInput)!.width;
-  const source = { inputs: { x: test.inputs }, target: test.labels };
   const probs = new Float64Array(test.count * C);
   rt.seed(seed, 9);
   const e = core.exports;
@@ -50,5 +51,5 @@ export function evaluateSamples(core: Core, model: LoadedModel, test: Dataset, s
       }
     }
   }
-  return { ...classificationMetrics(probs, test.labels, C, 15), samples: draws };
+  return { ...classificationMetrics(probs, test.target.data, C, 15), samples: draws };
 }

@@ -7,22 +7,23 @@ async function run(values: Values): Promise<number> {
   const path = modelPath('--model', values.model as string | undefined, 'eval');
   const r = await evaluate(path, {
     batch: intOption(values, 'batch', 256, 1, 65536)!, samples: intOption(values, 'samples', 1, 1, 10000)!,
-    flavour: flavourOption(values), limitTest: intOption(values, 'limit-test', undefined, 1, 10000),
+    flavour: flavourOption(values), limitTest: intOption(values, 'limit-test', undefined, 1, 2 ** 31), data: values.data as string | undefined,
   });
   if (values.json) process.stdout.write(JSON.stringify({ model: path, ...r }, null, 2) + '\n');
-  else console.log(`test accuracy ${(100 * r.testAccuracy).toFixed(2)} % (${r.testSamples} images, NLL ${r.testNll.toFixed(4)}, ECE ${r.testEce.toFixed(4)}, ${r.posteriorSamples} posterior sample(s)), ${r.params} params, ${r.flavour} core`);
+  else console.log(`test accuracy ${(100 * r.testAccuracy).toFixed(2)} % (${r.testSamples} rows of ${r.dataset}, NLL ${r.testNll.toFixed(4)}, ECE ${r.testEce.toFixed(4)}, ${r.posteriorSamples} posterior sample(s)), ${r.params} params, ${r.flavour} core`);
   return 0;
 }
 
 export const EVAL: Command = {
   name: 'eval',
-  summary: 'reload a model file and report its MNIST test accuracy, NLL and calibration',
-  usage: 'btnn eval --model FILE [--samples K] [--batch N] [--limit-test N] [--flavour F] [--json]',
+  summary: 'reload a model file and report its test accuracy, NLL and calibration (MNIST or your IDX files)',
+  usage: 'btnn eval --model FILE [--data SRC] [--samples K] [--batch N] [--limit-test N] [--flavour F] [--json]',
   options: {
     model: { type: 'string', arg: 'FILE', help: 'a model.safetensors written by btnn train' },
+    data: { type: 'string', arg: 'SRC', help: 'score on this data\'s test split: mnist (default) or a directory of IDX\nfiles; a model that cannot read it (widths, classes) is refused' },
     batch: { type: 'string', arg: 'N', help: 'evaluation batch size (default 256); results do not depend on it' },
     samples: { type: 'string', arg: 'K', help: 'models trained with --inference svi: average the predictions of K\nposterior draws (default 1: the posterior mean); prints accuracy, NLL and\nexpected calibration error (15 bins)' },
-    'limit-test': { type: 'string', arg: 'N', help: 'use only the first N test images (default: all 10000)' },
+    'limit-test': { type: 'string', arg: 'N', help: 'use only the first N test rows (default: all)' },
     ...COMMON,
   },
   notes: 'eval runs on one thread; the result does not depend on the batch size or thread count.',

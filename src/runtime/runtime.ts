@@ -7,7 +7,7 @@
 //   inferStep  load → prep (unless told W is current) → lanes' forward and loss
 // Each phase's jobs run on the thread pool; bits do not depend on the thread count.
 import type { Core } from '../core/wasm.js';
-import type { ModelSpec } from '../spec/types.js';
+import { isGlobalNorm, type ModelSpec } from '../spec/types.js';
 import type { LayerPlan, PathKind } from '../tn/plan.js';
 import { link } from '../tn/compile.js';
 import { governedTensors } from '../bayes/groups.js';
@@ -105,6 +105,7 @@ export class Runtime {
       if (mode === 'train') for (let l = 0; l < this.lanes; l++) this.addr.set(this.prepared.gradKey(s.name, l), this.addr.get(gradsBuffer(l))! + s.offsetFloats * F32);
     }
     this.allocate();
+    this.fillInputTables();
     const resolve = (key: string): number => {
       const a = this.addr.get(key);
       if (a === undefined) throw new Error(`program refers to buffer ${key}, which the plan does not hold`);
@@ -141,6 +142,34 @@ export class Runtime {
     }
     // A fresh plan starts from zeros whatever ran in this instance before (biases, padding, Adam state).
     new Uint8Array(mem.buffer, this.plan.baseBytes, this.plan.totalBytes).fill(0);
+  }
+
+  /**
+   * The inputs' standardisation tables from spec.inputNorm. A byte b of a u8 input stands for
+   * b / range and is fed as fround((fround(b / range) − mean) · (1 / std)) in f64 — exactly what
+   * btnn 0.1 computed on the host for every pixel, so its models evaluate to the same bits.
+   */
+  private fillInputTables(): void {
+    const norm = this.spec.inputNorm;
+    for (const t of this.prepared.inputTables) {
+      const x = this.spec.inputs.find((i) => i.name === t.input)!;
+      const stats = (j: number): { mean: number; std: number } => {
+        if (!norm) return { mean: 0, std: 1 };
+        if (isGlobalNorm(norm)) return norm;
+        const f = norm[t.input];
+        return f ? { mean: f.mean[j], std: f.std[j] } : { mean: 0, std: 1 };
+      };
+      const at = this.addr.get(t.key)!;
+      if (t.kind === 'lut') {
+        const range = x.range ?? 255, { mean, std } = stats(0);
+        const table = this.f32(at, 256);
+        for (let b = 0; b < 256; b++) table[b] = norm ? (Math.fround(b / range) - mean) * (1 / std) : b / range;
+      } else {
+        const pad = Math.ceil(t.width / 4) * 4;
+        const mean = this.f32(at, t.width), invStd = this.f32(at + pad * F32, t.width);
+        for (let j = 0; j < t.width; j++) { const s = stats(j); mean[j] = s.mean; invStd[j] = 1 / s.std; }
+      }
+    }
   }
 
   /** Runs phases on up to `threads` threads from now on (node flavour; others stay on one). */
@@ -205,7 +234,8 @@ export class Runtime {
       for (const x of lane.inputs) {
         const src = batch.source.inputs[x.name];
         if (!src) throw new Error(`batch has no input ${x.name}`);
-        const dst = x.dtype === 'i32' ? new Int32Array(buf, this.addr.get(x.key)!, this.laneBatch * x.width) : new Float32Array(buf, this.addr.get(x.key)!, this.laneBatch * x.width);
+        const at = this.addr.get(x.key)!, cap = this.laneBatch * x.width;
+        const dst = x.dtype === 'i32' ? new Int32Array(buf, at, cap) : x.dtype === 'u8' ? new Uint8Array(buf, at, cap) : new Float32Array(buf, at, cap);
         copyRows(dst, src, x.width, first, n, rowOf);
       }
       if (lane.target) {
@@ -332,7 +362,7 @@ export class Runtime {
 }
 
 /** dst rows [0, n) = src rows row(first + r); rows [n, cap) = 0. */
-function copyRows(dst: Float32Array | Int32Array, src: ArrayLike<number>, width: number, first: number, n: number, row: (r: number) => number): void {
+function copyRows(dst: Float32Array | Int32Array | Uint8Array, src: ArrayLike<number>, width: number, first: number, n: number, row: (r: number) => number): void {
   const isTyped = ArrayBuffer.isView(src);
   for (let r = 0; r < n; r++) {
     const s = row(first + r) * width;

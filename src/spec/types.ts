@@ -14,7 +14,22 @@ export type LayerFormat = 'dense' | 'cp' | 'tucker' | 'tt' | 'ttm' | 'tr';
 export type DType = 'f32' | 'u8' | 'i32';
 export const DTYPES: readonly DType[] = ['f32', 'u8', 'i32'];
 
-export interface InputSpec { name: string; dtype: DType; shape: number[] }
+/**
+ * A per-row input. u8 inputs (IDX pixels) stay bytes in memory and are standardised in the core:
+ * a byte b stands for b / range (default 255).
+ */
+export interface InputSpec { name: string; dtype: DType; shape: number[]; range?: number }
+
+/** Per-feature statistics of one f32 input (its training split's), for (x − mean) / std in the core. */
+export interface FeatureNorm { mean: number[]; std: number[] }
+
+/**
+ * Input standardisation: one mean/std over every value of every f32/u8 input (MNIST's pixel
+ * statistics, what btnn 0.1 stored), or per input per feature (tables of numbers).
+ */
+export type InputNorm = { mean: number; std: number } | Record<string, FeatureNorm>;
+
+export const isGlobalNorm = (n: InputNorm): n is { mean: number; std: number } => typeof (n as { mean?: unknown }).mean === 'number';
 
 export type ActFn = 'relu' | 'sigmoid' | 'tanh' | 'none';
 export const ACT_FNS: readonly ActFn[] = ['relu', 'sigmoid', 'tanh', 'none'];
@@ -73,8 +88,8 @@ export interface ModelSpec {
   inputs: InputSpec[];
   layers: LayerSpec[];
   loss: LossSpec;
-  /** f32 inputs are fed as (x − mean) / std: the training set's statistics, saved with the model. */
-  inputNorm?: { mean: number; std: number };
+  /** f32 and u8 inputs are fed as (x − mean) / std: the training set's statistics, saved with the model. */
+  inputNorm?: InputNorm;
   /**
    * Bayesian low-rank prior on the tensor layers' factors (src/bayes): 'svi' keeps a Gaussian
    * posterior scale σ = softplus(ρ) per factor entry, 'map' a point estimate. Absent: plain training.

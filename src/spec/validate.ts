@@ -48,12 +48,6 @@ export function validateSpec(raw: unknown): ModelSpec {
   if (r.version !== 2) fail('version', r.version, 'must be 2 (or 1, the chain-of-linear-layers form of btnn 0.1)');
   const known = new Set(['version', 'inputs', 'layers', 'loss', 'inputNorm', 'inference']);
   for (const k of Object.keys(r)) if (!known.has(k)) fail(k, r[k], `unknown field; a spec has ${[...known].join(', ')}`);
-  if (r.inputNorm !== undefined) {
-    const n = r.inputNorm as Record<string, unknown>;
-    if (!isObject(n) || !Number.isFinite(n.mean) || !Number.isFinite(n.std) || !((n.std as number) > 0)) {
-      fail('inputNorm', n, 'must be {"mean": finite number, "std": number > 0}');
-    }
-  }
   if (r.inference !== undefined && r.inference !== 'svi' && r.inference !== 'map') fail('inference', r.inference, 'must be "svi" or "map" (or absent)');
 
   if (!Array.isArray(r.inputs) || r.inputs.length === 0) fail('inputs', r.inputs, 'must be a non-empty array of {"name", "dtype": "f32"|"u8"|"i32", "shape": [n, ...]}');
@@ -68,11 +62,14 @@ export function validateSpec(raw: unknown): ModelSpec {
     if (!DTYPES.includes(x.dtype as never)) fail(`${at}.dtype`, x.dtype, `must be one of ${DTYPES.join(', ')}`);
     if (!Array.isArray(x.shape) || x.shape.length === 0 || !x.shape.every(isPosInt)) fail(`${at}.shape`, x.shape, 'must be a non-empty array of integers >= 1 (per row, without the batch)');
     if (x.dtype === 'i32' && (x.shape as number[]).length !== 1) fail(`${at}.shape`, x.shape, 'an i32 id input has shape [ids per row]');
+    if (x.range !== undefined && (x.dtype !== 'u8' || !isPosInt(x.range) || (x.range as number) > 1e6)) fail(`${at}.range`, x.range, 'only a u8 input has a range: an integer 1..1e6 (a byte b stands for b / range)');
+    for (const k of Object.keys(x)) if (!['name', 'dtype', 'shape', 'range'].includes(k)) fail(`${at}.${k}`, x[k], 'an input has name, dtype, shape and (u8) range');
     names.set(x.name as string, at);
     dtypes.set(x.name as string, x.dtype as string);
     widths.set(x.name as string, product(x.shape as number[]));
   });
 
+  if (r.inputNorm !== undefined) checkInputNorm(r.inputNorm, r.inputs);
   if (!Array.isArray(r.layers) || r.layers.length === 0) fail('layers', r.layers, 'must be a non-empty array');
   const layers = r.layers as unknown[];
   layers.forEach((l, i) => {
@@ -182,6 +179,28 @@ export function validateSpec(raw: unknown): ModelSpec {
     if (graph.values.get(l.name)!.consumers.length === 0) fail(`layers[${i}].name`, l.name, `nothing reads this layer's output; feed it to a later layer or to the loss ("loss": {"input": "${l.name}"}), or remove it`);
   });
   return spec;
+}
+
+// The smallest std accepted: below it 1/std overflows f32 or the "feature" is a constant.
+const MIN_STD = 1e-12;
+
+function checkInputNorm(n: unknown, inputs: unknown): void {
+  if (!isObject(n)) fail('inputNorm', n, 'must be {"mean": number, "std": number} or {"<input>": {"mean": [...], "std": [...]}}');
+  const good = (m: unknown, s: unknown): boolean => Number.isFinite(m) && Number.isFinite(s) && (s as number) >= MIN_STD && Number.isFinite(1 / (s as number));
+  if (typeof n.mean === 'number' || 'std' in n) {
+    if (!good(n.mean, n.std)) fail('inputNorm', n, `must be {"mean": finite number, "std": number >= ${MIN_STD}} (a smaller std is a constant input; drop the field)`);
+    return;
+  }
+  const byName = new Map(((inputs ?? []) as Record<string, unknown>[]).map((x) => [x?.name, x]));
+  for (const [name, f] of Object.entries(n)) {
+    const x = byName.get(name);
+    if (!x || x.dtype !== 'f32') fail(`inputNorm.${name}`, name, 'per-feature statistics belong to an f32 input of the spec');
+    const width = product(x!.shape as number[]);
+    if (!isObject(f) || !Array.isArray(f.mean) || !Array.isArray(f.std) || f.mean.length !== width || f.std.length !== width) {
+      fail(`inputNorm.${name}`, f, `must be {"mean": [${width} numbers], "std": [${width} numbers]}`);
+    }
+    (f as { mean: unknown[]; std: unknown[] }).mean.forEach((m, j) => { if (!good(m, (f as { std: unknown[] }).std[j])) fail(`inputNorm.${name}.std[${j}]`, (f as { std: unknown[] }).std[j], `mean and std must be finite with std >= ${MIN_STD}`); });
+  }
 }
 
 function checkFormat(l: Record<string, unknown>, at: string): void {

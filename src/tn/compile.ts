@@ -40,6 +40,8 @@ export type Op =
    * host; f64 loss sum @8, i32 correct @16 written by the op). dy null: loss only. See assembly/tn.ts.
    */
   | { op: 'scale'; y: Ref; n: number; alpha: number }
+  | { op: 'lut'; dst: Ref; src: Ref; n: number; table: Ref }
+  | { op: 'affine'; dst: Ref; src: Ref; mean: Ref; invStd: Ref; rows: number; cols: number }
   | { op: 'loss'; fn: LossFn; dy: Ref | null; y: Ref; target: Ref; maxRows: number; cols: number; meta: Ref };
 
 export type { ActFn, LossFn } from './opcodes.js';
@@ -104,6 +106,8 @@ export function programTrafficFloats(ops: Op[]): number {
     else if (o.op === 'interactGrad') n += o.rows * (2 * o.k * o.d + (o.k * (o.k - 1)) / 2);
     else if (o.op === 'loss') n += (o.dy ? 3 : 2) * o.maxRows * o.cols;
     else if (o.op === 'scale') n += 2 * o.n;
+    else if (o.op === 'lut') n += 1.25 * o.n;
+    else if (o.op === 'affine') n += 2 * o.rows * o.cols + 2 * o.cols;
   }
   return n;
 }
@@ -318,6 +322,8 @@ export function link(ops: Op[], resolve: (buf: string) => number): Int32Array {
       case 'actGrad': words.push(code(ACT_CODE, o.fn, 'act'), at(o.dx), at(o.dy), at(o.y), o.n); break;
       case 'copy2d': words.push(at(o.dst), o.ldDst, at(o.src), o.ldSrc, o.rows, o.cols, o.acc ? 1 : 0); break;
       case 'scale': words.push(at(o.y), o.n, f32Bits(o.alpha)); break;
+      case 'lut': words.push(at(o.dst), at(o.src), o.n, at(o.table)); break;
+      case 'affine': words.push(at(o.dst), at(o.src), at(o.mean), at(o.invStd), o.rows, o.cols); break;
       case 'interact': words.push(at(o.z), at(o.t), o.rows, o.k, o.d); break;
       case 'interactGrad': words.push(at(o.dt), at(o.dz), at(o.t), o.rows, o.k, o.d); break;
       case 'loss':

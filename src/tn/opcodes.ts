@@ -23,6 +23,8 @@ export const OP_TABLE = {
   interactGrad: { code: 13, words: 8 },
   loss: { code: 14, words: 9 },
   scale: { code: 15, words: 5 },
+  lut: { code: 16, words: 6 },
+  affine: { code: 17, words: 8 },
 } as const;
 
 export type OpName = keyof typeof OP_TABLE;

@@ -1,17 +1,20 @@
-// Evaluating a trained model on MNIST's test split (the library's `evaluate`, and `btnn eval`):
+// Evaluating a trained model on a test split, MNIST's by default (the library's `evaluate`, and `btnn eval`):
 // the posterior mean, or the average of K posterior draws for SVI models. A model MNIST cannot
 // feed is refused with a message, never scored at chance.
-import { buildGraph } from '../spec/graph.js';
+import { existsSync, statSync } from 'node:fs';
 import { SpecError } from '../spec/types.js';
 import { modelParams, denseParams } from '../model/layers.js';
 import { loadModel, type LoadedModel } from '../model/file.js';
-import { loadMnist } from '../data/mnist.js';
-import { normalizeInputs } from '../data/normalize.js';
+import { loadData } from '../data/source.js';
+import { DataError } from '../data/dataset.js';
+import { bindSpec, dataSource } from './data.js';
 import { loadCore, type Flavour } from '../core/wasm.js';
 import { evaluateSamples } from '../ard/predict.js';
 
 export interface EvaluateOptions {
-  /** Only the first N test images (default all 10 000). */
+  /** Where the test rows come from: mnist (default) or a directory of IDX files (its test pair). */
+  data?: string;
+  /** Only the first N test rows (default all). */
   limitTest?: number;
   /** SVI models: average the class probabilities of K posterior draws (default 1: the posterior mean). */
   samples?: number;
@@ -21,30 +24,30 @@ export interface EvaluateOptions {
 }
 
 export interface EvaluateResult {
-  testSamples: number; testAccuracy: number; testNll: number; testEce: number; posteriorSamples: number;
+  dataset: string; testSamples: number; testAccuracy: number; testNll: number; testEce: number; posteriorSamples: number;
   params: number; denseParams: number; flavour: Flavour;
 }
 
 export async function evaluate(model: string | LoadedModel, o: EvaluateOptions = {}): Promise<EvaluateResult> {
   const loaded = typeof model === 'string' ? loadModel(model) : model;
   const name = typeof model === 'string' ? model : 'the model';
-  const { spec } = loaded;
   const samples = o.samples ?? 1;
   if (!Number.isSafeInteger(samples) || samples < 1) throw new SpecError(`samples = ${samples}: must be an integer >= 1`);
-  if (samples > 1 && spec.inference !== 'svi') {
-    throw new SpecError(`--samples ${samples}: ${name} has no posterior to sample (trained ${spec.inference === 'map' ? 'with --inference map' : 'without --inference svi'}); drop --samples`);
+  if (samples > 1 && loaded.spec.inference !== 'svi') {
+    throw new SpecError(`--samples ${samples}: ${name} has no posterior to sample (trained ${loaded.spec.inference === 'map' ? 'with --inference map' : 'without --inference svi'}); drop --samples`);
   }
-  const test = loadMnist('test', o.limitTest);
-  const graph = buildGraph(spec);
-  const inputs = spec.inputs, outWidth = graph.values.get(graph.lossInput)!.width;
-  if (inputs.length !== 1 || graph.values.get(inputs[0].name)!.width !== test.features || spec.loss.kind !== 'softmax-xent' || outWidth !== test.classes) {
-    throw new SpecError(`${name}: the model takes ${inputs.map((x) => `${x.name} [${x.shape}]`).join(', ')} and predicts ${outWidth} outputs (${spec.loss.kind}); MNIST has ${test.features} inputs and ${test.classes} classes`);
+  const src = o.data ?? 'mnist';
+  if (src !== 'mnist' && existsSync(src) && !statSync(src).isDirectory()) {
+    throw new DataError(`--data ${src}: evaluating on a CSV needs the training run's vocabularies and class order, which eval does not read yet; the run's own test split is scored in its summary.json`);
   }
-  if (spec.inputNorm) normalizeInputs(test, spec.inputNorm);
+  const test = loadData(src, { limitTest: o.limitTest }).test;
+  if (test.target.kind !== 'classes') throw new DataError(`--data ${src}: eval scores classifiers; ${test.name} has a numeric target`);
+  // Refused, with what the model wants and what the data has, when the model cannot read it.
+  const spec = bindSpec(loaded.spec, test);
   const core = await loadCore(o.flavour);
-  const r = evaluateSamples(core, loaded, test, samples, o.batch ?? 256);
+  const r = evaluateSamples(core, { ...loaded, spec }, test, dataSource(test, spec), samples, o.batch ?? 256);
   return {
-    testSamples: test.count, testAccuracy: r.accuracy, testNll: r.nll, testEce: r.ece, posteriorSamples: r.samples,
+    dataset: test.name, testSamples: test.count, testAccuracy: r.accuracy, testNll: r.nll, testEce: r.ece, posteriorSamples: r.samples,
     params: modelParams(spec), denseParams: denseParams(spec), flavour: core.flavour,
   };
 }

@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { mkdirSync, accessSync, constants, existsSync, readdirSync, rmSync, unlinkSync, appendFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { loadCore, type Core, type Flavour } from '../core/wasm.js';
-import { loadMnist, type Dataset } from '../data/mnist.js';
-import { inputStats, normalizeInputs } from '../data/normalize.js';
+import type { Dataset, DataSourceInfo } from '../data/dataset.js';
+import { loadData } from '../data/source.js';
+import { bindSpec, dataSource, inputNorm, majorityShare, specForData } from './data.js';
 import { defaultMaxRank, type LayerFormat } from '../spec/formats.js';
 import { tensorLayers, SpecError, type ModelSpec, type Inference } from '../spec/types.js';
 import { buildGraph } from '../spec/graph.js';
@@ -102,6 +103,15 @@ export interface TrainOptions {
   resume?: boolean;
   /** Empty a non-empty outDir first instead of refusing it. */
   force?: boolean;
+  /** The data: mnist (default), a directory of IDX files, or a CSV file (src/data/source.ts). */
+  data?: string;
+  /** Test split: another source (file or IDX directory), or the last share of the training rows. */
+  test?: string;
+  testSplit?: number;
+  /** CSV: the target column. */
+  label?: string;
+  /** Hidden widths of an MLP whose modes are chosen automatically (instead of the default network). */
+  hidden?: number[];
   /** Tests only: stop as if SIGINT arrived after this many steps. */
   interruptAtStep?: number;
   /** Progress and per-epoch lines go here; null silences them. */
@@ -147,6 +157,8 @@ export interface EpochLog {
 
 export interface TrainSummary {
   dataset: string;
+  /** Where the rows came from: kind, path, rows before limits, sha256 of the bytes read, per split. */
+  data: { train: DataSourceInfo; test: DataSourceInfo };
   format: LayerFormat;
   epochs: number;
   seed: number;
@@ -178,27 +190,6 @@ export interface TrainSummary {
   kl?: number;
   pruneEvents?: PruneEvent[];
   warnings?: string[];
-}
-
-/** The rows of a dataset the runtime reads: the model's one input, and class targets. */
-export function dataSource(data: Dataset, spec: ModelSpec): DataSource {
-  return { inputs: { [spec.inputs[0].name]: data.inputs }, target: data.labels };
-}
-
-/**
- * This btnn trains on MNIST only (your own data: issue 10): one f32 or u8 input of 784 values and
- * softmax cross-entropy over 10 classes. Anything else would read the images at the wrong stride.
- */
-export function checkSpecFitsData(spec: ModelSpec, data: Dataset): void {
-  const graph = buildGraph(spec);
-  const x = spec.inputs;
-  if (x.length !== 1 || x[0].dtype === 'i32' || graph.values.get(x[0].name)!.width !== data.features) {
-    throw new SpecError(`spec.inputs = ${JSON.stringify(x)}: ${data.name} gives one f32 input of ${data.features} values per row; ids and other inputs need your own data, which the next btnn reads`);
-  }
-  const width = graph.values.get(graph.lossInput)!.width;
-  if (spec.loss.kind !== 'softmax-xent' || width !== data.classes) {
-    throw new SpecError(`spec.loss = ${JSON.stringify(spec.loss)} on ${graph.lossInput} (width ${width}): ${data.name} has ${data.classes} classes; use "softmax-xent" on a layer of width ${data.classes}`);
-  }
 }
 
 /** Test loss and accuracy with the runtime's current weights (its prep runs for every batch). */
@@ -251,19 +242,19 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
   const log = opts.log === undefined ? process.stderr : opts.log;
   if (opts.outDir) prepareOutDir(opts.outDir, opts.resume ? 'resume' : opts.force ? 'force' : 'new');
   else if (opts.resume) throw new OutputError('--resume needs the run directory');
-  const trainSet = loadMnist('train', opts.limitTrain);
-  const testSet = loadMnist('test', opts.limitTest);
-  const base = opts.spec ?? defaultSpec(opts.format, opts.maxRank);
-  checkSpecFitsData(base, trainSet);
+  const { train: trainSet, test: testSet } = loadData(opts.data ?? 'mnist', {
+    label: opts.label, test: opts.test, testSplit: opts.testSplit, limitTrain: opts.limitTrain, limitTest: opts.limitTest,
+  });
+  // Without a spec: MNIST-shaped data gets the default TTM network, other data a dense MLP unless
+  // a format was asked for.
+  const autoFormat = options.format ?? (trainSet.inputs.length === 1 && trainSet.inputs[0].width === 784 ? 'ttm' : 'dense');
+  const base = bindSpec(opts.spec ?? specForData(trainSet, { format: autoFormat, maxRank: options.maxRank ?? defaultMaxRank(autoFormat), hidden: opts.hidden }), trainSet);
+  bindSpec(base, testSet); // the test split must fit the same model
   if (base.inference && !opts.bayes) {
     throw new SpecError(`spec.inference = ${JSON.stringify(base.inference)}: training with the rank prior needs its options: add --inference ${base.inference} (and --kl etc.), or remove the field`);
   }
-  const spec: ModelSpec = {
-    ...base, inputNorm: base.inputNorm ?? inputStats(trainSet),
-    ...(opts.bayes ? { inference: opts.bayes.inference } : {}),
-  };
-  normalizeInputs(trainSet, spec.inputNorm!);
-  normalizeInputs(testSet, spec.inputNorm!);
+  const norm = base.inputNorm ?? inputNorm(base, trainSet);
+  const spec: ModelSpec = { ...base, ...(norm ? { inputNorm: norm } : {}), ...(opts.bayes ? { inference: opts.bayes.inference } : {}) };
   const core = await loadCore(opts.flavour);
   const checkpoint = opts.resume ? readCheckpoint(join(opts.outDir!, CHECKPOINT_FILE)) : null;
   const trainer = await Trainer.create(core, opts, spec, trainSet, testSet, checkpoint, log);
@@ -281,6 +272,14 @@ const rankLine = (spec: ModelSpec): string =>
   tensorLayers(spec).filter((l) => l.ranks).map((l) => `${l.name} [${l.ranks!.join(',')}] ${layerParams(l)}`).join(' | ');
 
 const identity = (): Kept => new Map();
+
+/** What a model must remember of its data to read new rows the same way: class names, vocabularies, column names. */
+function dataDictionary(d: Dataset): Record<string, unknown> {
+  return {
+    ...(d.target.kind === 'classes' && d.target.names ? { classes: d.target.names } : {}),
+    columns: Object.fromEntries(d.inputs.map((c) => [c.name, { dtype: c.dtype, width: c.width, ...(c.names ? { names: c.names } : {}), ...(c.vocab ? { vocab: c.vocab } : {}) }])),
+  };
+}
 
 /**
  * A checkpoint's state must fit the runtime it is restored into and the loop it resumes; a file
@@ -341,7 +340,7 @@ export class Trainer {
     this.dense = denseParams(rt.spec);
     this.stepsPerEpoch = Math.ceil(trainSet.count / opts.batch);
     this.totalSteps = opts.epochs * this.stepsPerEpoch;
-    this.majority = Math.max(...Array.from({ length: 10 }, (_, c) => trainSet.labels.filter((l) => l === c).length)) / trainSet.count;
+    this.majority = majorityShare(trainSet);
   }
 
   private static runtimeOptions(opts: Resolved, count: number, loop: Pick<LoopState, 'budgets' | 'lrScales'> | null): RuntimeOptions {
@@ -606,7 +605,7 @@ export class Trainer {
     const spec = rt.spec;
     const params = modelParams(spec);
     const summary: TrainSummary = {
-      dataset: 'mnist', format: opts.format, epochs: opts.epochs, seed: opts.seed, batch: opts.batch, lr: opts.lr, schedule,
+      dataset: trainSet.name, data: { train: trainSet.source, test: testSet.source }, format: opts.format, epochs: opts.epochs, seed: opts.seed, batch: opts.batch, lr: opts.lr, schedule,
       maxRank: opts.maxRank, trainSamples: trainSet.count, testSamples: testSet.count,
       testAccuracy: final.accuracy, testLoss: final.loss, params, denseParams: this.dense, compression: this.dense / params,
       ranks: ranksOf(spec), flopsPerSample: planFlops(rt),
@@ -619,7 +618,8 @@ export class Trainer {
       // ARD models carry their rank history (hw-sim reports chart it): the start, then every cut.
       const initial = loop.initialSpec;
       const history: Record<string, string> = bayes ? { history: JSON.stringify([{ step: 0, epoch: 0, ranks: ranksOf(initial), params: modelParams(initial), planBytes: loop.initialPlanBytes }, ...this.pruneEvents]) } : {};
-      saveModel(join(opts.outDir, 'model.safetensors'), spec, (name) => rt.tensor(name), { seed: String(opts.seed), epochs: String(opts.epochs), ...history },
+      const data = JSON.stringify({ name: trainSet.name, train: trainSet.source, test: testSet.source, ...dataDictionary(trainSet) });
+      saveModel(join(opts.outDir, 'model.safetensors'), spec, (name) => rt.tensor(name), { seed: String(opts.seed), epochs: String(opts.epochs), data, ...history },
         modelExtras(rt, this.ard));
       // summary.json last: its presence means the run finished; the checkpoint is no longer needed.
       const ck = join(opts.outDir, CHECKPOINT_FILE);

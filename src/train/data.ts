@@ -1,0 +1,149 @@
+// A dataset meets a model: the network built for it when the user gives none (the default MNIST
+// network, or an MLP over its columns with an embedding per categorical column), the spec's
+// inputs bound to the dataset's columns (checked: names, widths, dtypes, targets against the
+// loss), the training split's standardisation statistics, and the rows the runtime reads.
+import type { Column, Dataset } from '../data/dataset.js';
+import { DataError } from '../data/dataset.js';
+import { defaultSpec, linearLayer } from '../spec/defaults.js';
+import { autoModes } from '../spec/auto-modes.js';
+import { buildGraph } from '../spec/graph.js';
+import { validateSpec } from '../spec/validate.js';
+import { SpecError, type InputNorm, type InputSpec, type LayerFormat, type LayerSpec, type ModelSpec } from '../spec/types.js';
+import type { DataSource } from '../runtime/runtime.js';
+
+/** Width of each categorical column's embedding in a network btnn builds. */
+export const AUTO_EMBEDDING_DIM = 8;
+
+/** The range a u8 column's bytes stand for: byte / range (IDX pixels: 255). */
+const rangeOf = (c: Column): number => Math.round(1 / (c.scale ?? 1 / 255));
+
+const isMnistShaped = (d: Dataset): boolean => d.inputs.length === 1 && d.inputs[0].width === 784 && d.inputs[0].dtype !== 'i32' &&
+  d.target.kind === 'classes' && d.target.classes === 10;
+
+/**
+ * The network for a dataset when the user gives no spec: MNIST-shaped data without --hidden gets
+ * the default 784-512-10 network; anything else an MLP over the numeric block and one embedding
+ * per categorical column (concatenated), with `hidden` layers (default [64]) whose modes are
+ * chosen automatically, ending in softmax (classes) or MSE (values).
+ */
+export function specForData(data: Dataset, o: { format: LayerFormat; maxRank: number; hidden?: number[] }): ModelSpec {
+  if (!o.hidden && isMnistShaped(data)) return defaultSpec(o.format, o.maxRank);
+  const inputs: InputSpec[] = data.inputs.map((c) => ({ name: c.name, dtype: c.dtype, shape: [c.width], ...(c.dtype === 'u8' ? { range: rangeOf(c) } : {}) }));
+  const layers: LayerSpec[] = [];
+  const features: string[] = [];
+  for (const c of data.inputs) {
+    if (c.dtype !== 'i32') { features.push(c.name); continue; }
+    const rows = c.vocab?.length ?? 1 + Math.max(0, ...Array.from(c.data));
+    layers.push({ kind: 'embedding', name: `emb_${c.name}`, input: c.name, rows, dim: AUTO_EMBEDDING_DIM, format: 'dense', inFeatures: rows, outFeatures: AUTO_EMBEDDING_DIM });
+    features.push(`emb_${c.name}`);
+  }
+  let width = data.inputs.reduce((s, c) => s + (c.dtype === 'i32' ? AUTO_EMBEDDING_DIM : c.width), 0);
+  let prev = features[0];
+  if (features.length > 1) { layers.push({ kind: 'concat', name: 'features', inputs: features }); prev = 'features'; }
+  const out = data.target.kind === 'classes' ? data.target.classes : data.target.width;
+  const widths = [...(o.hidden ?? [64]), out];
+  widths.forEach((w, i) => {
+    const name = `fc${i + 1}`;
+    let layer;
+    if (o.format === 'dense') {
+      layer = linearLayer(name, 'dense', [width], [w], o.maxRank, prev);
+    } else {
+      const m = autoModes(width, w, o.format);
+      if ('error' in m) throw new SpecError(`--hidden ${(o.hidden ?? [64]).join(',')}: ${name} (${width} → ${w}): ${m.error}; or use --format dense`);
+      layer = linearLayer(name, o.format, m.inModes, m.outModes, o.maxRank, prev);
+    }
+    layers.push(layer);
+    prev = name;
+    if (i + 1 < widths.length) { layers.push({ kind: 'activation', name: `${name}_relu`, fn: 'relu' }); prev = `${name}_relu`; }
+    width = w;
+  });
+  return validateSpec({ version: 2, inputs, layers, loss: { kind: data.target.kind === 'classes' ? 'softmax-xent' : 'mse' } });
+}
+
+/**
+ * The spec with its inputs bound to the dataset's columns, checked: every input has a column of
+ * its name (a one-input spec takes a one-column dataset whatever the names), the same width, and
+ * a dtype it can read (an f32 input declared by btnn 0.1 models reads a u8 column as bytes / range,
+ * in the core); the loss fits the target. Errors say what the model wants and what the data has.
+ */
+export function bindSpec(spec: ModelSpec, data: Dataset): ModelSpec {
+  const graph = buildGraph(spec);
+  const byName = new Map(data.inputs.map((c) => [c.name, c]));
+  const have = data.inputs.map((c) => `${c.name} (${c.dtype} × ${c.width})`).join(', ');
+  const inputs = spec.inputs.map((x, i) => {
+    const c = byName.get(x.name) ?? (spec.inputs.length === 1 && data.inputs.length === 1 ? data.inputs[0] : undefined);
+    const width = graph.values.get(x.name)!.width;
+    if (!c) throw new SpecError(`spec.inputs[${i}] ${x.name}: ${data.name} has no such column (it has ${have}); name the spec's inputs after the data's`);
+    if (c.width !== width) throw new SpecError(`spec.inputs[${i}] ${x.name}: the model reads ${width} values per row, ${data.name}'s ${c.name} has ${c.width}`);
+    const ok = x.dtype === c.dtype || (x.dtype === 'f32' && c.dtype === 'u8');
+    if (!ok) throw new SpecError(`spec.inputs[${i}] ${x.name}: the model reads ${x.dtype}, ${data.name}'s ${c.name} is ${c.dtype}${c.dtype === 'i32' ? ' (category ids: feed them to an embedding layer)' : ''}`);
+    return c.dtype === 'u8' ? { ...x, dtype: 'u8' as const, range: x.range ?? rangeOf(c), ...(c.name !== x.name ? {} : {}) } : x;
+  });
+  // Category ids the table cannot hold would be refused row by row; say it once, here.
+  for (const l of spec.layers) {
+    if (l.kind !== 'embedding') continue;
+    const c = byName.get(l.input) ?? data.inputs[0];
+    if (c.vocab && c.vocab.length > l.rows) throw new SpecError(`layer ${l.name}: rows = ${l.rows}, but ${data.name}'s ${c.name} has ${c.vocab.length} ids (vocabulary + the reserved unseen id 0); raise rows`);
+  }
+  const out = graph.values.get(graph.lossInput)!.width;
+  const t = data.target;
+  if (spec.loss.kind === 'softmax-xent' && (t.kind !== 'classes' || t.classes !== out)) {
+    throw new SpecError(`spec.loss softmax-xent on ${graph.lossInput} (width ${out}): ${data.name} has ${t.kind === 'classes' ? `${t.classes} classes; the layer needs width ${t.classes}` : `a numeric target of width ${t.width}; use "mse"`}`);
+  }
+  if (spec.loss.kind !== 'softmax-xent' && (t.kind !== 'values' || t.width !== out)) {
+    throw new SpecError(`spec.loss ${spec.loss.kind} on ${graph.lossInput} (width ${out}): ${data.name} has ${t.kind === 'values' ? `a target of width ${t.width}` : `${t.classes} classes; use "softmax-xent" on a layer of width ${t.classes}`}`);
+  }
+  return { ...spec, inputs };
+}
+
+/** The rows the runtime reads: each input's column by the spec's name, and the target. */
+export function dataSource(data: Dataset, spec: ModelSpec): DataSource {
+  const byName = new Map(data.inputs.map((c) => [c.name, c]));
+  const inputs: Record<string, ArrayLike<number>> = {};
+  for (const x of spec.inputs) inputs[x.name] = (byName.get(x.name) ?? data.inputs[0]).data;
+  return { inputs, target: data.target.data };
+}
+
+/**
+ * Standardisation statistics of the training split: a model of u8 inputs only gets one mean and
+ * std over every value (MNIST's, rounded to 6 decimals as btnn 0.1 did, so `npm start` keeps its
+ * bits); f32 inputs get one per feature. A constant feature gets std 1 (it is only centred).
+ */
+export function inputNorm(spec: ModelSpec, data: Dataset): InputNorm | undefined {
+  const byName = new Map(data.inputs.map((c) => [c.name, c]));
+  const cols = spec.inputs.filter((x) => x.dtype !== 'i32').map((x) => ({ x, c: byName.get(x.name) ?? data.inputs[0] }));
+  if (cols.length === 0) return undefined;
+  if (cols.every(({ x }) => x.dtype === 'u8')) {
+    let sum = 0, sumSq = 0, n = 0;
+    for (const { x, c } of cols) {
+      const range = x.range ?? 255;
+      const lut = Float64Array.from({ length: 256 }, (_, b) => Math.fround(b / range));
+      for (const b of c.data as Uint8Array) { const v = lut[b]; sum += v; sumSq += v * v; }
+      n += c.data.length;
+    }
+    const mean = sum / n, std = Math.sqrt(Math.max(sumSq / n - mean * mean, 0));
+    if (!(std > 0)) throw new DataError(`${data.name}: every input value is ${mean}; a constant input cannot be standardised (or learned from)`);
+    return { mean: Number(mean.toFixed(6)), std: Number(std.toFixed(6)) };
+  }
+  const norm: Record<string, { mean: number[]; std: number[] }> = {};
+  for (const { x, c } of cols) {
+    if (x.dtype !== 'f32') continue;
+    const w = c.width, rows = data.count, v = c.data as Float32Array;
+    const mean = new Array<number>(w).fill(0), sq = new Array<number>(w).fill(0);
+    for (let r = 0; r < rows; r++) for (let j = 0; j < w; j++) { const a = v[r * w + j]; mean[j] += a; sq[j] += a * a; }
+    const std = mean.map((s, j) => {
+      const m = s / rows, s2 = Math.sqrt(Math.max(sq[j] / rows - m * m, 0));
+      return s2 >= 1e-9 * Math.max(1, Math.abs(m)) ? s2 : 1;
+    });
+    norm[x.name] = { mean: mean.map((s) => s / rows), std };
+  }
+  return norm;
+}
+
+/** The training split's class frequencies' largest share (what always predicting it scores). */
+export function majorityShare(data: Dataset): number {
+  if (data.target.kind !== 'classes') return 0;
+  const counts = new Array<number>(data.target.classes).fill(0);
+  for (const c of data.target.data) counts[c]++;
+  return Math.max(...counts) / data.count;
+}
