@@ -74,7 +74,7 @@ t.test('svi: train, eval with posterior samples (accuracy, NLL, ECE), inspect, p
 t.test('user errors exit 2 and name the bad value', async (t) => {
   const cases: [string[], RegExp][] = [
     [['train', '--epochs', 'two'], /--epochs two: must be an integer/],
-    [['train', '--epoch', '3'], /train: unknown option --epoch; did you mean --epochs\? \(its options: --spec /],
+    [['train', '--epoch', '3'], /train: unknown option --epoch; did you mean --epochs\? \(its options: --data /],
     [['eval', '--epochs', '99', '--lr', 'abc'], /eval: unknown option --epochs \(its options: --model /],
     [['eval', '--bits', '8'], /eval: unknown option --bits/],
     [['train', '--device', 'x'], /train: unknown option --device/],
@@ -85,7 +85,7 @@ t.test('user errors exit 2 and name the bad value', async (t) => {
     [['eval', '--model', '.'], /--model \.: is a directory/],
     [['simulate', '--device', 'rpi4', '--out', 'package.json'], /--out package\.json: is a file/],
     [['train', '--json=yes'], /--json is a switch and takes no value/],
-    [['train', '--hidden', '509'], /--hidden 509: fc1 .*509 is prime: no TTM modes; use 512/],
+    [['train', '--hidden', '509', '--out', join(tmpdir(), 'btnn-h509')], /--hidden 509: fc1 .*509 is prime: no TTM modes; use 512/],
     [['train', '--hidden', '256,x'], /--hidden 256,x: "x" is not a width/],
     [['train', '--spec', 'examples/mlp-mixed.json', '--hidden', '64'], /--hidden shapes the default network; with --spec/],
     [['train', '--format', 'cpd'], /--format cpd/],

@@ -329,11 +329,11 @@ t.test('train refuses a spec MNIST cannot feed, and an inference field without i
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const run = (spec: ModelSpec, extra = {}) => train({ format: 'tt', epochs: 1, batch: 32, lr: 1e-3, maxRank: 4, seed: 1, limitTrain: 64, limitTest: 32, outDir: join(dir, String(Math.random())), log: null, spec, ...extra });
   const narrow = validateSpec({ version: 2, inputs: [{ name: 'x', dtype: 'f32', shape: [100] }], layers: [linear('l', 'dense', [100], [10], 0)], loss: { kind: 'softmax-xent' } });
-  await t.rejects(run(narrow), /spec\.inputs = .*mnist-train gives one f32 input of 784 values per row/);
+  await t.rejects(run(narrow), /spec\.inputs\[0\] x: the model reads 100 values per row, mnist's x has 784/);
   const mse = validateSpec({ version: 2, inputs: [{ name: 'x', dtype: 'f32', shape: [784] }], layers: [linear('l', 'dense', [784], [10], 0)], loss: { kind: 'mse' } });
-  await t.rejects(run(mse), /spec\.loss = .*mnist-train has 10 classes; use "softmax-xent"/);
+  await t.rejects(run(mse), /spec\.loss mse on l \(width 10\): mnist has 10 classes; use "softmax-xent" on a layer of width 10/);
   const five = validateSpec({ version: 2, inputs: [{ name: 'x', dtype: 'f32', shape: [784] }], layers: [linear('l', 'dense', [784], [5], 0)], loss: { kind: 'softmax-xent' } });
-  await t.rejects(run(five), /width 5.*10 classes/);
+  await t.rejects(run(five), /spec\.loss softmax-xent on l \(width 5\): mnist has 10 classes; the layer needs width 10/);
   const svi = { ...mnistMixed(), inference: 'svi' as const };
   await t.rejects(run(svi), /spec\.inference = "svi": training with the rank prior needs its options: add --inference svi/);
   const renamed = validateSpec({ version: 2, inputs: [{ name: 'pixels', dtype: 'f32', shape: [784] }], layers: [linear('l', 'dense', [784], [10], 0)], loss: { kind: 'softmax-xent' } });

@@ -119,19 +119,21 @@ export function parseHidden(values: Values): number[] | undefined {
   return hidden.map(Number);
 }
 
-export function parseModel(values: Values): { format: LayerFormat; maxRank: number; spec?: ModelSpec } {
+export function parseModel(values: Values): { format: LayerFormat; given?: LayerFormat; maxRank: number; spec?: ModelSpec } {
   refuseDefaultNetworkOptions(values);
-  const format = choiceOption(values, 'format', FORMATS, 'ttm');
+  const given = choiceOption(values, 'format', FORMATS);
+  const format = given ?? 'ttm';
   const maxRank = intOption(values, 'max-rank', defaultMaxRank(format), 1, 4096)!;
   const hidden = parseHidden(values);
   // simulate has no data: the widths describe an MNIST network (784 inputs, 10 classes).
-  if (hidden) return { format, maxRank, spec: hiddenSpec({ inputWidth: 784, classes: 10, hidden, format, maxRank }) };
-  return { format, maxRank, ...(values.spec !== undefined && values.spec !== 'default' ? { spec: readSpecFile(values.spec as string) } : {}) };
+  if (hidden) return { format, given, maxRank, spec: hiddenSpec({ inputWidth: 784, classes: 10, hidden, format, maxRank }) };
+  return { format, given, maxRank, ...(values.spec !== undefined && values.spec !== 'default' ? { spec: readSpecFile(values.spec as string) } : {}) };
 }
 
 export function parseTrain(values: Values): TrainOptions {
   // The network is built for the data in train() when --hidden (or nothing) shapes it.
-  const model = parseModel({ ...values, hidden: undefined });
+  refuseDefaultNetworkOptions(values);
+  const { given, ...model } = parseModel({ ...values, hidden: undefined });
   const hidden = parseHidden(values);
   if (values['test-split'] !== undefined && values.test !== undefined) throw new UsageError('--test names the test data and --test-split carves it from the training data: give one of them');
   const mib = intOption(values, 'workspace-mib', undefined, 1, 1 << 20);
@@ -148,7 +150,8 @@ export function parseTrain(values: Values): TrainOptions {
     limitTrain: intOption(values, 'limit-train', undefined, 1, 2 ** 31),
     limitTest: intOption(values, 'limit-test', undefined, 1, 2 ** 31),
     ...(hidden ? { hidden } : {}),
-    ...(values.format !== undefined ? {} : { format: undefined }),
+    // No --format: train() picks the format for the data (ttm for MNIST-shaped data, else dense).
+    format: given,
     data: (values.data as string | undefined) ?? 'mnist',
     test: values.test as string | undefined,
     testSplit: values['test-split'] === undefined ? undefined : numberOption(values, 'test-split', 0, 0, 1, true),
@@ -166,6 +169,7 @@ export function parseTrain(values: Values): TrainOptions {
 function warnRankCaps(opts: TrainOptions, values: Values): void {
   if (values.spec !== undefined || values['max-rank'] === undefined || opts.maxRank === undefined) return;
   const maxRank = opts.maxRank;
+  if (opts.hidden) return;
   const spec = opts.spec ?? defaultSpec(opts.format ?? 'ttm', maxRank);
   const layers = tensorLayers(spec).filter((l) => l.ranks);
   if (layers.length && layers.every((l) => Math.max(...l.ranks!) < maxRank)) {
@@ -192,7 +196,7 @@ async function run(values: Values): Promise<number> {
     process.stdout.write(JSON.stringify(s, null, 2) + '\n');
   } else {
     const pct = (x: number): string => (100 * x).toFixed(2) + ' %';
-    console.log(`test accuracy   ${pct(s.testAccuracy)} (${s.testSamples} images, loss ${s.testLoss.toFixed(4)})`);
+    console.log(`test accuracy   ${pct(s.testAccuracy)} (${s.testSamples} rows of ${s.dataset}, loss ${s.testLoss.toFixed(4)})`);
     console.log(`parameters      ${s.params} (dense ${s.denseParams}), compression ${s.compression.toFixed(2)}×`);
     for (const [name, ranks] of Object.entries(s.ranks)) console.log(`ranks ${name.padEnd(10)}[${ranks.join(', ')}]`);
     console.log(`training        ${s.trainSamplesPerSec.toFixed(0)} samples/s, ${s.trainSeconds.toFixed(1)} s (${s.flavour} core)`);
