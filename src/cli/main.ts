@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { formatLayerTable, layerRows } from '../prepare/table.js';
 import { TENSOR_FORMAT_NAMES } from '../formats/index.js';
 import { loadDevice, listDevices } from '../../hw-sim/devices.js';
-import { simulate, type RankHistoryPoint } from '../../hw-sim/simulate.js';
+import { simulate, validateRankHistory, type RankHistoryPoint } from '../../hw-sim/simulate.js';
 import { formatSummary, writeReports } from '../../hw-sim/report.js';
 import { train, TRAIN_LANES, Interrupted, type TrainOptions, type BayesOptions } from '../train/train.js';
 import { DEFAULT_RANK_THRESHOLD, parseKlWarmup, parseRankThreshold, type Hyperprior } from '../bayes/prior.js';
@@ -363,6 +363,7 @@ function cmdSimulate(values: Record<string, unknown>): number {
     } catch {
       throw new UsageError(`${path}: __metadata__ btnn.history is not valid JSON; the file was altered`);
     }
+    if (rankHistory !== undefined) rankHistory = validateRankHistory(rankHistory, `${path}: __metadata__ btnn.history`);
   } else {
     const which = (values.spec as string | undefined) ?? 'default';
     const t = parseTrain(values);

@@ -3,12 +3,15 @@
 // what model files of btnn 0.1 store) are upgraded to version 2 first, so they keep loading.
 import { FORMATS, validateModes, type LayerFormat } from './formats.js';
 import { product } from '../util/math.js';
+import { showValue } from '../util/show.js';
 import { formatOf } from '../formats/index.js';
 import { buildGraph, declaredInputs } from './graph.js';
 import { ACT_FNS, DTYPES, LAYER_KINDS, LOSS_KINDS, SpecError, type LayerSpec, type ModelSpec } from './types.js';
 
 type Fail = (field: string, value: unknown, fix: string) => never;
-const fail: Fail = (field, value, fix) => { throw new SpecError(`spec.${field} = ${JSON.stringify(value)}: ${fix}`); };
+// The value is shown bounded (src/util/show.ts): a spec nested 10 000 deep gets this message, not a stack overflow.
+const fail: Fail = (field, value, fix) => { throw new SpecError(`spec.${field} = ${showValue(value, 300)}: ${fix}`); };
+const NORM_MIN_STD = 1e-12, NORM_MAX = 1e30;
 const isPosInt = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 1;
 const isName = (v: unknown): v is string => typeof v === 'string' && /^[A-Za-z_]\w*$/.test(v);
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -50,8 +53,12 @@ export function validateSpec(raw: unknown): ModelSpec {
   for (const k of Object.keys(r)) if (!known.has(k)) fail(k, r[k], `unknown field; a spec has ${[...known].join(', ')}`);
   if (r.inputNorm !== undefined) {
     const n = r.inputNorm as Record<string, unknown>;
-    if (!isObject(n) || !Number.isFinite(n.mean) || !Number.isFinite(n.std) || !((n.std as number) > 0)) {
-      fail('inputNorm', n, 'must be {"mean": finite number, "std": number > 0}');
+    // Inputs are float32, scaled by 1/std: a std like 5e-324 passes "> 0" but makes 1/std infinite
+    // (every input NaN, 10 % accuracy). The bounds keep (x − mean)/std finite and accept the
+    // statistics of any real data set (btnn writes them rounded to 6 decimals: std ≥ 1e-6).
+    if (!isObject(n) || !Number.isFinite(n.mean) || Math.abs(n.mean as number) > NORM_MAX ||
+        !Number.isFinite(n.std) || !((n.std as number) >= NORM_MIN_STD) || (n.std as number) > NORM_MAX) {
+      fail('inputNorm', n, `must be {"mean": number with |mean| <= 1e30, "std": number in [1e-12, 1e30]}: inputs are scaled by 1/std in float32, so a smaller std makes them infinite`);
     }
   }
   if (r.inference !== undefined && r.inference !== 'svi' && r.inference !== 'map') fail('inference', r.inference, 'must be "svi" or "map" (or absent)');

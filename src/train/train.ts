@@ -26,6 +26,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { Runtime, type Batch, type DataSource, type RuntimeOptions } from '../runtime/runtime.js';
 import { Progress } from '../util/progress.js';
 import { readCheckpoint, writeCheckpoint, CheckpointError, type Checkpoint, type LoopState } from './checkpoint.js';
+import { showValue } from '../util/show.js';
 
 /** Every minibatch is split into this many lanes by default, whatever the thread count. */
 export const TRAIN_LANES = 4;
@@ -186,11 +187,11 @@ export function checkSpecFitsData(spec: ModelSpec, data: Dataset): void {
   const graph = buildGraph(spec);
   const x = spec.inputs;
   if (x.length !== 1 || x[0].dtype === 'i32' || graph.values.get(x[0].name)!.width !== data.features) {
-    throw new SpecError(`spec.inputs = ${JSON.stringify(x)}: ${data.name} gives one f32 input of ${data.features} values per row; ids and other inputs need your own data, which the next btnn reads`);
+    throw new SpecError(`spec.inputs = ${showValue(x, 300)}: ${data.name} gives one f32 input of ${data.features} values per row; ids and other inputs need your own data, which the next btnn reads`);
   }
   const width = graph.values.get(graph.lossInput)!.width;
   if (spec.loss.kind !== 'softmax-xent' || width !== data.classes) {
-    throw new SpecError(`spec.loss = ${JSON.stringify(spec.loss)} on ${graph.lossInput} (width ${width}): ${data.name} has ${data.classes} classes; use "softmax-xent" on a layer of width ${data.classes}`);
+    throw new SpecError(`spec.loss = ${showValue(spec.loss, 300)} on ${graph.lossInput} (width ${width}): ${data.name} has ${data.classes} classes; use "softmax-xent" on a layer of width ${data.classes}`);
   }
 }
 
@@ -236,7 +237,7 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
   const base = opts.spec ?? defaultSpec(opts.format, opts.maxRank);
   checkSpecFitsData(base, trainSet);
   if (base.inference && !opts.bayes) {
-    throw new SpecError(`spec.inference = ${JSON.stringify(base.inference)}: training with the rank prior needs its options: add --inference ${base.inference} (and --kl etc.), or remove the field`);
+    throw new SpecError(`spec.inference = ${showValue(base.inference)}: training with the rank prior needs its options: add --inference ${base.inference} (and --kl etc.), or remove the field`);
   }
   const spec: ModelSpec = {
     ...base, inputNorm: base.inputNorm ?? inputStats(trainSet),
@@ -338,7 +339,7 @@ export class Trainer {
     if (ck && JSON.stringify(ck.loop.options) !== JSON.stringify(ident)) {
       const was = ck.loop.options, now = ident;
       const diff = Object.keys(now).filter((k) => JSON.stringify(was[k]) !== JSON.stringify(now[k]));
-      throw new OutputError(`--resume: the checkpoint was written with different options (${diff.map((k) => `${k}: ${JSON.stringify(was[k])} then, ${JSON.stringify(now[k])} now`).join('; ')}); resume with the same options`);
+      throw new OutputError(`--resume: the checkpoint was written with different options (${diff.map((k) => `${k}: ${showValue(was[k])} then, ${showValue(now[k])} now`).join('; ')}); resume with the same options`);
     }
     const useSpec = ck ? ck.spec : spec;
     const rt = new Runtime(core, useSpec, opts.batch, 'train', Trainer.runtimeOptions(opts, trainSet.count, ck ? ck.loop : null));
