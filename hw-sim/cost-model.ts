@@ -47,6 +47,7 @@ import { layerParams } from '../src/model/layers.js';
 import { planLayer, type PathPlan } from '../src/tn/plan.js';
 import { programTrafficFloats } from '../src/tn/compile.js';
 import type { DeviceProfile, EnergyKey, MemoryLevel } from './devices.js';
+import { showValue } from '../src/util/show.js';
 
 export type CostMode = 'train' | 'infer';
 export type CostBits = 8 | 16 | 32;
@@ -96,7 +97,7 @@ export interface EstimateOptions {
 
 function checkArgs(batch: number, mode: string, bits: number): void {
   if (!Number.isSafeInteger(batch) || batch < 1) throw new RangeError(`batch = ${batch}: must be an integer >= 1`);
-  if (mode !== 'train' && mode !== 'infer') throw new RangeError(`mode = ${JSON.stringify(mode)}: must be "train" or "infer"`);
+  if (mode !== 'train' && mode !== 'infer') throw new RangeError(`mode = ${showValue(mode)}: must be "train" or "infer"`);
   if (bits !== 8 && bits !== 16 && bits !== 32) throw new RangeError(`bits = ${bits}: must be 8, 16 or 32`);
 }
 

@@ -6,6 +6,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { showValue } from '../src/util/show.js';
 
 export type DeviceKind = 'cpu' | 'mcu' | 'fpga';
 /** cache: not allocatable (use must be []); flash: read-only at run time (no activations/scratch). */
@@ -96,10 +97,9 @@ export class DeviceError extends Error {
   }
 }
 
+/** Bounded and never throwing (src/util/show.ts): deeply nested JSON must give a DeviceError, not a stack overflow. */
 function show(v: unknown): string {
-  if (v === undefined) return '(missing)';
-  const s = JSON.stringify(v);
-  return s.length > 80 ? s.slice(0, 77) + '...' : s;
+  return v === undefined ? '(missing)' : showValue(v, 80);
 }
 
 /** The built-in profiles: hw-sim/devices/ at the package root, found from this file's location

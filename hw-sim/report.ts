@@ -177,11 +177,16 @@ ${r.assumptions.map((a) => `<li>${e(a)}</li>`).join('\n')}
 `;
 }
 
-/** Writes report.json, report.md and report.html into `dir` (created if needed), each atomically. */
+/**
+ * Writes report.json, report.md and report.html into `dir` (created if needed), each atomically.
+ * All three are rendered in memory first: a report that fails to render leaves no file written
+ * (not a report.json and report.md beside a missing or stale report.html).
+ */
 export function writeReports(dir: string, r: SimReport): { json: string; md: string; html: string } {
   const paths = { json: join(dir, 'report.json'), md: join(dir, 'report.md'), html: join(dir, 'report.html') };
-  writeFileAtomic(paths.json, JSON.stringify(r, null, 2) + '\n');
-  writeFileAtomic(paths.md, toMarkdown(r));
-  writeFileAtomic(paths.html, toHtml(r));
+  const texts = { json: JSON.stringify(r, null, 2) + '\n', md: toMarkdown(r), html: toHtml(r) };
+  writeFileAtomic(paths.json, texts.json);
+  writeFileAtomic(paths.md, texts.md);
+  writeFileAtomic(paths.html, texts.html);
   return paths;
 }

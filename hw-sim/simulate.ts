@@ -32,6 +32,8 @@ import { planGreedy, type TimedRequest } from './plan/greedy-planner.js';
 import { layerParams } from '../src/model/layers.js';
 import { tensorLayers, type ModelSpec } from '../src/spec/types.js';
 import type { BufferDecl } from '../src/layers/types.js';
+import { ModelFileError } from '../src/model/file.js';
+import { showValue } from '../src/util/show.js';
 
 export type SimMode = CostMode;
 export type SimBits = CostBits;
@@ -50,6 +52,35 @@ export interface SimOptions {
 
 /** One point of a model's training history: ranks per layer, params and plan bytes after `step`. */
 export interface RankHistoryPoint { step: number; epoch: number; ranks: Record<string, number[]>; params: number; planBytes: number }
+
+/**
+ * `value` (the parsed `btnn.history` of a model file) checked to be RankHistoryPoint[]: throws a
+ * ModelFileError `<where>[i].<field> = <value>: <what it must be>` naming the first bad field, so
+ * a damaged history stops `simulate` before any report is written rather than inside the HTML one.
+ */
+export function validateRankHistory(value: unknown, where: string): RankHistoryPoint[] {
+  const fail = (field: string, v: unknown, must: string): never => {
+    throw new ModelFileError(`${where}${field} = ${showValue(v)}: ${must}; the file was altered (retrain, or drop btnn.history)`);
+  };
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const count = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+  if (!Array.isArray(value)) fail('', value, 'must be an array of {step, epoch, ranks, params, planBytes}');
+  const keys = ['step', 'epoch', 'ranks', 'params', 'planBytes'];
+  return (value as unknown[]).map((p, i) => {
+    const at = `[${i}]`;
+    if (!isObj(p)) fail(at, p, 'must be an object {step, epoch, ranks, params, planBytes}');
+    const o = p as Record<string, unknown>;
+    for (const k of Object.keys(o)) if (!keys.includes(k)) fail(`${at}.${k}`, o[k], `unknown field; a history point has ${keys.join(', ')}`);
+    for (const k of ['step', 'epoch', 'params', 'planBytes']) if (!count(o[k])) fail(`${at}.${k}`, o[k], 'must be an integer >= 0');
+    if (!isObj(o.ranks)) fail(`${at}.ranks`, o.ranks, 'must be an object {layer: [ranks]}');
+    const ranks: Record<string, number[]> = Object.create(null); // a layer named "__proto__" stays a key
+    for (const [layer, r] of Object.entries(o.ranks as Record<string, unknown>)) {
+      if (!Array.isArray(r) || !r.every((x) => Number.isSafeInteger(x) && x >= 0)) fail(`${at}.ranks[${showValue(layer)}]`, r, 'must be an array of integers >= 0');
+      ranks[layer] = [...(r as number[])];
+    }
+    return { step: o.step as number, epoch: o.epoch as number, ranks, params: o.params as number, planBytes: o.planBytes as number };
+  });
+}
 
 export interface SimBuffer {
   name: string;

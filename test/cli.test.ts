@@ -179,3 +179,20 @@ t.test('simulate prints the plan against a device budget and writes the reports'
   t.equal(bits.status, 2);
   t.match(bits.stderr, /--bits 12: must be one of 8, 16, 32/);
 });
+
+t.test('simulate --out refuses a btnn.history of the wrong shape before writing any report', async (t) => {
+  const { saveModel } = await import('../src/model/file.js');
+  const { defaultSpec } = await import('../src/spec/defaults.js');
+  const { modelTensors } = await import('../src/model/layers.js');
+  const dir = mkdtempSync(join(tmpdir(), 'btnn-hist-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const spec = defaultSpec('ttm', 4);
+  const shapes = new Map(modelTensors(spec).map((x) => [x.name, x.shape]));
+  const model = join(dir, 'model.safetensors');
+  const history = [{ step: 0, epoch: 0, ranks: { fc1: 3 }, params: 10, planBytes: 100 }];
+  saveModel(model, spec, (n) => new Float32Array(shapes.get(n)!.reduce((p, v) => p * v, 1)), { history: JSON.stringify(history) });
+  const sim = btnn('simulate', '--model', model, '--device', 'esp32-s3', '--mode', 'infer', '--out', join(dir, 'sim'));
+  t.equal(sim.status, 2, sim.stderr);
+  t.match(sim.stderr, /__metadata__ btnn\.history\[0\]\.ranks\["fc1"\] = 3: must be an array of integers >= 0/);
+  t.same(readdirSync(dir), ['model.safetensors'], 'no report written');
+});

@@ -1,7 +1,8 @@
 // The contraction planner: optimal trees on hand-checkable networks, the reconstruct/direct
 // crossover on each side (batch, rank, budget), budgets respected, and errors that say what to do.
 import t from 'tap';
-import { optimalPath } from '../src/tn/path.js';
+import { EXACT_MAX_TENSORS, exactPath, optimalPath, pathSearchStats, type Tree } from '../src/tn/path.js';
+import { layerNetwork, BATCH } from '../src/tn/network.js';
 import { planLayer, BudgetError } from '../src/tn/plan.js';
 import { formatRanks, type LayerFormat, type LayerSpec } from '../src/model/spec.js';
 
@@ -68,4 +69,41 @@ t.test('every format: the planner never picks a path costlier than another fitti
       t.equal(p.chosen.cost, Math.min(...p.candidates.filter((c) => c.fits).map((c) => c.cost)), `${format} B=${rows}: ${p.chosen.kind} ${p.chosen.order}`);
     }
   }
+});
+
+t.test('12-mode layers: the search is bounded (exact up to EXACT_MAX_TENSORS tensors, greedy then exact above)', async (t) => {
+  // Counted, not timed: the exhaustive search visited ~3^n/2 splits per limit (n = 14: 2.4 M, tens of seconds per layer).
+  for (const format of ['tt', 'tucker'] as const) {
+    const layer = layerOf(format, [2, 2, 2, 2, 2, 2], [2, 2, 2, 2, 2, 2], 8);
+    pathSearchStats.states = 0;
+    const p = planLayer(layer, { laneRows: 16, lanes: 4, train: true, needInputGrad: true });
+    t.ok(pathSearchStats.states < 1_000_000, `${format} 12 modes: ${pathSearchStats.states} states searched (< 1e6), chose ${p.chosen.order}`);
+    t.ok(p.candidates.length >= 2);
+  }
+  // The sizes planned today (≤ EXACT_MAX_TENSORS tensors) still get the exact search.
+  t.equal(EXACT_MAX_TENSORS, 10);
+});
+
+t.test('above EXACT_MAX_TENSORS: a valid tree within a small factor of the exact optimum', async (t) => {
+  const leaves = (tree: Tree): number[] => ('leaf' in tree ? [tree.leaf] : [...leaves(tree.left), ...leaves(tree.right)]);
+  let worst = 1;
+  for (const format of ['tt', 'tucker', 'cp', 'tr'] as const) {
+    for (const [d, m, rank, rows] of [[5, 2, 8, 16], [5, 3, 5, 1], [5, 2, 20, 256], [5, 4, 4, 16], [6, 2, 20, 1], [6, 2, 8, 16]] as const) {
+      const layer = layerOf(format, Array(d).fill(m), Array(d).fill(m), rank);
+      const net = layerNetwork(layer);
+      const terms = [...net.factors.map((f) => ({ indices: f.indices, needsGrad: true })), { indices: [BATCH, ...net.inIndices], needsGrad: true }];
+      if (terms.length <= EXACT_MAX_TENSORS) continue;
+      const dims = { ...net.dims, [BATCH]: rows }, out = [BATCH, ...net.outIndices];
+      const exact = exactPath(terms, out, dims)!, bounded = optimalPath(terms, out, dims)!;
+      t.same(leaves(bounded.tree).sort((a, b) => a - b), terms.map((_, i) => i), `${format} m=${m} r=${rank} b=${rows}: every tensor once`);
+      const ratio = (bounded.forwardFlops + bounded.backwardFlops) / (exact.forwardFlops + exact.backwardFlops);
+      t.ok(ratio >= 1 && ratio <= 2, `${format} m=${m} r=${rank} b=${rows} (${terms.length} tensors): ${ratio.toFixed(3)}× the optimum`);
+      worst = Math.max(worst, ratio);
+      // Under a limit below the optimum's largest intermediate, every intermediate respects it.
+      const limit = exact.largestFloats - 1;
+      const tight = optimalPath(terms, out, dims, limit);
+      if (tight) t.ok(tight.largestFloats <= limit, `limit ${limit} respected`);
+    }
+  }
+  t.ok(worst <= 2, `worst ${worst.toFixed(3)}×`);
 });

@@ -4,7 +4,7 @@
 // and the text / Markdown / HTML reports (escaping, no external resources) written to a directory.
 import t from 'tap';
 import { validate } from './helpers/json-schema.js';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadDevice } from '../hw-sim/devices.js';
@@ -120,6 +120,16 @@ t.test('writeReports writes report.json, report.md, report.html', async (t) => {
   t.same(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')), r);
   t.equal(readFileSync(join(out, 'report.md'), 'utf8'), toMarkdown(r));
   t.equal(readFileSync(join(out, 'report.html'), 'utf8'), toHtml(r));
+});
+
+t.test('writeReports is all-or-nothing: a report that fails to render writes no file', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'btnn-sim-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // A history of the wrong shape (what validateRankHistory now stops before simulate) breaks the HTML only.
+  const r = { ...cases[0][1], rankHistory: [{ step: 1, epoch: 0, ranks: { fc1: 3 }, params: 1, planBytes: 1 }] } as unknown as SimReport;
+  t.throws(() => writeReports(join(dir, 'out'), r), TypeError);
+  t.notOk(existsSync(join(dir, 'out', 'report.json')), 'no report.json beside a missing report.html');
+  t.notOk(existsSync(join(dir, 'out', 'report.md')));
 });
 
 t.test('a device too small for the cheapest paths gets leaner ones (planner under the device budget)', async (t) => {

@@ -5,7 +5,7 @@ import type { ModelSpec } from '../spec/types.js';
 import { modelParams } from '../model/layers.js';
 import { loadModel } from '../model/file.js';
 import { loadDevice, listDevices } from '../../hw-sim/devices.js';
-import { simulate, type RankHistoryPoint } from '../../hw-sim/simulate.js';
+import { simulate, validateRankHistory, type RankHistoryPoint } from '../../hw-sim/simulate.js';
 import { formatSummary, writeReports } from '../../hw-sim/report.js';
 import { COMMON, UsageError, choiceOption, intOption, type Command, type Values } from './options.js';
 import { MODEL_OPTIONS, parseModel } from './train.js';
@@ -52,6 +52,7 @@ function run(values: Values): number {
     } catch {
       throw new UsageError(`${path}: __metadata__ btnn.history is not valid JSON; the file was altered`);
     }
+    if (rankHistory !== undefined) rankHistory = validateRankHistory(rankHistory, `${path}: __metadata__ btnn.history`);
   } else {
     const m = parseModel(values);
     spec = m.spec ?? defaultSpec(m.format, m.maxRank);

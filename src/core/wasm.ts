@@ -4,6 +4,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import v8 from 'node:v8';
+import { showValue } from '../util/show.js';
 
 export type Flavour = 'node' | 'edge-simd' | 'edge-scalar';
 export const FLAVOURS: Flavour[] = ['node', 'edge-simd', 'edge-scalar'];
@@ -92,7 +93,7 @@ function preferOptimizingTier(): void {
  */
 export async function loadCore(flavour?: Flavour, memory?: WebAssembly.Memory, module?: WebAssembly.Module): Promise<Core> {
   const chosen = flavour ?? (simdSupported() ? 'node' : 'edge-scalar');
-  if (!FLAVOURS.includes(chosen)) throw new Error(`flavour ${JSON.stringify(chosen)}: must be one of ${FLAVOURS.join(', ')}`);
+  if (!FLAVOURS.includes(chosen)) throw new Error(`flavour ${showValue(chosen)}: must be one of ${FLAVOURS.join(', ')}`);
   preferOptimizingTier();
   const compiled = module ?? await WebAssembly.compile(readFileSync(wasmPath(chosen)));
   const memoryImport = WebAssembly.Module.imports(compiled).find((i) => i.kind === 'memory');

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { readIdxFile } from './idx.js';
+import { showValue } from '../util/show.js';
 
 export interface Dataset {
   name: string;
@@ -44,7 +45,7 @@ export function packageDataDir(): string {
 
 export function loadMnist(split: 'train' | 'test', limit?: number, dir?: string): Dataset {
   if (split !== 'train' && split !== 'test') {
-    throw new MnistError(`split = ${JSON.stringify(split)}: must be "train" or "test"`);
+    throw new MnistError(`split = ${showValue(split)}: must be "train" or "test"`);
   }
   if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) {
     throw new MnistError(`limit = ${limit}: must be an integer >= 0 (or omit it for all)`);

@@ -12,6 +12,7 @@
 
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from './atomic.js';
+import { showValue } from '../util/show.js';
 
 export interface NamedTensor {
   name: string;
@@ -43,10 +44,8 @@ function product(shape: number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-function show(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 80 ? text.slice(0, 77) + '...' : text;
-}
+// Bounded and never throwing: a header nested 100 000 deep must give this reader's error, not a stack overflow.
+const show = (value: unknown): string => showValue(value, 80);
 
 // Float32 <-> little-endian bytes. On little-endian hosts (all practical ones) a byte copy,
 // which also keeps NaN payloads; the DataView path keeps big-endian hosts correct.

@@ -9,6 +9,7 @@ import { SpecError, type ModelSpec } from '../spec/types.js';
 import { validateSpec } from '../spec/validate.js';
 import { modelTensors } from './layers.js';
 import { rankGroups, governedTensors } from '../bayes/groups.js';
+import { showValue } from '../util/show.js';
 
 export const MODEL_FILE_VERSION = '1';
 
@@ -46,13 +47,22 @@ export function loadModel(path: string): LoadedModel {
   const { tensors, metadata } = readSafetensors(path);
   const version = metadata['btnn.version'];
   if (version === undefined) throw new ModelFileError(`${path}: __metadata__ has no "btnn.version": not a btnn model file (was it written by \`btnn train\`?)`);
-  if (version !== MODEL_FILE_VERSION) throw new ModelFileError(`${path}: btnn.version = ${JSON.stringify(version)}: this btnn reads version ${MODEL_FILE_VERSION}; upgrade btnn`);
+  if (version !== MODEL_FILE_VERSION) throw new ModelFileError(`${path}: btnn.version = ${showValue(version)}: this btnn reads version ${MODEL_FILE_VERSION}; upgrade btnn`);
+  // Parsing and validating apart: only JSON.parse's own failure (a SyntaxError, or a RangeError on
+  // input nested too deep) means "not valid JSON"; a SpecError is the spec's; anything else is a bug
+  // and propagates as one.
+  let raw: unknown;
+  try {
+    raw = JSON.parse(metadata['btnn.spec'] ?? 'null');
+  } catch (err) {
+    throw new ModelFileError(`${path}: __metadata__ btnn.spec is not valid JSON (${(err as Error).message})`);
+  }
   let spec: ModelSpec;
   try {
-    spec = validateSpec(JSON.parse(metadata['btnn.spec'] ?? 'null'));
+    spec = validateSpec(raw);
   } catch (err) {
-    const why = err instanceof SpecError ? err.message : `btnn.spec is not valid JSON (${(err as Error).message})`;
-    throw new ModelFileError(`${path}: __metadata__ ${why}`);
+    if (err instanceof SpecError) throw new ModelFileError(`${path}: __metadata__ ${err.message}`);
+    throw err;
   }
   const expected = [...modelTensors(spec), ...variationalTensors(spec)];
   for (const t of expected) {

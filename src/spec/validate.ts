@@ -3,12 +3,14 @@
 // what model files of btnn 0.1 store) are upgraded to version 2 first, so they keep loading.
 import { FORMATS, validateModes, type LayerFormat } from './formats.js';
 import { product } from '../util/math.js';
+import { showValue } from '../util/show.js';
 import { formatOf } from '../formats/index.js';
 import { buildGraph, declaredInputs } from './graph.js';
 import { ACT_FNS, DTYPES, LAYER_KINDS, LOSS_KINDS, SpecError, type LayerSpec, type ModelSpec } from './types.js';
 
 type Fail = (field: string, value: unknown, fix: string) => never;
-const fail: Fail = (field, value, fix) => { throw new SpecError(`spec.${field} = ${JSON.stringify(value)}: ${fix}`); };
+// The value is shown bounded (src/util/show.ts): a spec nested 10 000 deep gets this message, not a stack overflow.
+const fail: Fail = (field, value, fix) => { throw new SpecError(`spec.${field} = ${showValue(value, 300)}: ${fix}`); };
 const isPosInt = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 1;
 const isName = (v: unknown): v is string => typeof v === 'string' && /^[A-Za-z_]\w*$/.test(v);
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -181,14 +183,20 @@ export function validateSpec(raw: unknown): ModelSpec {
   return spec;
 }
 
-// The smallest std accepted: below it 1/std overflows f32 or the "feature" is a constant.
+// The smallest std accepted (below it 1/std overflows f32, or the feature is a constant) and the
+// largest magnitude of a mean or std.
 const MIN_STD = 1e-12;
+const NORM_MAX = 1e30;
 
 function checkInputNorm(n: unknown, inputs: unknown): void {
   if (!isObject(n)) fail('inputNorm', n, 'must be {"mean": number, "std": number} or {"<input>": {"mean": [...], "std": [...]}}');
-  const good = (m: unknown, s: unknown): boolean => Number.isFinite(m) && Number.isFinite(s) && (s as number) >= MIN_STD && Number.isFinite(1 / (s as number));
+  // Inputs are float32, scaled by 1/std: a std like 5e-324 passes "> 0" but makes 1/std infinite
+  // (every input NaN, 10 % accuracy). The bounds keep (x − mean)/std finite and accept the
+  // statistics of any real data set (btnn writes them rounded to 6 decimals: std ≥ 1e-6).
+  const good = (m: unknown, s: unknown): boolean => Number.isFinite(m) && Math.abs(m as number) <= NORM_MAX && Number.isFinite(s) &&
+    (s as number) >= MIN_STD && (s as number) <= NORM_MAX;
   if (typeof n.mean === 'number' || 'std' in n) {
-    if (!good(n.mean, n.std)) fail('inputNorm', n, `must be {"mean": finite number, "std": number >= ${MIN_STD}} (a smaller std is a constant input; drop the field)`);
+    if (!good(n.mean, n.std)) fail('inputNorm', n, `must be {"mean": number with |mean| <= 1e30, "std": number in [1e-12, 1e30]}: inputs are scaled by 1/std in float32, so a smaller std makes them infinite`);
     return;
   }
   const byName = new Map(((inputs ?? []) as Record<string, unknown>[]).map((x) => [x?.name, x]));

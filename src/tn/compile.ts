@@ -46,6 +46,7 @@ export type Op =
 
 export type { ActFn, LossFn } from './opcodes.js';
 import type { ActFn, LossFn } from './opcodes.js';
+import { showValue } from '../util/show.js';
 
 /** Op name → core op code (kept for callers of the old literal; the table is src/tn/opcodes.ts). */
 export const OPCODE = Object.fromEntries(Object.entries(OP_TABLE).map(([k, v]) => [k, v.code])) as
@@ -293,12 +294,12 @@ export function link(ops: Op[], resolve: (buf: string) => number): Int32Array {
   };
   const code = <T extends string>(table: Readonly<Record<T, number>>, fn: T, what: string): number => {
     const c = table[fn];
-    if (c === undefined) throw new Error(`${what} function ${JSON.stringify(fn)}: must be one of ${Object.keys(table).join(', ')}`);
+    if (c === undefined) throw new Error(`${what} function ${showValue(fn)}: must be one of ${Object.keys(table).join(', ')}`);
     return c;
   };
   for (const o of ops) {
     const entry = OP_TABLE[o.op];
-    if (!entry) throw new Error(`unknown op ${JSON.stringify((o as { op: unknown }).op)}`);
+    if (!entry) throw new Error(`unknown op ${showValue((o as { op: unknown }).op)}`);
     const len = typeof entry.words === 'number' ? entry.words : entry.words(o as { dims: number[] });
     const start = words.length;
     words.push(entry.code, len);

@@ -1,8 +1,9 @@
 // The contraction planner: for one layer, batch size and its current ranks it lowers every
 // feasible path to core programs, counts their flops, moved floats and workspace bytes, and picks
 // the cheapest whose workspace fits the budget.
-//   direct       x is contracted with the factors in the best order (optimalPath, one tree per
-//                intermediate-size limit, so tighter budgets get leaner trees); nothing of W's size.
+//   direct       x is contracted with the factors in the best order (optimalPath), then again with
+//                every intermediate kept below the previous tree's largest, until no tree fits, so
+//                tighter budgets get leaner trees; nothing of W's size.
 //   reconstruct  W is rebuilt from the factors once per step (prep), then y = x·W is one GEMM per
 //                lane; backward forms dW = Σ_lanes xᵀ·dy and pushes it back through the
 //                reconstruction once (finish). Cheap per sample, costs W-sized buffers.
@@ -12,7 +13,7 @@
 // grad:<tensor>, and the workspaces listed in `laneBuffers` (one per lane) and `sharedBuffers`.
 import type { LayerSpec } from '../spec/formats.js';
 import { layerNetwork, BATCH, type Network } from './network.js';
-import { optimalPath, candidateLimits, type PathTerm, type Tree } from './path.js';
+import { optimalPath, type PathTerm, type Tree } from './path.js';
 import { Arena, compileTree, emitContract, movedFloats, programFlops, type Leaf, type Op, type Ref } from './compile.js';
 import { product } from '../util/math.js';
 
@@ -126,11 +127,14 @@ function directPaths(layer: LayerSpec, net: Network, o: PlanOptions): PathPlan[]
   const names = [...net.factors.map((f) => f.name), 'x'];
   const seen = new Set<string>();
   const plans: PathPlan[] = [];
-  for (const limit of [Infinity, ...candidateLimits(terms, yIdx, dims).reverse()]) {
+  // Each limit just below the last tree's largest intermediate: the same trees as trying every
+  // distinct intermediate size as a limit (a tree stays optimal under any limit it fits), with
+  // one search per tree instead of one per size. Sizes strictly fall, so this ends.
+  for (let limit = Infinity; ;) {
     const path = optimalPath(terms, yIdx, dims, limit);
     if (!path) break;
     const order = describe(path.tree, names);
-    if (seen.has(order)) continue;
+    if (seen.has(order)) break;
     seen.add(order);
     const arenas = { saved: new Arena('saved'), grads: new Arena('dsaved'), scratch: new Arena('scratch') };
     const prog = compileTree(path.tree, leaves, dims, { indices: yIdx, ref: { buf: 'y', off: 0 }, gradRef: o.train ? { buf: 'dy', off: 0 } : null }, arenas);
@@ -139,6 +143,8 @@ function directPaths(layer: LayerSpec, net: Network, o: PlanOptions): PathPlan[]
       laneBuffers: [{ name: 'saved', floats: prog.savedFloats }, { name: 'dsaved', floats: prog.gradFloats }, { name: 'scratch', floats: prog.scratchFloats }],
       sharedBuffers: [], order,
     }, o));
+    if (path.largestFloats === 0) break; // no intermediates (two tensors): nothing to trade
+    limit = path.largestFloats - 1;
   }
   return plans;
 }

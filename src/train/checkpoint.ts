@@ -7,6 +7,7 @@ import { readSafetensors, writeSafetensors, type NamedTensor } from '../io/safet
 import type { Snapshot } from '../ard/prune.js';
 import type { ModelSpec } from '../spec/types.js';
 import { validateSpec } from '../spec/validate.js';
+import { showValue } from '../util/show.js';
 
 export const CHECKPOINT_VERSION = '1';
 
@@ -122,7 +123,7 @@ export function writeCheckpoint(path: string, c: Checkpoint): void {
 export function readCheckpoint(path: string): Checkpoint {
   const { tensors, metadata } = readSafetensors(path);
   if (metadata['btnn.checkpoint'] !== CHECKPOINT_VERSION) {
-    throw new CheckpointError(`${path}: __metadata__ btnn.checkpoint = ${JSON.stringify(metadata['btnn.checkpoint'])}: not a version ${CHECKPOINT_VERSION} btnn checkpoint`);
+    throw new CheckpointError(`${path}: __metadata__ btnn.checkpoint = ${showValue(metadata['btnn.checkpoint'])}: not a version ${CHECKPOINT_VERSION} btnn checkpoint`);
   }
   let spec: ModelSpec, loop: LoopState;
   try {

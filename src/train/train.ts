@@ -27,6 +27,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { Runtime, type Batch, type DataSource, type RuntimeOptions } from '../runtime/runtime.js';
 import { Progress } from '../util/progress.js';
 import { readCheckpoint, writeCheckpoint, CheckpointError, type Checkpoint, type LoopState } from './checkpoint.js';
+import { showValue } from '../util/show.js';
 
 /** Every minibatch is split into this many lanes by default, whatever the thread count. */
 export const TRAIN_LANES = 4;
@@ -251,7 +252,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
   const base = bindSpec(opts.spec ?? specForData(trainSet, { format: autoFormat, maxRank: options.maxRank ?? defaultMaxRank(autoFormat), hidden: opts.hidden }), trainSet);
   bindSpec(base, testSet); // the test split must fit the same model
   if (base.inference && !opts.bayes) {
-    throw new SpecError(`spec.inference = ${JSON.stringify(base.inference)}: training with the rank prior needs its options: add --inference ${base.inference} (and --kl etc.), or remove the field`);
+    throw new SpecError(`spec.inference = ${showValue(base.inference)}: training with the rank prior needs its options: add --inference ${base.inference} (and --kl etc.), or remove the field`);
   }
   const norm = base.inputNorm ?? inputNorm(base, trainSet);
   const spec: ModelSpec = { ...base, ...(norm ? { inputNorm: norm } : {}), ...(opts.bayes ? { inference: opts.bayes.inference } : {}) };
@@ -357,7 +358,7 @@ export class Trainer {
     if (ck && JSON.stringify(ck.loop.options) !== JSON.stringify(ident)) {
       const was = ck.loop.options, now = ident;
       const diff = Object.keys(now).filter((k) => JSON.stringify(was[k]) !== JSON.stringify(now[k]));
-      throw new OutputError(`--resume: the checkpoint was written with different options (${diff.map((k) => `${k}: ${JSON.stringify(was[k])} then, ${JSON.stringify(now[k])} now`).join('; ')}); resume with the same options`);
+      throw new OutputError(`--resume: the checkpoint was written with different options (${diff.map((k) => `${k}: ${showValue(was[k])} then, ${showValue(now[k])} now`).join('; ')}); resume with the same options`);
     }
     const useSpec = ck ? ck.spec : spec;
     const rt = new Runtime(core, useSpec, opts.batch, 'train', Trainer.runtimeOptions(opts, trainSet.count, ck ? ck.loop : null));
