@@ -7,6 +7,7 @@ export const dense: Format = {
   name: 'dense',
   tensorized: false,
   defaultMaxRank: 20,
+  pairsModes: false,
   network(layer) {
     const b = networkBuilder(layer);
     return b.network([b.factor('weight', [[b.inIndices[0], layer.inFeatures], [b.outIndices[0], layer.outFeatures]])]);

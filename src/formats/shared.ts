@@ -156,6 +156,7 @@ export function tensorLrScale(layer: TensorLayer, net: Network): number {
 export const tensorDefaults = {
   tensorized: true,
   defaultMaxRank: 20,
+  pairsModes: false,
   order: (inModes: number[], outModes: number[]): number => inModes.length + outModes.length,
   validateModes: (): void => {},
   init: tensorInit,

@@ -13,6 +13,7 @@ export function ttmRanks(inModes: number[], outModes: number[], maxRank: number)
 export const ttm: Format = {
   ...tensorDefaults,
   name: 'ttm',
+  pairsModes: true,
   network(layer) {
     const b = networkBuilder(layer);
     const r = b.ranks;

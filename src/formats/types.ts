@@ -59,6 +59,8 @@ export interface Format {
   readonly tensorized: boolean;
   /** The default max rank (the reference MNIST setup). */
   readonly defaultMaxRank: number;
+  /** Input mode k and output mode k share a factor (TTM): both sides need the same number of modes. */
+  readonly pairsModes: boolean;
 
   /** The layer's factors in storage order, with their index names (model files depend on both). */
   network(layer: TensorLayer): Network;

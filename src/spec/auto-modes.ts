@@ -171,7 +171,7 @@ export function autoModes(nIn: number, nOut: number, format: LayerFormat): AutoM
   const f = formatOf(format);
   if (!f.tensorized) return { inModes: [], outModes: [] };
   const what = format.toUpperCase();
-  if (format === 'ttm') {
+  if (f.pairsModes) {
     const ins = ttmOrders(nIn), outs = ttmOrders(nOut);
     const common = ins.filter((d) => outs.includes(d));
     if (common.length > 0) {

@@ -6,6 +6,7 @@ import type { Column, Dataset } from '../data/dataset.js';
 import { DataError } from '../data/dataset.js';
 import { defaultSpec, linearLayer } from '../spec/defaults.js';
 import { autoModes } from '../spec/auto-modes.js';
+import { formatOf } from '../formats/index.js';
 import { buildGraph } from '../spec/graph.js';
 import { validateSpec } from '../spec/validate.js';
 import { SpecError, type InputNorm, type InputSpec, type LayerFormat, type LayerSpec, type ModelSpec } from '../spec/types.js';
@@ -45,7 +46,7 @@ export function specForData(data: Dataset, o: { format: LayerFormat; maxRank: nu
   widths.forEach((w, i) => {
     const name = `fc${i + 1}`;
     let layer;
-    if (o.format === 'dense') {
+    if (!formatOf(o.format).tensorized) {
       layer = linearLayer(name, 'dense', [width], [w], o.maxRank, prev);
     } else {
       const m = autoModes(width, w, o.format);
