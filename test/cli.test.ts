@@ -196,3 +196,15 @@ t.test('simulate --out refuses a btnn.history of the wrong shape before writing 
   t.match(sim.stderr, /__metadata__ btnn\.history\[0\]\.ranks\["fc1"\] = 3: must be an array of integers >= 0/);
   t.same(readdirSync(dir), ['model.safetensors'], 'no report written');
 });
+
+t.test('the redrawn progress line fits the terminal (80 columns when it does not say)', async (t) => {
+  const { Progress, fitColumns } = await import('../src/util/progress.js');
+  let out = '';
+  const stream = { isTTY: true, columns: 80, write: (s: string) => { out += s; return true; } } as unknown as NodeJS.WriteStream;
+  const p = new Progress('epoch 1/10', 100, stream);
+  p.update(50, 'loss 0.1234 acc 0.9876 25000 samples/s | β 5.0e-5 | fc1 [1,18,7,3,1] 4256 | fc2 [1,12,1] 2314');
+  const line = out.replace(/\r|\x1b\[K/g, '');
+  t.ok([...line].length <= 79, `${[...line].length} columns: ${line}`);
+  t.match(line, /…$/);
+  t.equal(fitColumns('short', 80), 'short');
+});

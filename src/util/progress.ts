@@ -1,5 +1,13 @@
 // A progress line for long work: redrawn in place on a terminal, a line every 10 % otherwise
-// (logs and CI stay readable).
+// (logs and CI stay readable). The redrawn line is cut to the terminal's width (80 columns when it
+// does not say): a line that wraps cannot be redrawn in place and floods the screen.
+
+/** `text` cut to `columns` characters (code points), with … when cut. */
+export function fitColumns(text: string, columns: number): string {
+  const chars = [...text];
+  return chars.length <= columns ? text : chars.slice(0, Math.max(0, columns - 1)).join('') + '…';
+}
+
 export class Progress {
   private lastDecile = -1;
   private readonly tty: boolean;
@@ -12,7 +20,8 @@ export class Progress {
     if (this.tty) {
       const width = 24, filled = Math.round(frac * width);
       const bar = '█'.repeat(filled) + '░'.repeat(width - filled);
-      this.stream.write(`\r${this.label} ${bar} ${(frac * 100).toFixed(0).padStart(3)}% ${info}\x1b[K`);
+      const line = fitColumns(`${this.label} ${bar} ${(frac * 100).toFixed(0).padStart(3)}% ${info}`, (this.stream.columns || 80) - 1);
+      this.stream.write(`\r${line}\x1b[K`);
       return;
     }
     const decile = Math.floor(frac * 10);
