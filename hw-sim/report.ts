@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../src/io/atomic.js';
 import { BUFFER_KINDS, type SimReport } from './simulate.js';
 
-const kib = (n: number): string => (n / 1024).toFixed(1);
+/** Bytes as KiB with one decimal. */
+export const kib = (n: number): string => (n / 1024).toFixed(1);
 const fmtMs = (ms: number): string => (ms >= 100 ? ms.toFixed(1) : ms >= 1 ? ms.toFixed(3) : ms.toPrecision(3));
 const pct = (n: number, of: number): string => (of > 0 ? ((100 * n) / of).toFixed(1) : '0.0');
 
@@ -63,14 +64,26 @@ export function toMarkdown(r: SimReport): string {
   return out.join('\n');
 }
 
+/** The reports' stylesheet (inline in each page: no external resources). */
+export const REPORT_CSS = `body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 60em; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #bbb; padding: 0.25em 0.6em; }
+td:not(:first-child) { text-align: right; font-variant-numeric: tabular-nums; }
+svg text { font-size: 12px; font-family: system-ui, sans-serif; }
+.fits { color: #1a7f37; font-weight: bold; }
+.nofit { color: #c62828; font-weight: bold; }
+figure { margin: 1em 0; }
+`;
+
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 }
 
-interface Bar { label: string; value: number; text: string }
+/** One bar of barChart: its label, its length and the text written after it. */
+export interface Bar { label: string; value: number; text: string }
 
 /** Horizontal bar chart as inline SVG; `marker` draws a dashed vertical line (e.g. the budget). */
-function barChart(caption: string, bars: Bar[], marker?: { value: number; label: string; color: string }): string {
+export function barChart(caption: string, bars: Bar[], marker?: { value: number; label: string; color: string }): string {
   const labelW = 150, barW = 420, textW = 180, rowH = 22, top = marker ? 24 : 8;
   const width = labelW + barW + textW;
   const height = top + bars.length * rowH + 8;
@@ -134,15 +147,7 @@ export function toHtml(r: SimReport): string {
 <meta charset="utf-8">
 <title>${e(`btnn hw-sim: ${title(r)}`)}</title>
 <style>
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 60em; }
-table { border-collapse: collapse; margin: 1em 0; }
-th, td { border: 1px solid #bbb; padding: 0.25em 0.6em; }
-td:not(:first-child) { text-align: right; font-variant-numeric: tabular-nums; }
-svg text { font-size: 12px; font-family: system-ui, sans-serif; }
-.fits { color: #1a7f37; font-weight: bold; }
-.nofit { color: #c62828; font-weight: bold; }
-figure { margin: 1em 0; }
-</style>
+${REPORT_CSS}</style>
 </head>
 <body>
 <h1>${e(`Memory and cost: ${title(r)}`)}</h1>
