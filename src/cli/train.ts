@@ -201,7 +201,7 @@ async function run(values: Values): Promise<number> {
     for (const [name, ranks] of Object.entries(s.ranks)) console.log(`ranks ${name.padEnd(10)}[${ranks.join(', ')}]`);
     console.log(`training        ${s.trainSamplesPerSec.toFixed(0)} samples/s, ${s.trainSeconds.toFixed(1)} s (${s.flavour} core)`);
     console.log(`memory plan     ${s.planBytes} bytes; WASM memory ${s.wasmMemoryBytes} bytes`);
-    console.log(`wrote           ${opts.outDir}/summary.json, ${opts.outDir}/metrics.jsonl, ${opts.outDir}/model.safetensors`);
+    console.log(`wrote           ${opts.outDir}/summary.json, metrics.jsonl, model.safetensors, report.html`);
   }
   return 0;
 }

@@ -24,6 +24,7 @@ import { formatLayerTable } from '../prepare/table.js';
 import { BudgetError } from '../tn/plan.js';
 import { saveModel } from '../model/file.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { trainingReportHtml } from './report.js';
 import { Runtime, type Batch, type DataSource, type RuntimeOptions } from '../runtime/runtime.js';
 import { Progress } from '../util/progress.js';
 import { readCheckpoint, writeCheckpoint, CheckpointError, type Checkpoint, type LoopState } from './checkpoint.js';
@@ -56,7 +57,7 @@ function prepareOutDir(dir: string, mode: 'new' | 'resume' | 'force'): void {
     throw new OutputError(`--out ${dir}: cannot write there (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); choose a writable directory`);
   }
   // Temp files a killed atomic write of ours left (<file>.<pid>.<hex>.tmp): not a run, removed.
-  const ours = /^(model\.safetensors|summary\.json|checkpoint\.safetensors|metrics\.jsonl)\.\d+\.[0-9a-f]+\.tmp$/;
+  const ours = /^(model\.safetensors|summary\.json|report\.html|checkpoint\.safetensors|metrics\.jsonl)\.\d+\.[0-9a-f]+\.tmp$/;
   const stale = readdirSync(dir).filter((f) => ours.test(f));
   const entries = readdirSync(dir).filter((f) => !ours.test(f));
   const clean = (): void => { for (const f of stale) rmSync(join(dir, f), { force: true }); };
@@ -625,6 +626,8 @@ export class Trainer {
       // summary.json last: its presence means the run finished; the checkpoint is no longer needed.
       const ck = join(opts.outDir, CHECKPOINT_FILE);
       if (existsSync(ck)) unlinkSync(ck);
+      // A page to look at: loss and accuracy per epoch, ranks and parameters over steps, the memory plan.
+      writeFileAtomic(join(opts.outDir, 'report.html'), trainingReportHtml(summary, spec, { initialSpec: loop.initialSpec }));
       writeFileAtomic(join(opts.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
     }
     return summary;
