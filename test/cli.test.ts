@@ -22,7 +22,7 @@ t.test('train, then eval reproduces the test accuracy from the model file', { ti
   t.same(summary.ranks.fc1, [1, 6, 6, 6, 1]);
   t.equal(summary.denseParams, 407050);
   t.ok(Math.abs(summary.compression - 407050 / summary.params) < 1e-9, 'compression = denseParams / params');
-  t.same(readdirSync(out).sort(), ['metrics.jsonl', 'model.safetensors', 'summary.json'], 'only the three outputs, no temp files');
+  t.same(readdirSync(out).sort(), ['metrics.jsonl', 'model.safetensors', 'report.html', 'summary.json'], 'only the four outputs, no temp files');
   for (const batch of ['77', '256']) {
     const ev = btnn('eval', '--model', join(out, 'model.safetensors'), '--limit-test', '300', '--batch', batch, '--json');
     t.equal(ev.status, 0, `eval exits 0 (stderr: ${ev.stderr.slice(-300)})`);
