@@ -3,6 +3,8 @@
 // (u8 pixels stay u8 with a scale) because a 60 000-image set is 47 MB as bytes and 188 MB as
 // f32; the consumer widens one batch at a time.
 
+import type { FileBytes } from './file-bytes.js';
+
 export type ColumnDType = 'f32' | 'u8' | 'i32';
 
 /** count × width values of one model input, in the file's dtype (u8 IDX pixels stay u8: a 60 000-image set is 47 MB, not 188). */
@@ -10,7 +12,8 @@ export interface Column {
   name: string;
   dtype: ColumnDType;
   width: number;
-  data: Float32Array | Uint8Array | Int32Array;
+  /** In memory, or (large uncompressed IDX images) read from the file a row at a time. */
+  data: Float32Array | Uint8Array | Int32Array | FileBytes;
   /** u8 columns: the value a byte stands for is byte·scale (IDX pixels: 1/255). */
   scale?: number;
   /**

@@ -3,7 +3,8 @@
 // the downloads come. MNIST, Fashion-MNIST, KMNIST and EMNIST all ship in this layout.
 
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { FileBytes, forEachChunk } from './file-bytes.js';
 import { basename, join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { DataError, splitTestRows, type Dataset } from './dataset.js';
@@ -23,7 +24,7 @@ export interface IdxDirOptions {
 
 const kPrefixes = { train: ['train'], test: ['t10k', 'test'] } as const;
 
-interface IdxFile { path: string; bytes: Uint8Array; arr: IdxArray }
+interface IdxFile { path: string; bytes: Uint8Array | FileBytes; arr: { dims: number[]; data: Uint8Array | FileBytes } }
 interface IdxPair { images: IdxFile; labels: IdxFile; sha256: string }
 
 /** The first existing name among prefix-suffix(.gz) in dir; a plain file wins over its .gz. */
@@ -38,7 +39,33 @@ function findFile(dir: string, prefixes: readonly string[], suffix: string, look
   return undefined;
 }
 
-function readIdx(path: string): IdxFile {
+/** Uncompressed image files larger than this stay on disk (FileBytes), read a row at a time. */
+export const ON_DISK_BYTES = 16 << 20;
+
+/**
+ * The header of a large uncompressed IDX file, checked as parseIdx checks a whole one (u8 data,
+ * 1..4 dims, exactly the bytes the dims say), and its data left in the file.
+ */
+function readIdxOnDisk(path: string, size: number): IdxFile | null {
+  const fd = openSync(path, 'r');
+  const head = new Uint8Array(24);
+  try { readSync(fd, head, 0, 24, 0); } finally { closeSync(fd); }
+  const d = head[3];
+  if (head[0] !== 0 || head[1] !== 0 || head[2] !== 0x08 || d < 1 || d > 4) return null; // parseIdx names what is wrong
+  const dims = Array.from({ length: d }, (_, k) => new DataView(head.buffer).getUint32(4 + 4 * k, false));
+  const headerBytes = 4 + 4 * d;
+  const n = dims.reduce((p, x) => p * x, 1);
+  if (headerBytes + n !== size) return null;
+  const data = new FileBytes(path, headerBytes, n);
+  return { path, bytes: new FileBytes(path, 0, size), arr: { dims, data } };
+}
+
+function readIdx(path: string, mayStayOnDisk = false): IdxFile {
+  if (mayStayOnDisk && !path.endsWith('.gz')) {
+    const size = statSync(path).size;
+    const onDisk = size > ON_DISK_BYTES ? readIdxOnDisk(path, size) : null;
+    if (onDisk) return onDisk;
+  }
   let bytes: Uint8Array;
   try {
     const buf = readFileSync(path);
@@ -82,7 +109,7 @@ function readPair(dir: string, split: 'train' | 'test', required: boolean): IdxP
         `(have ${imagesPath ?? labelsPath ?? 'neither'}); add the file or rename yours to one of those names`,
     );
   }
-  const images = readIdx(imagesPath);
+  const images = readIdx(imagesPath, true);
   const labels = readIdx(labelsPath);
   if (images.arr.dims.length < 2) {
     throw new DataError(
@@ -105,7 +132,9 @@ function readPair(dir: string, split: 'train' | 'test', required: boolean): IdxP
     throw new DataError(`${imagesPath}: dims [${images.arr.dims.join(', ')}] give 0 values per image; the header is corrupt`);
   }
   // sha256 of the IDX bytes after gunzip, so a .gz and a plain copy of the same data agree.
-  const sha256 = createHash('sha256').update(images.bytes).update(labels.bytes).digest('hex');
+  const hash = createHash('sha256');
+  for (const f of [images, labels]) forEachChunk(f.bytes, (c) => hash.update(c));
+  const sha256 = hash.digest('hex');
   return { images, labels, sha256 };
 }
 
@@ -118,7 +147,7 @@ function pairDataset(
 ): Dataset {
   const { images, labels } = pair;
   const width = images.arr.data.length / images.arr.dims[0];
-  const lab = labels.arr.data;
+  const lab = labels.arr.data as Uint8Array; // labels are always read into memory
   for (let i = start; i < end; i++) {
     if (lab[i] >= classes) {
       throw new DataError(
@@ -155,7 +184,7 @@ export function loadIdxDir(dir: string, o: IdxDirOptions = {}): { train: Dataset
   let classes = o.classes;
   if (classes === undefined) {
     let max = 0;
-    const lab = train.labels.arr.data;
+    const lab = train.labels.arr.data as Uint8Array;
     for (let i = 0; i < nTrain; i++) if (lab[i] > max) max = lab[i];
     classes = max + 1;
     if (classes < 2) {

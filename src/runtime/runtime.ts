@@ -44,10 +44,13 @@ export interface RuntimeOptions {
   planner?: 'greedy' | 'linear';
 }
 
+/** count × width values in memory, or anything that hands out rows as views (a column read from its file). */
+export type RowSource = ArrayLike<number> | { subarray(start: number, end: number): ArrayLike<number> };
+
 /** Rows of a data source the host copies into the lanes: `rows` samples, sample r being row(r). */
 export interface DataSource {
   /** Per model input, count × width values (f32 inputs as floats, i32 inputs as integers). */
-  inputs: Record<string, ArrayLike<number>>;
+  inputs: Record<string, RowSource>;
   /** count × target width: class ids (softmax) or values (bce, mse); absent: zeros. */
   target?: ArrayLike<number>;
 }
@@ -362,12 +365,13 @@ export class Runtime {
 }
 
 /** dst rows [0, n) = src rows row(first + r); rows [n, cap) = 0. */
-function copyRows(dst: Float32Array | Int32Array | Uint8Array, src: ArrayLike<number>, width: number, first: number, n: number, row: (r: number) => number): void {
-  const isTyped = ArrayBuffer.isView(src);
+function copyRows(dst: Float32Array | Int32Array | Uint8Array, src: RowSource, width: number, first: number, n: number, row: (r: number) => number): void {
+  // Typed arrays, and columns read from their file, hand out rows as views (see data/file-bytes.ts).
+  const isTyped = typeof (src as { subarray?: unknown }).subarray === 'function';
   for (let r = 0; r < n; r++) {
     const s = row(first + r) * width;
     if (isTyped) dst.set((src as Float32Array).subarray(s, s + width), r * width);
-    else for (let c = 0; c < width; c++) dst[r * width + c] = src[s + c];
+    else for (let c = 0; c < width; c++) dst[r * width + c] = (src as ArrayLike<number>)[s + c];
   }
   dst.fill(0, n * width);
 }

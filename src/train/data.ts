@@ -4,6 +4,7 @@
 // loss), the training split's standardisation statistics, and the rows the runtime reads.
 import type { Column, Dataset } from '../data/dataset.js';
 import { DataError } from '../data/dataset.js';
+import { forEachChunk, type FileBytes } from '../data/file-bytes.js';
 import { defaultSpec, linearLayer } from '../spec/defaults.js';
 import { autoModes } from '../spec/auto-modes.js';
 import { formatOf } from '../formats/index.js';
@@ -34,7 +35,7 @@ export function specForData(data: Dataset, o: { format: LayerFormat; maxRank: nu
   const features: string[] = [];
   for (const c of data.inputs) {
     if (c.dtype !== 'i32') { features.push(c.name); continue; }
-    const rows = c.vocab?.length ?? 1 + Math.max(0, ...Array.from(c.data));
+    const rows = c.vocab?.length ?? 1 + Math.max(0, ...Array.from(c.data as Int32Array));
     layers.push({ kind: 'embedding', name: `emb_${c.name}`, input: c.name, rows, dim: AUTO_EMBEDDING_DIM, format: 'dense', inFeatures: rows, outFeatures: AUTO_EMBEDDING_DIM });
     features.push(`emb_${c.name}`);
   }
@@ -100,7 +101,7 @@ export function bindSpec(spec: ModelSpec, data: Dataset): ModelSpec {
 /** The rows the runtime reads: each input's column by the spec's name, and the target. */
 export function dataSource(data: Dataset, spec: ModelSpec): DataSource {
   const byName = new Map(data.inputs.map((c) => [c.name, c]));
-  const inputs: Record<string, ArrayLike<number>> = {};
+  const inputs: DataSource['inputs'] = {};
   for (const x of spec.inputs) inputs[x.name] = (byName.get(x.name) ?? data.inputs[0]).data;
   return { inputs, target: data.target.data };
 }
@@ -119,7 +120,7 @@ export function inputNorm(spec: ModelSpec, data: Dataset): InputNorm | undefined
     for (const { x, c } of cols) {
       const range = x.range ?? 255;
       const lut = Float64Array.from({ length: 256 }, (_, b) => Math.fround(b / range));
-      for (const b of c.data as Uint8Array) { const v = lut[b]; sum += v; sumSq += v * v; }
+      forEachChunk(c.data as Uint8Array | FileBytes, (chunk) => { for (const b of chunk) { const v = lut[b]; sum += v; sumSq += v * v; } });
       n += c.data.length;
     }
     const mean = sum / n, std = Math.sqrt(Math.max(sumSq / n - mean * mean, 0));
