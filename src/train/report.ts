@@ -5,7 +5,7 @@
 import { barChart, escapeHtml, kib, REPORT_CSS, type Bar } from '../../hw-sim/report.js';
 import { tensorLayers, type ModelSpec, type TensorLayerSpec } from '../spec/types.js';
 import { layerParams, modelParams } from '../model/layers.js';
-import type { TrainSummary } from './train.js';
+import type { TrainSummary } from './summary.js';
 
 const e = escapeHtml;
 const TRAIN_COLOR = '#4a7ab5', TEST_COLOR = '#c62828';

@@ -28,6 +28,8 @@ import { trainingReportHtml } from './report.js';
 import { Runtime, type Batch, type DataSource, type RuntimeOptions } from '../runtime/runtime.js';
 import { Progress } from '../util/progress.js';
 import { readCheckpoint, writeCheckpoint, CheckpointError, type Checkpoint, type LoopState } from './checkpoint.js';
+import type { EpochLog, PruneEvent, Schedule, TrainSummary } from './summary.js';
+export type { EpochLog, PruneEvent, Schedule, TrainSummary } from './summary.js';
 import { showValue } from '../util/show.js';
 
 /** Every minibatch is split into this many lanes by default, whatever the thread count. */
@@ -142,57 +144,14 @@ export interface BayesOptions {
   sigmaInit: number;
 }
 
-export interface PruneEvent { step: number; epoch: number; ranks: Record<string, number[]>; params: number; planBytes: number }
 
-export type Schedule = 'constant' | 'cosine';
 
 /** lr at step t of T (0-based): cosine annealing to zero (Loshchilov & Hutter) or constant. */
 export function scheduledLr(lr: number, schedule: Schedule, t: number, T: number): number {
   return schedule === 'cosine' && T > 1 ? lr * 0.5 * (1 + Math.cos((Math.PI * t) / T)) : lr;
 }
 
-export interface EpochLog {
-  epoch: number; trainLoss: number; trainAccuracy: number; testLoss: number; testAccuracy: number; seconds: number;
-  /** With ARD: the epoch's mean KL (SVI) or prior penalty (MAP), the KL weight at its end, ranks and params after it. */
-  kl?: number; beta?: number; ranks?: Record<string, number[]>; params?: number;
-}
 
-export interface TrainSummary {
-  dataset: string;
-  /** Where the rows came from: kind, path, rows before limits, sha256 of the bytes read, per split. */
-  data: { train: DataSourceInfo; test: DataSourceInfo };
-  format: LayerFormat;
-  epochs: number;
-  seed: number;
-  batch: number;
-  lr: number;
-  schedule: Schedule;
-  maxRank: number;
-  trainSamples: number;
-  testSamples: number;
-  testAccuracy: number;
-  testLoss: number;
-  params: number;
-  denseParams: number;
-  compression: number;
-  ranks: Record<string, number[]>;
-  flopsPerSample: { forward: number; backward: number };
-  trainSamplesPerSec: number;
-  trainSeconds: number;
-  planBytes: number;
-  wasmMemoryBytes: number;
-  bytesByKind: Record<string, number>;
-  flavour: Flavour;
-  /** Row ranges a minibatch is split into (fixed, so results do not depend on threads). */
-  lanes: number;
-  threads: number;
-  history: EpochLog[];
-  /** ARD runs: inference, κ, and the model after every pruning event. */
-  inference?: Inference;
-  kl?: number;
-  pruneEvents?: PruneEvent[];
-  warnings?: string[];
-}
 
 /** Test loss and accuracy with the runtime's current weights (its prep runs for every batch). */
 export function evaluateRuntime(rt: Runtime, data: Dataset): { loss: number; accuracy: number } {

@@ -1,0 +1,52 @@
+// What a training run reports (summary.json, report.html): types only, shared by the Trainer and
+// the report so neither imports the other.
+import type { Flavour } from '../core/wasm.js';
+import type { LayerFormat, Inference } from '../spec/types.js';
+import type { DataSourceInfo } from '../data/dataset.js';
+
+export interface PruneEvent { step: number; epoch: number; ranks: Record<string, number[]>; params: number; planBytes: number }
+
+export type Schedule = 'constant' | 'cosine';
+
+export interface EpochLog {
+  epoch: number; trainLoss: number; trainAccuracy: number; testLoss: number; testAccuracy: number; seconds: number;
+  /** With ARD: the epoch's mean KL (SVI) or prior penalty (MAP), the KL weight at its end, ranks and params after it. */
+  kl?: number; beta?: number; ranks?: Record<string, number[]>; params?: number;
+}
+
+export interface TrainSummary {
+  dataset: string;
+  /** Where the rows came from: kind, path, rows before limits, sha256 of the bytes read, per split. */
+  data: { train: DataSourceInfo; test: DataSourceInfo };
+  format: LayerFormat;
+  epochs: number;
+  seed: number;
+  batch: number;
+  lr: number;
+  schedule: Schedule;
+  maxRank: number;
+  trainSamples: number;
+  testSamples: number;
+  testAccuracy: number;
+  testLoss: number;
+  params: number;
+  denseParams: number;
+  compression: number;
+  ranks: Record<string, number[]>;
+  flopsPerSample: { forward: number; backward: number };
+  trainSamplesPerSec: number;
+  trainSeconds: number;
+  planBytes: number;
+  wasmMemoryBytes: number;
+  bytesByKind: Record<string, number>;
+  flavour: Flavour;
+  /** Row ranges a minibatch is split into (fixed, so results do not depend on threads). */
+  lanes: number;
+  threads: number;
+  history: EpochLog[];
+  /** ARD runs: inference, κ, and the model after every pruning event. */
+  inference?: Inference;
+  kl?: number;
+  pruneEvents?: PruneEvent[];
+  warnings?: string[];
+}
