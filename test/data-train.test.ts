@@ -54,6 +54,24 @@ t.test('a CSV with a categorical column trains through an embedding to the rule\
   const ev = btnn('eval', '--model', join(dir, 'run', 'model.safetensors'));
   t.equal(ev.status, 2, 'eval of a CSV model on MNIST is refused');
   t.match(ev.stderr, /spec\.inputs\[0\] x: the model reads 3 values per row, mnist's x has 784/);
+  // New rows of the same rule, read with the model's columns, vocabulary and classes.
+  const fresh = join(dir, 'fresh.csv');
+  xorCsv(fresh, 1000, 999);
+  const ef = btnn('eval', '--model', join(dir, 'run', 'model.safetensors'), '--data', fresh, '--json');
+  t.equal(ef.status, 0, ef.stderr.slice(-300));
+  const e = JSON.parse(ef.stdout);
+  t.equal(e.testSamples, 1000);
+  t.ok(Math.abs(e.testAccuracy - s.testAccuracy) < 0.04, `eval on 1000 new rows: ${e.testAccuracy} (held-out split: ${s.testAccuracy})`);
+  // Columns in another order, a colour never seen (id 0), and a class the model does not know.
+  writeFileSync(join(dir, 'odd.csv'), 'y,x3,x2,colour,x1\nyes,1,0.9,teal,0.5\nno,2,0.1,red,0.2\n');
+  const eo = btnn('eval', '--model', join(dir, 'run', 'model.safetensors'), '--data', join(dir, 'odd.csv'), '--json');
+  t.equal(eo.status, 0, eo.stderr.slice(-300));
+  writeFileSync(join(dir, 'bad.csv'), 'x1,colour,x2,x3,y\n0.5,red,0.1,1,maybe\n');
+  const eb = btnn('eval', '--model', join(dir, 'run', 'model.safetensors'), '--data', join(dir, 'bad.csv'));
+  t.equal(eb.status, 2);
+  t.match(eb.stderr, /bad\.csv: line 2, column y: class "maybe" is not one the model knows \(no, yes\)/);
+  writeFileSync(join(dir, 'short.csv'), 'x1,colour,y\n0.5,red,no\n');
+  t.match(btnn('eval', '--model', join(dir, 'run', 'model.safetensors'), '--data', join(dir, 'short.csv')).stderr, /short\.csv: line 1: no column "x2", which the model reads/);
 });
 
 t.test('a numeric CSV target trains with MSE', async (t) => {

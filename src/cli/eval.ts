@@ -16,11 +16,11 @@ async function run(values: Values): Promise<number> {
 
 export const EVAL: Command = {
   name: 'eval',
-  summary: 'reload a model file and report its test accuracy, NLL and calibration (MNIST or your IDX files)',
+  summary: 'reload a model file and report its test accuracy, NLL and calibration (MNIST, IDX files or a CSV)',
   usage: 'btnn eval --model FILE [--data SRC] [--samples K] [--batch N] [--limit-test N] [--flavour F] [--json]',
   options: {
     model: { type: 'string', arg: 'FILE', help: 'a model.safetensors written by btnn train' },
-    data: { type: 'string', arg: 'SRC', help: 'score on this data\'s test split: mnist (default) or a directory of IDX\nfiles; a model that cannot read it (widths, classes) is refused' },
+    data: { type: 'string', arg: 'SRC', help: 'score on this data: mnist (default) or a directory of IDX files (their test\nsplit), or a CSV (every row, read with the model\'s columns, vocabularies and\nclasses); a model that cannot read it (widths, classes) is refused' },
     batch: { type: 'string', arg: 'N', help: 'evaluation batch size (default 256); results do not depend on it' },
     samples: { type: 'string', arg: 'K', help: 'models trained with --inference svi: average the predictions of K\nposterior draws (default 1: the posterior mean); prints accuracy, NLL and\nexpected calibration error (15 bins)' },
     'limit-test': { type: 'string', arg: 'N', help: 'use only the first N test rows (default: all)' },

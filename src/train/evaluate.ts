@@ -7,12 +7,13 @@ import { modelParams, denseParams } from '../model/layers.js';
 import { loadModel, type LoadedModel } from '../model/file.js';
 import { loadData } from '../data/source.js';
 import { DataError } from '../data/dataset.js';
+import { loadCsvForModel, type DataDictionary } from '../data/csv-model.js';
 import { bindSpec, dataSource } from './data.js';
 import { loadCore, type Flavour } from '../core/wasm.js';
 import { evaluateSamples } from '../ard/predict.js';
 
 export interface EvaluateOptions {
-  /** Where the test rows come from: mnist (default) or a directory of IDX files (its test pair). */
+  /** Where the test rows come from: mnist (default), a directory of IDX files (its test pair), or a CSV (every row). */
   data?: string;
   /** Only the first N test rows (default all). */
   limitTest?: number;
@@ -37,10 +38,14 @@ export async function evaluate(model: string | LoadedModel, o: EvaluateOptions =
     throw new SpecError(`--samples ${samples}: ${name} has no posterior to sample (trained ${loaded.spec.inference === 'map' ? 'with --inference map' : 'without --inference svi'}); drop --samples`);
   }
   const src = o.data ?? 'mnist';
-  if (src !== 'mnist' && existsSync(src) && !statSync(src).isDirectory()) {
-    throw new DataError(`--data ${src}: evaluating on a CSV needs the training run's vocabularies and class order, which eval does not read yet; the run's own test split is scored in its summary.json`);
+  // A CSV is read with the model's own columns, vocabularies and classes (its btnn.data), every row a test row.
+  const csv = src !== 'mnist' && existsSync(src) && !statSync(src).isDirectory();
+  let dict: DataDictionary | null = null;
+  if (csv) {
+    try { dict = JSON.parse(loaded.metadata['btnn.data'] ?? 'null') as DataDictionary | null; } catch { dict = null; }
+    if (!dict?.columns) throw new DataError(`--data ${src}: ${name} carries no data dictionary (written before btnn read CSVs, or altered); it cannot map a CSV's columns`);
   }
-  const test = loadData(src, { limitTest: o.limitTest }).test;
+  const test = csv ? loadCsvForModel(src, dict!, { limit: o.limitTest }) : loadData(src, { limitTest: o.limitTest }).test;
   if (test.target.kind !== 'classes') throw new DataError(`--data ${src}: eval scores classifiers; ${test.name} has a numeric target`);
   // Refused, with what the model wants and what the data has, when the model cannot read it.
   const spec = bindSpec(loaded.spec, test);
