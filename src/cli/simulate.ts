@@ -79,7 +79,14 @@ function run(values: Values): number {
   if (values.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   else process.stdout.write(formatSummary(report) + '\n');
   if (out !== undefined) {
-    const paths = writeReports(out, report);
+    let paths;
+    try {
+      paths = writeReports(out, report);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (!code) throw err;
+      throw new UsageError(`--out ${out}: cannot write there (${code}); choose a writable directory`);
+    }
     if (!values.json) console.log(`wrote ${Object.values(paths).join(', ')}`);
   }
   return 0;

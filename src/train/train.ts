@@ -4,7 +4,7 @@
 // epoch, checkpoints (atomic, bit-exact resume), summary and model file at the end. A run
 // directory holds one run: summary.json is written last, so its presence means the run finished.
 import { join } from 'node:path';
-import { mkdirSync, accessSync, constants, existsSync, readdirSync, rmSync, unlinkSync, appendFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, rmSync, unlinkSync, appendFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { loadCore, type Core, type Flavour } from '../core/wasm.js';
 import type { Dataset, DataSourceInfo } from '../data/dataset.js';
@@ -24,6 +24,7 @@ import { formatLayerTable } from '../prepare/table.js';
 import { BudgetError } from '../tn/plan.js';
 import { saveModel } from '../model/file.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { makeDirs } from '../io/mkdir.js';
 import { trainingReportHtml } from './report.js';
 import { Runtime, type Batch, type DataSource, type RuntimeOptions } from '../runtime/runtime.js';
 import { Progress } from '../util/progress.js';
@@ -53,7 +54,7 @@ export const CHECKPOINT_FILE = 'checkpoint.safetensors';
  */
 function prepareOutDir(dir: string, mode: 'new' | 'resume' | 'force'): void {
   try {
-    mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
     accessSync(dir, constants.W_OK);
   } catch (err) {
     throw new OutputError(`--out ${dir}: cannot write there (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); choose a writable directory`);
