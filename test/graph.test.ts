@@ -17,7 +17,8 @@ import { SpecError } from '../src/spec/types.js';
 import { train } from '../src/train/train.js';
 import { snapshot, restore } from '../src/ard/prune.js';
 import { referenceLoss, type Params } from './helpers/reference.js';
-import { GRAD_VS_FD_REL, GRAD_VS_FD_ABS } from './helpers/tolerances.js';
+import { GRAD_VS_FD_REL } from './helpers/tolerances.js';
+import { worstFdError } from './helpers/fd.js';
 
 const prod = (xs: number[]): number => xs.reduce((p, x) => p * x, 1);
 
@@ -75,21 +76,10 @@ t.test('every layer kind and loss: loss and gradients equal the f64 reference an
       const params: Params = new Map(rt.slots.map((s) => [s.name, Float64Array.from(rt.tensor(s.name))]));
       const ref = referenceLoss(spec, params, x, target, rows);
       t.ok(Math.abs(lossSum / rows - ref) <= 1e-5 * Math.max(1, ref), `${loss} ${lanes} lane(s): loss ${lossSum / rows} equals the f64 reference ${ref}`);
-      const h = 1e-6;
       for (const slot of rt.slots) {
         const p = params.get(slot.name)!;
-        const grad = rt.gradient(slot.name);
-        let worst = 0, worstAt = -1;
-        for (let i = 0; i < p.length; i++) {
-          const keep = p[i];
-          p[i] = keep + h; const up = referenceLoss(spec, params, x, target, rows);
-          p[i] = keep - h; const down = referenceLoss(spec, params, x, target, rows);
-          p[i] = keep;
-          const fd = (up - down) / (2 * h);
-          const err = Math.abs(grad[i] - fd) / Math.max(GRAD_VS_FD_ABS / GRAD_VS_FD_REL, Math.abs(fd));
-          if (err > worst) { worst = err; worstAt = i; }
-        }
-        t.ok(worst <= GRAD_VS_FD_REL, `${loss} ${lanes} lane(s) ${slot.name} (${p.length}): worst rel err ${worst.toExponential(2)} at [${worstAt}]`);
+        const { worst, at } = worstFdError(p, rt.gradient(slot.name), () => referenceLoss(spec, params, x, target, rows));
+        t.ok(worst <= GRAD_VS_FD_REL, `${loss} ${lanes} lane(s) ${slot.name} (${p.length}): worst rel err ${worst.toExponential(2)} at [${at}]`);
       }
     }
   }
@@ -220,19 +210,9 @@ t.test('embedding layers of every format in a graph: bag pooling (sum, mean), re
       const inputs = { ids, x };
       const ref = referenceLoss(spec, params, inputs, labels, rows);
       t.ok(Math.abs(lossSum / rows - ref) <= 1e-5 * Math.max(1, ref), `${format} ${pool}: loss ${lossSum / rows} equals the f64 reference ${ref}`);
-      const h = 1e-6;
       for (const slot of rt.slots.filter((s) => s.layer === 'e')) {
         const p = params.get(slot.name)!;
-        const grad = rt.gradient(slot.name);
-        let worst = 0;
-        for (let i = 0; i < p.length; i++) {
-          const keep = p[i];
-          p[i] = keep + h; const up = referenceLoss(spec, params, inputs, labels, rows);
-          p[i] = keep - h; const down = referenceLoss(spec, params, inputs, labels, rows);
-          p[i] = keep;
-          const fd = (up - down) / (2 * h);
-          worst = Math.max(worst, Math.abs(grad[i] - fd) / Math.max(GRAD_VS_FD_ABS / GRAD_VS_FD_REL, Math.abs(fd)));
-        }
+        const { worst } = worstFdError(p, rt.gradient(slot.name), () => referenceLoss(spec, params, inputs, labels, rows));
         t.ok(worst <= GRAD_VS_FD_REL, `${format} ${pool} ${slot.name} (${p.length}): worst rel err ${worst.toExponential(2)}`);
       }
       if (format === 'dense') {
@@ -290,18 +270,10 @@ t.test('review regressions: stacked activations, layer names that look like the 
     for (const slot of rt.slots) fillRandom(rt.tensor(slot.name), seed++, 0.9);
     rt.trainStep({ source: { inputs: { target: x }, target }, rows });
     const params: Params = new Map(rt.slots.map((s) => [s.name, Float64Array.from(rt.tensor(s.name))]));
-    const h = 1e-6;
     let worst = 0;
     for (const slot of rt.slots) {
-      const p = params.get(slot.name)!, grad = rt.gradient(slot.name);
-      for (let i = 0; i < p.length; i++) {
-        const keep = p[i];
-        p[i] = keep + h; const up = referenceLoss(spec, params, { target: x }, target, rows);
-        p[i] = keep - h; const down = referenceLoss(spec, params, { target: x }, target, rows);
-        p[i] = keep;
-        const fd = (up - down) / (2 * h);
-        worst = Math.max(worst, Math.abs(grad[i] - fd) / Math.max(GRAD_VS_FD_ABS / GRAD_VS_FD_REL, Math.abs(fd)));
-      }
+      const e = worstFdError(params.get(slot.name)!, rt.gradient(slot.name), () => referenceLoss(spec, params, { target: x }, target, rows));
+      worst = Math.max(worst, e.worst);
     }
     t.ok(worst <= GRAD_VS_FD_REL, `${f1} → ${f2}: gradients equal finite differences (worst ${worst.toExponential(2)})`);
   }
