@@ -132,3 +132,18 @@ t.test('a directory of gzipped IDX files trains with --hidden, and eval reproduc
   t.equal(bad.status, 2);
   t.match(bad.stderr, /spec\.inputs\[0\] x: the model reads 784 values per row, small's x has 64/);
 });
+
+t.test('a resume reads the same data: a changed CSV is refused', async (t) => {
+  const { train, Interrupted } = await import('../src/train/train.js');
+  const dir = mkdtempSync(join(tmpdir(), 'btnn-csvres-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const csv = join(dir, 'table.csv');
+  xorCsv(csv, 600, 3);
+  const opts = { data: csv, label: 'y', testSplit: 0.2, epochs: 2, batch: 32, outDir: join(dir, 'run'), log: null };
+  await t.rejects(train({ ...opts, interruptAtStep: 5 }), Interrupted);
+  xorCsv(csv, 600, 4);
+  await t.rejects(train({ ...opts, resume: true }), /--resume: the training data changed since the checkpoint \(sha256 [0-9a-f]{64} then, [0-9a-f]{64} now\)/);
+  xorCsv(csv, 600, 3);
+  const s = await train({ ...opts, resume: true });
+  t.equal(s.epochs, 2, 'the same file again: the run continues');
+});

@@ -179,8 +179,11 @@ export function planFlops(rt: Runtime): { forward: number; backward: number } {
 }
 
 /** The options a resumed run must share with the run it continues (they decide its bits). */
-function identityOptions(opts: Resolved, spec: ModelSpec): Record<string, unknown> {
+function identityOptions(opts: Resolved, spec: ModelSpec, data: Dataset): Record<string, unknown> {
   return {
+    // The data too: the same source read the same way, and the same bytes (a changed file is refused).
+    data: { src: opts.data ?? 'mnist', label: opts.label ?? null, test: opts.test ?? null, testSplit: opts.testSplit ?? null, sha256: data.source.sha256 },
+    hidden: opts.hidden ?? null,
     ...(opts.spec ? {} : { format: opts.format, maxRank: opts.maxRank }), epochs: opts.epochs, batch: opts.batch, lr: opts.lr, seed: opts.seed,
     schedule: opts.schedule ?? 'cosine', limitTrain: opts.limitTrain ?? null, limitTest: opts.limitTest ?? null, lanes: opts.lanes ?? TRAIN_LANES,
     workspaceBudgetBytes: opts.workspaceBudgetBytes ?? null, bayes: opts.bayes ?? null, flavour: opts.flavour ?? null, spec: opts.spec ? spec : null,
@@ -315,9 +318,13 @@ export class Trainer {
 
   static async create(core: Core, opts: Resolved, spec: ModelSpec, trainSet: Dataset, testSet: Dataset, ck: Checkpoint | null,
                       log: NodeJS.WriteStream | null): Promise<Trainer> {
-    const ident = identityOptions(opts, spec);
+    const ident = identityOptions(opts, spec, trainSet);
     if (ck && JSON.stringify(ck.loop.options) !== JSON.stringify(ident)) {
       const was = ck.loop.options, now = ident;
+      const wd = was.data as { sha256?: string } | undefined, nd = now.data as { sha256: string };
+      if (wd && JSON.stringify({ ...wd, sha256: '' }) === JSON.stringify({ ...nd, sha256: '' }) && wd.sha256 !== nd.sha256) {
+        throw new OutputError(`--resume: the training data changed since the checkpoint (sha256 ${wd.sha256} then, ${nd.sha256} now); resume on the same data, or start a new run`);
+      }
       const diff = Object.keys(now).filter((k) => JSON.stringify(was[k]) !== JSON.stringify(now[k]));
       throw new OutputError(`--resume: the checkpoint was written with different options (${diff.map((k) => `${k}: ${showValue(was[k])} then, ${showValue(now[k])} now`).join('; ')}); resume with the same options`);
     }
