@@ -13,7 +13,11 @@ export { SpecError, tensorLayers } from './spec/types.js';
 export type { ModelSpec, LayerSpec, LinearSpec, EmbeddingSpec, ActivationSpec, ConcatSpec, InteractionSpec, InputSpec, LossSpec, LayerFormat } from './spec/types.js';
 export { FORMATS, formatRanks } from './spec/formats.js';
 export { modelParams, denseParams, layerParams } from './model/layers.js';
-export { loadMnist, type Dataset } from './data/mnist.js';
+export { loadMnist } from './data/mnist.js';
+export { loadData, type LoadDataOptions } from './data/source.js';
+export { DataError, closeDataset, type Dataset, type Column, type Target, type DataSourceInfo } from './data/dataset.js';
+export type { InputNorm, FeatureNorm } from './spec/types.js';
+export type { LogStream } from './util/progress.js';
 // Lower level: the runtime and its plan, for embedding btnn in other tools.
 export { Runtime, PlanError, type Batch, type DataSource, type RuntimeOptions } from './runtime/runtime.js';
 export { prepare, type Prepared } from './prepare/prepare.js';

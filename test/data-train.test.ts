@@ -142,8 +142,35 @@ t.test('a resume reads the same data: a changed CSV is refused', async (t) => {
   const opts = { data: csv, label: 'y', testSplit: 0.2, epochs: 2, batch: 32, outDir: join(dir, 'run'), log: null };
   await t.rejects(train({ ...opts, interruptAtStep: 5 }), Interrupted);
   xorCsv(csv, 600, 4);
-  await t.rejects(train({ ...opts, resume: true }), /--resume: the training data changed since the checkpoint \(sha256 [0-9a-f]{64} then, [0-9a-f]{64} now\)/);
+  await t.rejects(train({ ...opts, resume: true }), /--resume: the training data changed since the checkpoint \("[0-9a-f]{64}" then, "[0-9a-f]{64}" now\)/);
   xorCsv(csv, 600, 3);
   const s = await train({ ...opts, resume: true });
   t.equal(s.epochs, 2, 'the same file again: the run continues');
+});
+
+t.test('review regressions: a typo never costs a run; columns named like btnn\'s layers; regression with a tensor format', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'btnn-rev-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const csv = join(dir, 'table.csv');
+  xorCsv(csv, 400, 5);
+  const out = join(dir, 'run');
+  t.equal(btnn('train', '--data', csv, '--label', 'y', '--test-split', '0.2', '--epochs', '1', '--out', out).status, 0);
+  const typo = btnn('train', '--data', csv, '--label', 'yy', '--test-split', '0.2', '--epochs', '1', '--out', out, '--force');
+  t.equal(typo.status, 2);
+  t.match(typo.stderr, /yy/);
+  t.ok(readFileSync(join(out, 'summary.json')).length > 0, '--force with a bad --label leaves the finished run alone');
+  // Columns called fc1, features and emb_c: btnn's own layer names step aside.
+  writeFileSync(join(dir, 'names.csv'), 'fc1,features,c,emb_c,y\n' + Array.from({ length: 200 }, (_, i) => `${i % 7},${i % 3},${['a', 'b'][i % 2]},${['p', 'q', 'r'][i % 3]},${i % 2}`).join('\n') + '\n');
+  const named = btnn('train', '--data', join(dir, 'names.csv'), '--label', 'y', '--test-split', '0.25', '--epochs', '2', '--out', join(dir, 'names'), '--json');
+  t.equal(named.status, 0, named.stderr.slice(-300));
+  // A numeric target with --format tt: the 1-wide output layer stays dense, the run says "test loss".
+  let s = 11;
+  const u = (): number => { s = (Math.imul(s, 1103515245) + 12345) >>> 0; return s / 2 ** 32; };
+  writeFileSync(join(dir, 'reg.csv'), 'a,b,c,d,t\n' + Array.from({ length: 600 }, () => { const v = [u(), u(), u(), u()]; return `${v.join(',')},${(v[0] + 2 * v[1] - v[2]).toFixed(4)}`; }).join('\n') + '\n');
+  const reg = btnn('train', '--data', join(dir, 'reg.csv'), '--label', 't', '--target', 'values', '--test-split', '0.2', '--format', 'tt', '--hidden', '16', '--epochs', '3', '--out', join(dir, 'reg'));
+  t.equal(reg.status, 0, reg.stderr.slice(-300));
+  t.match(reg.stdout, /^test loss {7}[\d.e+-]+ \(mean squared error, 120 rows of reg\)/m);
+  t.notMatch(reg.stderr, /collapsed/, 'no accuracy-based collapse warning for a regression');
+  const m = loadModel(join(dir, 'reg', 'model.safetensors'));
+  t.same(m.spec.layers.filter((l) => l.kind === 'linear').map((l) => (l as { format: string }).format), ['tt', 'dense'], 'hidden layer tt, the 1-wide output dense');
 });

@@ -26,6 +26,7 @@ export const TRAIN_OPTIONS: Options = {
   test: { type: 'string', arg: 'SRC', help: 'the test data (a CSV with the same header, or an IDX directory); default:\nthe IDX directory\'s own test pair' },
   'test-split': { type: 'string', arg: 'F', help: 'hold out the last F of the training rows (0 < F < 1) as the test split (a\nfixed split by row index, no shuffle)' },
   label: { type: 'string', arg: 'COL', help: 'CSV: the target column (classes, or a number predicted with MSE when it has\nmore than 20 distinct values)' },
+  target: { type: 'string', arg: 'classes|values', help: 'CSV: read the label as classes or as numbers (MSE), overriding the rule above' },
   ...MODEL_OPTIONS,
   epochs: { type: 'string', arg: 'N', help: 'passes over the training set, 1..10000 (default 3)' },
   batch: { type: 'string', arg: 'N', help: 'minibatch size (default 128)' },
@@ -130,6 +131,14 @@ export function parseModel(values: Values): { format: LayerFormat; given?: Layer
   return { format, given, maxRank, ...(values.spec !== undefined && values.spec !== 'default' ? { spec: readSpecFile(values.spec as string) } : {}) };
 }
 
+/** --test-split F, 0 < F < 1. */
+function testSplit(values: Values): number | undefined {
+  if (values['test-split'] === undefined) return undefined;
+  const f = Number(values['test-split']);
+  if (!(f > 0 && f < 1)) throw new UsageError(`--test-split ${String(values['test-split'])}: must be a number in (0, 1): the share of rows held out`);
+  return f;
+}
+
 export function parseTrain(values: Values): TrainOptions {
   // The network is built for the data in train() when --hidden (or nothing) shapes it.
   refuseDefaultNetworkOptions(values);
@@ -154,8 +163,9 @@ export function parseTrain(values: Values): TrainOptions {
     format: given,
     data: (values.data as string | undefined) ?? 'mnist',
     test: values.test as string | undefined,
-    testSplit: values['test-split'] === undefined ? undefined : numberOption(values, 'test-split', 0, 0, 1, true),
+    testSplit: testSplit(values),
     label: values.label as string | undefined,
+    target: choiceOption(values, 'target', ['classes', 'values'] as const),
     outDir: (values.out as string | undefined) ?? 'runs/latest',
     flavour: flavourOption(values),
     lanes: intOption(values, 'lanes', TRAIN_LANES, 1, 64),
@@ -165,25 +175,12 @@ export function parseTrain(values: Values): TrainOptions {
   };
 }
 
-/** A --max-rank that no bond can reach: say what the ranks really are, once. */
-function warnRankCaps(opts: TrainOptions, values: Values): void {
-  if (values.spec !== undefined || values['max-rank'] === undefined || opts.maxRank === undefined) return;
-  const maxRank = opts.maxRank;
-  if (opts.hidden) return;
-  const spec = opts.spec ?? defaultSpec(opts.format ?? 'ttm', maxRank);
-  const layers = tensorLayers(spec).filter((l) => l.ranks);
-  if (layers.length && layers.every((l) => Math.max(...l.ranks!) < maxRank)) {
-    process.stderr.write(`btnn: warning: --max-rank ${opts.maxRank} exceeds what the mode sizes allow; the ranks are ${layers.map((l) => `${l.name} [${l.ranks!.join(',')}]`).join(', ')} (${modelParams(spec)} params)\n`);
-  }
-}
-
 async function run(values: Values): Promise<number> {
   const resume = values.resume as string | undefined;
   if (values.out === '' || resume === '') throw new UsageError(`--${resume === '' ? 'resume' : 'out'} "": give a directory`);
   if (resume !== undefined && values.out !== undefined && values.out !== resume) throw new UsageError(`--resume ${resume} continues the run in that directory; drop --out ${String(values.out)}`);
   if (resume !== undefined && values.force) throw new UsageError('--resume continues a run and --force deletes it: give one of them');
   const opts = { ...parseTrain(values), ...(resume !== undefined ? { outDir: resume, resume: true } : {}), force: Boolean(values.force) };
-  warnRankCaps(opts, values);
   let s;
   try {
     s = await train(opts);
@@ -196,7 +193,8 @@ async function run(values: Values): Promise<number> {
     process.stdout.write(JSON.stringify(s, null, 2) + '\n');
   } else {
     const pct = (x: number): string => (100 * x).toFixed(2) + ' %';
-    console.log(`test accuracy   ${pct(s.testAccuracy)} (${s.testSamples} rows of ${s.dataset}, loss ${s.testLoss.toFixed(4)})`);
+    if (s.task === 'regression') console.log(`test loss       ${s.testLoss.toPrecision(5)} (mean squared error, ${s.testSamples} rows of ${s.dataset})`);
+    else console.log(`test accuracy   ${pct(s.testAccuracy)} (${s.testSamples} rows of ${s.dataset}, loss ${s.testLoss.toFixed(4)})`);
     console.log(`parameters      ${s.params} (dense ${s.denseParams}), compression ${s.compression.toFixed(2)}×`);
     for (const [name, ranks] of Object.entries(s.ranks)) console.log(`ranks ${name.padEnd(10)}[${ranks.join(', ')}]`);
     console.log(`training        ${s.trainSamplesPerSec.toFixed(0)} samples/s, ${s.trainSeconds.toFixed(1)} s (${s.flavour} core)`);

@@ -16,7 +16,7 @@ export interface DataDictionary {
   train?: { label?: string; kind?: string };
 }
 
-export function loadCsvForModel(path: string, dict: DataDictionary, o: { limit?: number } = {}): Dataset {
+export function loadCsvForModel(path: string, dict: DataDictionary): Dataset {
   let buf: Buffer;
   try {
     buf = readFileSync(path);
@@ -31,7 +31,8 @@ export function loadCsvForModel(path: string, dict: DataDictionary, o: { limit?:
     if (c < 0) throw new DataError(`${path}: line 1: no column "${name}", which the model reads (the file has ${t.header.join(', ')})`);
     return c;
   };
-  const n = Math.min(t.rows, o.limit ?? t.rows);
+  const n = t.rows;
+  if (n === 0) throw new DataError(`${path}: only a header; there are no rows to evaluate`);
   const inputs: Column[] = [];
   for (const [name, c] of Object.entries(dict.columns)) {
     if (c.dtype === 'f32') {

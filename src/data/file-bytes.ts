@@ -4,16 +4,22 @@
 // once, so a returned view is only valid until the next read.
 import { closeSync, openSync, readSync } from 'node:fs';
 
+// A FileBytes nobody closed (a library caller's dataset dropped) gives its descriptor back when collected.
+const unclosed = new FinalizationRegistry<number>((fd) => { try { closeSync(fd); } catch { /* already closed */ } });
+
 export class FileBytes {
   private fd: number;
   private buf = new Uint8Array(4096);
 
   constructor(readonly path: string, private readonly offset: number, readonly length: number) {
     this.fd = openSync(path, 'r');
+    unclosed.register(this, this.fd, this);
   }
 
   /** Bytes [start, end) — a view into a buffer the next read reuses: copy before reading again. */
   subarray(start: number, end = this.length): Uint8Array {
+    if (!(start >= 0 && start <= this.length)) throw new RangeError(`${this.path}: byte ${start} is outside 0..${this.length}`);
+    if (this.fd < 0) throw new Error(`${this.path}: read after close`);
     const n = Math.max(0, Math.min(end, this.length) - start);
     if (n > this.buf.length) this.buf = new Uint8Array(Math.max(n, 2 * this.buf.length));
     let got = 0;
@@ -33,7 +39,12 @@ export class FileBytes {
     for (let at = 0; at < this.length; at += bytes) yield this.subarray(at, Math.min(this.length, at + bytes));
   }
 
-  close(): void { if (this.fd >= 0) { closeSync(this.fd); this.fd = -1; } }
+  close(): void {
+    if (this.fd < 0) return;
+    unclosed.unregister(this);
+    closeSync(this.fd);
+    this.fd = -1;
+  }
 }
 
 /** Calls fn on consecutive chunks of a byte column, in memory or on disk. */

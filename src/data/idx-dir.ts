@@ -135,6 +135,8 @@ function readPair(dir: string, split: 'train' | 'test', required: boolean): IdxP
   const hash = createHash('sha256');
   for (const f of [images, labels]) forEachChunk(f.bytes, (c) => hash.update(c));
   const sha256 = hash.digest('hex');
+  // The whole-file reader was for the hash only; the images keep their own.
+  for (const f of [images, labels]) if (f.bytes instanceof FileBytes && f.bytes !== f.arr.data) f.bytes.close();
   return { images, labels, sha256 };
 }
 

@@ -10,7 +10,7 @@ import { autoModes } from '../spec/auto-modes.js';
 import { formatOf } from '../formats/index.js';
 import { buildGraph } from '../spec/graph.js';
 import { validateSpec } from '../spec/validate.js';
-import { SpecError, type InputNorm, type InputSpec, type LayerFormat, type LayerSpec, type ModelSpec } from '../spec/types.js';
+import { SpecError, isGlobalNorm, type InputNorm, type InputSpec, type LayerFormat, type LayerSpec, type ModelSpec } from '../spec/types.js';
 import type { DataSource } from '../runtime/runtime.js';
 
 /** Width of each categorical column's embedding in a network btnn builds. */
@@ -31,32 +31,42 @@ const isMnistShaped = (d: Dataset): boolean => d.inputs.length === 1 && d.inputs
 export function specForData(data: Dataset, o: { format: LayerFormat; maxRank: number; hidden?: number[] }): ModelSpec {
   if (!o.hidden && isMnistShaped(data)) return defaultSpec(o.format, o.maxRank);
   const inputs: InputSpec[] = data.inputs.map((c) => ({ name: c.name, dtype: c.dtype, shape: [c.width], ...(c.dtype === 'u8' ? { range: rangeOf(c) } : {}) }));
+  // Layer names the data's own column names do not take (a CSV may well have a column "fc1").
+  const taken = new Set(inputs.map((x) => x.name));
+  const fresh = (base: string): string => { let n = base; while (taken.has(n)) n = `_${n}`; taken.add(n); return n; };
   const layers: LayerSpec[] = [];
   const features: string[] = [];
   for (const c of data.inputs) {
     if (c.dtype !== 'i32') { features.push(c.name); continue; }
-    const rows = c.vocab?.length ?? 1 + Math.max(0, ...Array.from(c.data as Int32Array));
-    layers.push({ kind: 'embedding', name: `emb_${c.name}`, input: c.name, rows, dim: AUTO_EMBEDDING_DIM, format: 'dense', inFeatures: rows, outFeatures: AUTO_EMBEDDING_DIM });
-    features.push(`emb_${c.name}`);
+    let rows = c.vocab?.length ?? 0;
+    if (!c.vocab) for (const v of c.data as Int32Array) rows = Math.max(rows, v + 1);
+    const name = fresh(`emb_${c.name}`);
+    layers.push({ kind: 'embedding', name, input: c.name, rows, dim: AUTO_EMBEDDING_DIM, format: 'dense', inFeatures: rows, outFeatures: AUTO_EMBEDDING_DIM });
+    features.push(name);
   }
   let width = data.inputs.reduce((s, c) => s + (c.dtype === 'i32' ? AUTO_EMBEDDING_DIM : c.width), 0);
   let prev = features[0];
-  if (features.length > 1) { layers.push({ kind: 'concat', name: 'features', inputs: features }); prev = 'features'; }
+  if (features.length > 1) { prev = fresh('features'); layers.push({ kind: 'concat', name: prev, inputs: features }); }
   const out = data.target.kind === 'classes' ? data.target.classes : data.target.width;
   const widths = [...(o.hidden ?? [64]), out];
   widths.forEach((w, i) => {
-    const name = `fc${i + 1}`;
+    const name = fresh(`fc${i + 1}`);
     let layer;
-    if (!formatOf(o.format).tensorized) {
+    const m = formatOf(o.format).tensorized ? autoModes(width, w, o.format) : null;
+    if (m && 'error' in m) {
+      // The data fixes the first layer's input and the last layer's output: when that width has
+      // no modes (1 output, a prime class count, one numeric column) the layer is dense; a hidden
+      // width without modes is the user's to change.
+      const alone = (n: number): boolean => !('error' in autoModes(n, n, o.format));
+      const dataWidth = (i === 0 && !alone(width)) || (i === widths.length - 1 && !alone(w));
+      if (!dataWidth) throw new SpecError(`${o.hidden ? `--hidden ${o.hidden.join(',')}` : 'the network for the data'}: ${name} (${width} → ${w}): ${m.error}; or use --format dense`);
       layer = linearLayer(name, 'dense', [width], [w], o.maxRank, prev);
     } else {
-      const m = autoModes(width, w, o.format);
-      if ('error' in m) throw new SpecError(`--hidden ${(o.hidden ?? [64]).join(',')}: ${name} (${width} → ${w}): ${m.error}; or use --format dense`);
-      layer = linearLayer(name, o.format, m.inModes, m.outModes, o.maxRank, prev);
+      layer = m ? linearLayer(name, o.format, m.inModes, m.outModes, o.maxRank, prev) : linearLayer(name, 'dense', [width], [w], o.maxRank, prev);
     }
     layers.push(layer);
     prev = name;
-    if (i + 1 < widths.length) { layers.push({ kind: 'activation', name: `${name}_relu`, fn: 'relu' }); prev = `${name}_relu`; }
+    if (i + 1 < widths.length) { const act = fresh(`${name}_relu`); layers.push({ kind: 'activation', name: act, fn: 'relu' }); prev = act; }
     width = w;
   });
   return validateSpec({ version: 2, inputs, layers, loss: { kind: data.target.kind === 'classes' ? 'softmax-xent' : 'mse' } });
@@ -79,7 +89,11 @@ export function bindSpec(spec: ModelSpec, data: Dataset): ModelSpec {
     if (c.width !== width) throw new SpecError(`spec.inputs[${i}] ${x.name}: the model reads ${width} values per row, ${data.name}'s ${c.name} has ${c.width}`);
     const ok = x.dtype === c.dtype || (x.dtype === 'f32' && c.dtype === 'u8');
     if (!ok) throw new SpecError(`spec.inputs[${i}] ${x.name}: the model reads ${x.dtype}, ${data.name}'s ${c.name} is ${c.dtype}${c.dtype === 'i32' ? ' (category ids: feed them to an embedding layer)' : ''}`);
-    return c.dtype === 'u8' ? { ...x, dtype: 'u8' as const, range: x.range ?? rangeOf(c), ...(c.name !== x.name ? {} : {}) } : x;
+    if (c.dtype === 'u8' && x.dtype === 'f32' && spec.inputNorm && !isGlobalNorm(spec.inputNorm) && spec.inputNorm[x.name]) {
+      // Bytes are standardised by one table per input: per-feature statistics cannot apply.
+      throw new SpecError(`spec.inputNorm.${x.name}: per-feature statistics, but ${data.name}'s ${c.name} is bytes (u8), standardised with one mean and std; drop inputNorm (btnn computes it) or give {"mean": m, "std": s}`);
+    }
+    return c.dtype === 'u8' ? { ...x, dtype: 'u8' as const, range: x.range ?? rangeOf(c) } : x;
   });
   // Category ids the table cannot hold would be refused row by row; say it once, here.
   for (const l of spec.layers) {

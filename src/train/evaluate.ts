@@ -6,7 +6,7 @@ import { SpecError } from '../spec/types.js';
 import { modelParams, denseParams } from '../model/layers.js';
 import { loadModel, type LoadedModel } from '../model/file.js';
 import { loadData } from '../data/source.js';
-import { DataError } from '../data/dataset.js';
+import { DataError, closeDataset, limitRows } from '../data/dataset.js';
 import { loadCsvForModel, type DataDictionary } from '../data/csv-model.js';
 import { bindSpec, dataSource } from './data.js';
 import { loadCore, type Flavour } from '../core/wasm.js';
@@ -45,12 +45,17 @@ export async function evaluate(model: string | LoadedModel, o: EvaluateOptions =
     try { dict = JSON.parse(loaded.metadata['btnn.data'] ?? 'null') as DataDictionary | null; } catch { dict = null; }
     if (!dict?.columns) throw new DataError(`--data ${src}: ${name} carries no data dictionary (written before btnn read CSVs, or altered); it cannot map a CSV's columns`);
   }
-  const test = csv ? loadCsvForModel(src, dict!, { limit: o.limitTest }) : loadData(src, { limitTest: o.limitTest }).test;
+  const test = csv ? limitRows(loadCsvForModel(src, dict!), o.limitTest, '--limit-test') : loadData(src, { limitTest: o.limitTest }).test;
   if (test.target.kind !== 'classes') throw new DataError(`--data ${src}: eval scores classifiers; ${test.name} has a numeric target`);
   // Refused, with what the model wants and what the data has, when the model cannot read it.
   const spec = bindSpec(loaded.spec, test);
   const core = await loadCore(o.flavour);
-  const r = evaluateSamples(core, { ...loaded, spec }, test, dataSource(test, spec), samples, o.batch ?? 256);
+  let r;
+  try {
+    r = evaluateSamples(core, { ...loaded, spec }, test, dataSource(test, spec), samples, o.batch ?? 256);
+  } finally {
+    closeDataset(test);
+  }
   return {
     dataset: test.name, testSamples: test.count, testAccuracy: r.accuracy, testNll: r.nll, testEce: r.ece, posteriorSamples: r.samples,
     params: modelParams(spec), denseParams: denseParams(spec), flavour: core.flavour,

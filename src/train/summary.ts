@@ -16,6 +16,8 @@ export interface EpochLog {
 
 export interface TrainSummary {
   dataset: string;
+  /** classification (softmax) or regression (a numeric target: accuracies are not defined, 0). */
+  task: 'classification' | 'regression';
   /** Where the rows came from: kind, path, rows before limits, sha256 of the bytes read, per split. */
   data: { train: DataSourceInfo; test: DataSourceInfo };
   format: LayerFormat;

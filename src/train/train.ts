@@ -9,6 +9,8 @@ import { availableParallelism } from 'node:os';
 import { loadCore, type Core, type Flavour } from '../core/wasm.js';
 import type { Dataset, DataSourceInfo } from '../data/dataset.js';
 import { loadData } from '../data/source.js';
+import { closeDataset } from '../data/dataset.js';
+import { validateSpec } from '../spec/validate.js';
 import { bindSpec, dataSource, inputNorm, majorityShare, specForData } from './data.js';
 import { defaultMaxRank, type LayerFormat } from '../spec/formats.js';
 import { tensorLayers, SpecError, type ModelSpec, type Inference } from '../spec/types.js';
@@ -27,7 +29,8 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { makeDirs } from '../io/mkdir.js';
 import { trainingReportHtml } from './report.js';
 import { Runtime, type Batch, type DataSource, type RuntimeOptions } from '../runtime/runtime.js';
-import { Progress } from '../util/progress.js';
+import { Progress, type LogStream } from '../util/progress.js';
+export type { LogStream } from '../util/progress.js';
 import { readCheckpoint, writeCheckpoint, CheckpointError, type Checkpoint, type LoopState } from './checkpoint.js';
 import type { EpochLog, PruneEvent, Schedule, TrainSummary } from './summary.js';
 export type { EpochLog, PruneEvent, Schedule, TrainSummary } from './summary.js';
@@ -115,12 +118,15 @@ export interface TrainOptions {
   testSplit?: number;
   /** CSV: the target column. */
   label?: string;
+  /** CSV: read the label as classes or as numbers (default: classes unless numeric with more than 20 values). */
+  target?: 'classes' | 'values';
   /** Hidden widths of an MLP whose modes are chosen automatically (instead of the default network). */
   hidden?: number[];
   /** Tests only: stop as if SIGINT arrived after this many steps. */
   interruptAtStep?: number;
   /** Progress and per-epoch lines go here; null silences them. */
-  log?: NodeJS.WriteStream | null;
+  /** Progress and per-epoch lines go here (a stream, or anything with write); null silences them. */
+  log?: LogStream | null;
   /** Bayesian rank determination (absent: plain training at fixed ranks). */
   bayes?: BayesOptions;
   /** Memory planner (tests compare them; default greedy). */
@@ -179,10 +185,10 @@ export function planFlops(rt: Runtime): { forward: number; backward: number } {
 }
 
 /** The options a resumed run must share with the run it continues (they decide its bits). */
-function identityOptions(opts: Resolved, spec: ModelSpec, data: Dataset): Record<string, unknown> {
+function identityOptions(opts: Resolved, spec: ModelSpec, data: Dataset, test: Dataset): Record<string, unknown> {
   return {
     // The data too: the same source read the same way, and the same bytes (a changed file is refused).
-    data: { src: opts.data ?? 'mnist', label: opts.label ?? null, test: opts.test ?? null, testSplit: opts.testSplit ?? null, sha256: data.source.sha256 },
+    data: { src: opts.data ?? 'mnist', label: opts.label ?? null, test: opts.test ?? null, testSplit: opts.testSplit ?? null, target: opts.target ?? null, sha256: data.source.sha256, testSha256: test.source.sha256 },
     hidden: opts.hidden ?? null,
     ...(opts.spec ? {} : { format: opts.format, maxRank: opts.maxRank }), epochs: opts.epochs, batch: opts.batch, lr: opts.lr, seed: opts.seed,
     schedule: opts.schedule ?? 'cosine', limitTrain: opts.limitTrain ?? null, limitTest: opts.limitTest ?? null, lanes: opts.lanes ?? TRAIN_LANES,
@@ -203,30 +209,48 @@ function resolve(o: TrainOptions): Resolved {
 }
 
 export async function train(options: TrainOptions): Promise<TrainSummary> {
-  const opts = resolve(options);
-  const log = opts.log === undefined ? process.stderr : opts.log;
-  if (opts.outDir) prepareOutDir(opts.outDir, opts.resume ? 'resume' : opts.force ? 'force' : 'new');
-  else if (opts.resume) throw new OutputError('--resume needs the run directory');
-  const { train: trainSet, test: testSet } = loadData(opts.data ?? 'mnist', {
-    label: opts.label, test: opts.test, testSplit: opts.testSplit, limitTrain: opts.limitTrain, limitTest: opts.limitTest,
+  if (options.resume && !options.outDir) throw new OutputError('--resume needs the run directory');
+  // The data and the model are checked before the run directory is touched: a typo must not
+  // cost a finished run (--force empties the directory).
+  const { train: trainSet, test: testSet } = loadData(options.data ?? 'mnist', {
+    label: options.label, test: options.test, testSplit: options.testSplit, limitTrain: options.limitTrain, limitTest: options.limitTest,
+    target: options.target,
   });
-  // Without a spec: MNIST-shaped data gets the default TTM network, other data a dense MLP unless
-  // a format was asked for.
-  const autoFormat = options.format ?? (trainSet.inputs.length === 1 && trainSet.inputs[0].width === 784 ? 'ttm' : 'dense');
-  const base = bindSpec(opts.spec ?? specForData(trainSet, { format: autoFormat, maxRank: options.maxRank ?? defaultMaxRank(autoFormat), hidden: opts.hidden }), trainSet);
-  bindSpec(base, testSet); // the test split must fit the same model
-  if (base.inference && !opts.bayes) {
-    throw new SpecError(`spec.inference = ${showValue(base.inference)}: training with the rank prior needs its options: add --inference ${base.inference} (and --kl etc.), or remove the field`);
-  }
-  const norm = base.inputNorm ?? inputNorm(base, trainSet);
-  const spec: ModelSpec = { ...base, ...(norm ? { inputNorm: norm } : {}), ...(opts.bayes ? { inference: opts.bayes.inference } : {}) };
-  const core = await loadCore(opts.flavour);
-  const checkpoint = opts.resume ? readCheckpoint(join(opts.outDir!, CHECKPOINT_FILE)) : null;
-  const trainer = await Trainer.create(core, opts, spec, trainSet, testSet, checkpoint, log);
   try {
-    return await trainer.run();
+    // Without a spec: MNIST-shaped data gets the default TTM network, other data a dense MLP unless
+    // a format was asked for. The run is labelled with the format it really trains.
+    const format = options.format ?? (trainSet.inputs.length === 1 && trainSet.inputs[0].width === 784 ? 'ttm' : 'dense');
+    const opts = resolve({ ...options, format });
+    const log = opts.log === undefined ? process.stderr : opts.log;
+    const base = bindSpec(opts.spec ?? specForData(trainSet, { format, maxRank: opts.maxRank, hidden: opts.hidden }), trainSet);
+    bindSpec(base, testSet); // the test split must fit the same model
+    if (base.inference && !opts.bayes) {
+      throw new SpecError(`spec.inference = ${showValue(base.inference)}: training with the rank prior needs its options: add --inference ${base.inference} (and --kl etc.), or remove the field`);
+    }
+    const norm = base.inputNorm ?? inputNorm(base, trainSet);
+    // The spec the model file will hold must load again: checked now, not when it is read.
+    const spec: ModelSpec = validateSpec({ ...base, ...(norm ? { inputNorm: norm } : {}), ...(opts.bayes ? { inference: opts.bayes.inference } : {}) });
+    if (options.maxRank !== undefined && !opts.spec) warnRankCaps(spec, options.maxRank, log);
+    if (opts.outDir) prepareOutDir(opts.outDir, opts.resume ? 'resume' : opts.force ? 'force' : 'new');
+    const core = await loadCore(opts.flavour);
+    const checkpoint = opts.resume ? readCheckpoint(join(opts.outDir!, CHECKPOINT_FILE)) : null;
+    const trainer = await Trainer.create(core, opts, spec, trainSet, testSet, checkpoint, log);
+    try {
+      return await trainer.run();
+    } finally {
+      await trainer.close();
+    }
   } finally {
-    await trainer.close();
+    closeDataset(trainSet);
+    closeDataset(testSet);
+  }
+}
+
+/** A --max-rank that no bond reaches: say what the ranks really are, once. */
+function warnRankCaps(spec: ModelSpec, maxRank: number, log: LogStream | null): void {
+  const layers = tensorLayers(spec).filter((l) => l.ranks);
+  if (layers.length && layers.every((l) => Math.max(...l.ranks!) < maxRank)) {
+    log?.write(`btnn: warning: --max-rank ${maxRank} exceeds what the mode sizes allow; the ranks are ${layers.map((l) => `${l.name} [${l.ranks!.join(',')}]`).join(', ')} (${modelParams(spec)} params)\n`);
   }
 }
 
@@ -300,7 +324,7 @@ export class Trainer {
 
   private constructor(
     private rt: Runtime, private ard: Ard | null, private readonly loop: LoopState, private readonly opts: Resolved,
-    private readonly trainSet: Dataset, private readonly testSet: Dataset, private readonly log: NodeJS.WriteStream | null,
+    private readonly trainSet: Dataset, private readonly testSet: Dataset, private readonly log: LogStream | null,
   ) {
     this.dense = denseParams(rt.spec);
     this.stepsPerEpoch = Math.ceil(trainSet.count / opts.batch);
@@ -317,13 +341,18 @@ export class Trainer {
   }
 
   static async create(core: Core, opts: Resolved, spec: ModelSpec, trainSet: Dataset, testSet: Dataset, ck: Checkpoint | null,
-                      log: NodeJS.WriteStream | null): Promise<Trainer> {
-    const ident = identityOptions(opts, spec, trainSet);
+                      log: LogStream | null): Promise<Trainer> {
+    const ident = identityOptions(opts, spec, trainSet, testSet);
     if (ck && JSON.stringify(ck.loop.options) !== JSON.stringify(ident)) {
       const was = ck.loop.options, now = ident;
-      const wd = was.data as { sha256?: string } | undefined, nd = now.data as { sha256: string };
-      if (wd && JSON.stringify({ ...wd, sha256: '' }) === JSON.stringify({ ...nd, sha256: '' }) && wd.sha256 !== nd.sha256) {
-        throw new OutputError(`--resume: the training data changed since the checkpoint (sha256 ${wd.sha256} then, ${nd.sha256} now); resume on the same data, or start a new run`);
+      const wd = was.data as Record<string, unknown> | undefined, nd = now.data as Record<string, unknown>;
+      if (wd) {
+        // The data's fields one by one: which one differs is the message (the whole object would be cut).
+        for (const k of Object.keys(nd)) {
+          if (JSON.stringify(wd[k]) === JSON.stringify(nd[k])) continue;
+          const what = k === 'sha256' ? 'the training data changed since the checkpoint' : k === 'testSha256' ? 'the test data changed since the checkpoint' : `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} differs`;
+          throw new OutputError(`--resume: ${what} (${showValue(wd[k], 200)} then, ${showValue(nd[k], 200)} now); resume on the same data with the same options, or start a new run`);
+        }
       }
       const diff = Object.keys(now).filter((k) => JSON.stringify(was[k]) !== JSON.stringify(now[k]));
       throw new OutputError(`--resume: the checkpoint was written with different options (${diff.map((k) => `${k}: ${showValue(was[k])} then, ${showValue(now[k])} now`).join('; ')}); resume with the same options`);
@@ -541,7 +570,7 @@ export class Trainer {
       };
       this.history.push(entry);
       if (metrics) appendFileSync(metrics, JSON.stringify(entry) + '\n');
-      if (entry.trainAccuracy <= this.majority + 0.01) {
+      if (trainSet.target.kind === 'classes' && entry.trainAccuracy <= this.majority + 0.01) {
         this.warn(`epoch ${epoch}: training accuracy ${entry.trainAccuracy.toFixed(4)} is that of the constant predictor (${this.majority.toFixed(4)}): the model collapsed; lower --kl or --lr`);
       }
       const ardInfo = bayes ? ` | KL ${entry.kl!.toExponential(3)} β ${loop.epochBeta.toExponential(1)} | ${rankLine(this.rt.spec)}` : '';
@@ -574,7 +603,8 @@ export class Trainer {
     const spec = rt.spec;
     const params = modelParams(spec);
     const summary: TrainSummary = {
-      dataset: trainSet.name, data: { train: trainSet.source, test: testSet.source }, format: opts.format, epochs: opts.epochs, seed: opts.seed, batch: opts.batch, lr: opts.lr, schedule,
+      dataset: trainSet.name, task: trainSet.target.kind === 'classes' ? 'classification' : 'regression',
+      data: { train: trainSet.source, test: testSet.source }, format: opts.format, epochs: opts.epochs, seed: opts.seed, batch: opts.batch, lr: opts.lr, schedule,
       maxRank: opts.maxRank, trainSamples: trainSet.count, testSamples: testSet.count,
       testAccuracy: final.accuracy, testLoss: final.loss, params, denseParams: this.dense, compression: this.dense / params,
       ranks: ranksOf(spec), flopsPerSample: planFlops(rt),
@@ -602,7 +632,7 @@ export class Trainer {
 }
 
 /** One line per layer that shrank: ranks and params before → after, and the new plan. */
-function logPrune(log: NodeJS.WriteStream | null, step: number, before: ModelSpec, rt: Runtime): void {
+function logPrune(log: LogStream | null, step: number, before: ModelSpec, rt: Runtime): void {
   if (!log) return;
   const tty = Boolean(log.isTTY);
   const was = tensorLayers(before);

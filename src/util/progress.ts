@@ -8,10 +8,13 @@ export function fitColumns(text: string, columns: number): string {
   return chars.length <= columns ? text : chars.slice(0, Math.max(0, columns - 1)).join('') + '…';
 }
 
+/** Where progress goes: a terminal or file stream, or anything with write. */
+export interface LogStream { write(text: string): unknown; isTTY?: boolean; columns?: number }
+
 export class Progress {
   private lastDecile = -1;
   private readonly tty: boolean;
-  constructor(private readonly label: string, private readonly total: number, private readonly stream: NodeJS.WriteStream = process.stderr) {
+  constructor(private readonly label: string, private readonly total: number, private readonly stream: LogStream = process.stderr) {
     this.tty = Boolean(stream.isTTY);
   }
 
