@@ -53,7 +53,10 @@ t.test('a CSV with a categorical column trains through an embedding to the rule\
   t.same(Object.keys(m.spec.inputNorm!), ['x'], 'the numeric block is standardised per feature');
   const ev = btnn('eval', '--model', join(dir, 'run', 'model.safetensors'));
   t.equal(ev.status, 2, 'eval of a CSV model on MNIST is refused');
-  t.match(ev.stderr, /spec\.inputs\[0\] x: the model reads 3 values per row, mnist's x has 784/);
+  t.match(ev.stderr, /was trained on the CSV .*table\.csv: give --data with rows of the same columns/);
+  const evm = btnn('eval', '--model', join(dir, 'run', 'model.safetensors'), '--data', 'mnist');
+  t.equal(evm.status, 2);
+  t.match(evm.stderr, /spec\.inputs\[0\] x: the model reads 3 values per row, mnist's x has 784/);
   // New rows of the same rule, read with the model's columns, vocabulary and classes.
   const fresh = join(dir, 'fresh.csv');
   xorCsv(fresh, 1000, 999);

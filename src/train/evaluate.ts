@@ -38,6 +38,11 @@ export async function evaluate(model: string | LoadedModel, o: EvaluateOptions =
     throw new SpecError(`--samples ${samples}: ${name} has no posterior to sample (trained ${loaded.spec.inference === 'map' ? 'with --inference map' : 'without --inference svi'}); drop --samples`);
   }
   const src = o.data ?? 'mnist';
+  let trainedOn: { train?: { kind?: string; path?: string } } | null = null;
+  try { trainedOn = JSON.parse(loaded.metadata['btnn.data'] ?? 'null'); } catch { trainedOn = null; }
+  if (o.data === undefined && trainedOn?.train?.kind === 'csv') {
+    throw new DataError(`${name} was trained on the CSV ${trainedOn.train.path}: give --data with rows of the same columns (MNIST cannot feed it)`);
+  }
   // A CSV is read with the model's own columns, vocabularies and classes (its btnn.data), every row a test row.
   const csv = src !== 'mnist' && existsSync(src) && !statSync(src).isDirectory();
   let dict: DataDictionary | null = null;
