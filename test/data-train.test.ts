@@ -119,6 +119,14 @@ t.test('a directory of gzipped IDX files trains with --hidden, and eval reproduc
   // Measured 0.726; chance is 0.1.
   t.ok(s.testAccuracy > 0.65, `test accuracy ${s.testAccuracy} > 0.65 (784-256-128-10 TT, 2 epochs on 3000 images)`);
   t.match(r.stderr, /fc1 +tt +\[28,28\]→\[16,16\]/, 'the chosen modes are printed');
+  // A directory with only the test pair is enough to score on.
+  const only = join(dir, 'test-only');
+  mkdirSync(only);
+  writeFileSync(join(only, 't10k-images-idx3-ubyte.gz'), gzipSync(cut('t10k-images-idx3-ubyte', 500, 784)));
+  writeFileSync(join(only, 't10k-labels-idx1-ubyte.gz'), gzipSync(cut('t10k-labels-idx1-ubyte', 500, 1)));
+  const eo = btnn('eval', '--model', join(out, 'model.safetensors'), '--data', only, '--json');
+  t.equal(eo.status, 0, eo.stderr.slice(-300));
+  t.equal(JSON.parse(eo.stdout).testAccuracy, s.testAccuracy, 'a test-only directory scores the same');
   const ev = btnn('eval', '--model', join(out, 'model.safetensors'), '--data', idx, '--json');
   t.equal(ev.status, 0, ev.stderr.slice(-300));
   t.equal(JSON.parse(ev.stdout).testAccuracy, s.testAccuracy, 'eval --data DIR reproduces the test accuracy exactly');
@@ -176,4 +184,20 @@ t.test('review regressions: a typo never costs a run; columns named like btnn\'s
   t.notMatch(reg.stderr, /collapsed/, 'no accuracy-based collapse warning for a regression');
   const m = loadModel(join(dir, 'reg', 'model.safetensors'));
   t.same(m.spec.layers.filter((l) => l.kind === 'linear').map((l) => (l as { format: string }).format), ['tt', 'dense'], 'hidden layer tt, the 1-wide output dense');
+});
+
+t.test('NA, NaN, NULL and ? in a numeric column are missing values, not categories', async (t) => {
+  const { loadCsv } = await import('../src/data/csv.js');
+  const dir = mkdtempSync(join(tmpdir(), 'btnn-na-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  for (const token of ['NA', 'NaN', 'NULL', '?']) {
+    const f = join(dir, `na-${token.replace('?', 'q')}.csv`);
+    writeFileSync(f, `a,b,y\n1,2,p\n3,${token},q\n5,6,p\n7,8,q\n`);
+    t.throws(() => loadCsv(f, { label: 'y', testSplit: 0.25 }), new RegExp(`:3: column "b": cell "${token.replace('?', '\\?')}" \\(missing value\\) in a numeric column; fill it in or drop the row`));
+  }
+  // A column of words that happens to hold "NA" (Namibia) stays categorical.
+  const words = join(dir, 'words.csv');
+  writeFileSync(words, 'country,y\nNA,p\nDE,q\nFR,p\nNA,q\n');
+  const d = loadCsv(words, { label: 'y', testSplit: 0.25 });
+  t.equal(d.train.inputs[0].dtype, 'i32');
 });

@@ -310,7 +310,7 @@ export function loadCsv(trainPath: string, o: CsvOptions = {}): { train: Dataset
     let isNumeric = true;
     for (let r = trainRows.start; r < trainRows.end && isNumeric; r++) {
       const v = t.cell(r, c);
-      if (v !== '' && Number.isNaN(parseNumber(v))) isNumeric = false;
+      if (!isMissingToken(v) && Number.isNaN(parseNumber(v))) isNumeric = false;
     }
     (isNumeric ? numeric : categorical).push(c);
   }
@@ -356,10 +356,18 @@ export function loadCsv(trainPath: string, o: CsvOptions = {}): { train: Dataset
   return { train: build(trainRows, 'train', { path: trainPath, sha256: train.sha256 }), test: build(testRows, 'test', testInfo) };
 }
 
+/**
+ * Cells that mean "no value" in the files people export (R's NA, pandas' NaN, SQL's NULL): in a
+ * column that is otherwise numbers they are missing values, reported as such, not categories.
+ */
+const MISSING_TOKENS = new Set(['', 'NA', 'N/A', 'n/a', 'NaN', 'nan', 'null', 'NULL', '?']);
+export const isMissingToken = (v: string): boolean => MISSING_TOKENS.has(v);
+
 function missing(rows: Rows, r: number, c: number, what: string): DataError {
   const tb = rows.table;
+  const v = tb.cell(r, c);
   return new DataError(
-    `${tb.file}:${tb.line(r)}: column ${JSON.stringify(tb.header[c])}: empty cell (missing value) in ${what}; ` +
+    `${tb.file}:${tb.line(r)}: column ${show(tb.header[c])}: ${v === '' ? 'empty cell' : `cell ${show(v)}`} (missing value) in ${what}; ` +
       `fill it in or drop the row`,
   );
 }
@@ -373,7 +381,7 @@ function numericColumn(rows: Rows, cols: number[], trainPath: string): Column {
     for (let k = 0; k < w; k++) {
       const c = cols[k];
       const v = tb.cell(r, c);
-      if (v === '') throw missing(rows, r, c, 'a numeric column');
+      if (isMissingToken(v)) throw missing(rows, r, c, 'a numeric column');
       const x = parseNumber(v);
       if (Number.isNaN(x)) {
         // Only reachable in the test split: the train split typed this column numeric.

@@ -172,6 +172,22 @@ function pairDataset(
   };
 }
 
+/**
+ * The test pair of an IDX directory alone, for scoring a trained model: `classes` come from the
+ * model (a test label beyond them is an error), and no train pair is needed.
+ */
+export function loadIdxTest(dir: string, classes: number, limit?: number): Dataset {
+  const pair = readPair(dir, 'test', false);
+  if (pair === undefined) {
+    const names = kPrefixes.test.flatMap((p) => [`${p}-images-idx3-ubyte[.gz]`, `${p}-labels-idx1-ubyte[.gz]`]);
+    throw new DataError(`${dir}: no test pair to score on; looked for ${names.join(', ')}`);
+  }
+  const n = pair.images.arr.dims[0];
+  const count = limit === undefined ? n : Math.min(n, limit);
+  if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 1)) throw new DataError(`--limit-test ${limit}: must be an integer >= 1 (or omit it for all rows)`);
+  return pairDataset(pair, 0, count, classes, { name: basename(resolve(dir)), kind: 'idx', path: dir, split: 'test' });
+}
+
 export function loadIdxDir(dir: string, o: IdxDirOptions = {}): { train: Dataset; test: Dataset } {
   const kind = o.kind ?? 'idx';
   const name = o.name ?? basename(resolve(dir));

@@ -8,9 +8,15 @@ import { loadModel, type LoadedModel } from '../model/file.js';
 import { loadData } from '../data/source.js';
 import { DataError, closeDataset, limitRows } from '../data/dataset.js';
 import { loadCsvForModel, type DataDictionary } from '../data/csv-model.js';
+import { loadIdxTest } from '../data/idx-dir.js';
+import { buildGraph } from '../spec/graph.js';
+import type { ModelSpec } from '../spec/types.js';
 import { bindSpec, dataSource } from './data.js';
 import { loadCore, type Flavour } from '../core/wasm.js';
 import { evaluateSamples } from '../ard/predict.js';
+
+/** The class count a classifier's spec predicts (its loss input's width). */
+const modelClasses = (spec: ModelSpec): number => { const g = buildGraph(spec); return g.values.get(g.lossInput)!.width; };
 
 export interface EvaluateOptions {
   /** Where the test rows come from: mnist (default), a directory of IDX files (its test pair), or a CSV (every row). */
@@ -50,7 +56,11 @@ export async function evaluate(model: string | LoadedModel, o: EvaluateOptions =
     try { dict = JSON.parse(loaded.metadata['btnn.data'] ?? 'null') as DataDictionary | null; } catch { dict = null; }
     if (!dict?.columns) throw new DataError(`--data ${src}: ${name} carries no data dictionary (written before btnn read CSVs, or altered); it cannot map a CSV's columns`);
   }
-  const test = csv ? limitRows(loadCsvForModel(src, dict!), o.limitTest, '--limit-test') : loadData(src, { limitTest: o.limitTest }).test;
+  // A directory is scored on its test pair alone, with the model's classes (no train pair needed).
+  const dir = src !== 'mnist' && existsSync(src) && statSync(src).isDirectory();
+  const test = csv ? limitRows(loadCsvForModel(src, dict!), o.limitTest, '--limit-test')
+    : dir ? loadIdxTest(src, modelClasses(loaded.spec), o.limitTest)
+      : loadData(src, { limitTest: o.limitTest }).test;
   if (test.target.kind !== 'classes') throw new DataError(`--data ${src}: eval scores classifiers; ${test.name} has a numeric target`);
   // Refused, with what the model wants and what the data has, when the model cannot read it.
   const spec = bindSpec(loaded.spec, test);
