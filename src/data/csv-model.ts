@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { basename, extname } from 'node:path';
-import { parseCsv, parseNumber } from './csv.js';
+import { columnList, parseCsv, parseNumber, show } from './csv.js';
 import { DataError, type Column, type Dataset } from './dataset.js';
 
 /** What a model file's `btnn.data` says of its columns (src/train/train.ts dataDictionary). */
@@ -28,7 +28,7 @@ export function loadCsvForModel(path: string, dict: DataDictionary): Dataset {
   if (!label) throw new DataError(`--data ${path}: the model was not trained on a CSV (its data dictionary names no label column); give the kind of data it was trained on`);
   const col = (name: string): number => {
     const c = t.header.indexOf(name);
-    if (c < 0) throw new DataError(`${path}: line 1: no column "${name}", which the model reads (the file has ${t.header.join(', ')})`);
+    if (c < 0) throw new DataError(`${path}: line 1: no column ${show(name)}, which the model reads (the file has ${columnList(t.header)})`);
     return c;
   };
   const n = t.rows;

@@ -56,6 +56,12 @@ class Growable {
 }
 
 /** A value for a message: quoted, and cut if long (a damaged file can have a 1 MB "cell"). */
+/** A header for a message: at most 20 names, each cut to 40 characters. */
+export function columnList(header: string[]): string {
+  const names = header.slice(0, 20).map((h) => (h.length > 40 ? h.slice(0, 40) + '…' : h));
+  return names.join(', ') + (header.length > 20 ? `, … (${header.length} columns)` : '');
+}
+
 export function show(v: string): string {
   return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v);
 }
@@ -70,7 +76,7 @@ export function parseCsv(text: string, file: string): CsvTable {
   let header: string[] | undefined;
   let width = 0;
   const colName = (k: number): string =>
-    header === undefined ? `column ${k + 1} of the header` : k < width ? `column ${JSON.stringify(header[k])}` : `cell ${k + 1}`;
+    header === undefined ? `column ${k + 1} of the header` : k < width ? `column ${show(header[k])}` : `cell ${k + 1}`;
 
   let i = 0;
   let line = 1;
@@ -158,8 +164,8 @@ export function parseCsv(text: string, file: string): CsvTable {
       const got = Array.from({ length: cells }, (_, k) => cellText(text, starts.a[firstCell + k], ends.a[firstCell + k]));
       const what =
         cells < width
-          ? `column ${JSON.stringify(header[cells])} onwards missing (last value ${show(got[cells - 1])})`
-          : `extra value ${show(got[width])} after the last column ${JSON.stringify(header[width - 1])}`;
+          ? `column ${show(header[cells])} onwards missing (last value ${show(got[cells - 1])})`
+          : `extra value ${show(got[width])} after the last column ${show(header[width - 1])}`;
       throw new DataError(
         `${file}:${recLine}: row has ${cells} cells, the header has ${width}: ${what}; give every row one ` +
           `cell per column (empty cells as ,,) and quote values that contain commas`,
@@ -265,11 +271,11 @@ export function loadCsv(trainPath: string, o: CsvOptions = {}): { train: Dataset
   const train = readCsv(trainPath);
   const t = train.table;
   if (o.label === undefined) {
-    throw new DataError(`${trainPath}: no --label; name the target column with --label COL (columns: ${t.header.join(', ')})`);
+    throw new DataError(`${trainPath}: no --label; name the target column with --label COL (columns: ${columnList(t.header)})`);
   }
   const labelCol = t.header.indexOf(o.label);
   if (labelCol < 0) {
-    throw new DataError(`${trainPath}:1: --label ${JSON.stringify(o.label)}: no such column; the columns are ${t.header.join(', ')}`);
+    throw new DataError(`${trainPath}:1: --label ${JSON.stringify(o.label)}: no such column; the columns are ${columnList(t.header)}`);
   }
   if (t.header.length < 2) {
     throw new DataError(`${trainPath}:1: only the label column ${JSON.stringify(o.label)}; add input columns`);
@@ -291,9 +297,9 @@ export function loadCsv(trainPath: string, o: CsvOptions = {}): { train: Dataset
     for (let k = 0; k < Math.max(h.length, t.header.length); k++) {
       if (h[k] !== t.header[k]) {
         throw new DataError(
-          `${o.test}:1: column ${k + 1} is ${h[k] === undefined ? 'missing' : JSON.stringify(h[k])}, but ${trainPath} has ` +
-            `${t.header[k] === undefined ? 'no such column' : JSON.stringify(t.header[k])}; the test file needs the ` +
-            `train file's header (${t.header.join(', ')})`,
+          `${o.test}:1: column ${k + 1} is ${h[k] === undefined ? 'missing' : show(h[k])}, but ${trainPath} has ` +
+            `${t.header[k] === undefined ? 'no such column' : show(t.header[k])}; the test file needs the ` +
+            `train file's header (${columnList(t.header)})`,
         );
       }
     }
