@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCore } from '../src/core/wasm.js';
 import { Runtime } from '../src/runtime/runtime.js';
-import { formatRanks, type LayerFormat } from '../src/model/spec.js';
+import { formatRanks, type LayerFormat } from '../src/spec/formats.js';
 import { validateSpec } from '../src/spec/validate.js';
 import type { ModelSpec } from '../src/spec/types.js';
 import { layerRankGroups, rankGroups } from '../src/bayes/groups.js';

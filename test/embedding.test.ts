@@ -4,7 +4,7 @@
 // build's bits, a 10^7-row table is looked up in a few MiB, and bad ids are named.
 import t from 'tap';
 import { loadCore, type Core } from '../src/core/wasm.js';
-import { formatRanks, type LayerSpec, type LayerFormat } from '../src/model/spec.js';
+import { formatRanks, type LayerSpec, type LayerFormat } from '../src/spec/formats.js';
 import { layerNetwork } from '../src/tn/network.js';
 import { layerToDense, einsumPair } from '../src/model/reconstruct.js';
 import { programFlops } from '../src/tn/compile.js';

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FORMATS_REGISTRY, FORMAT_NAMES, TENSOR_FORMAT_NAMES, formatOf, type Fail, type TensorLayer } from '../src/formats/index.js';
-import { FORMATS } from '../src/model/spec.js';
+import { FORMATS } from '../src/spec/formats.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const prod = (xs: number[]): number => xs.reduce((p, x) => p * x, 1);

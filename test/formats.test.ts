@@ -5,7 +5,7 @@
 import t from 'tap';
 import { loadCore } from '../src/core/wasm.js';
 import { Runtime } from '../src/runtime/runtime.js';
-import { formatRanks, type LayerSpec, type LayerFormat } from '../src/model/spec.js';
+import { formatRanks, type LayerSpec, type LayerFormat } from '../src/spec/formats.js';
 import { validateSpec } from '../src/spec/validate.js';
 import type { ModelSpec } from '../src/spec/types.js';
 import { layerTensors } from '../src/model/layers.js';

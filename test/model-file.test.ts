@@ -4,7 +4,7 @@ import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ttmRanks } from '../src/model/spec.js';
+import { ttmRanks } from '../src/spec/formats.js';
 import { defaultSpec } from '../src/spec/defaults.js';
 import { validateSpec } from '../src/spec/validate.js';
 import { SpecError, tensorLayers } from '../src/spec/types.js';

@@ -4,7 +4,7 @@ import t from 'tap';
 import { EXACT_MAX_TENSORS, exactPath, optimalPath, pathSearchStats, type Tree } from '../src/tn/path.js';
 import { layerNetwork, BATCH } from '../src/tn/network.js';
 import { planLayer, BudgetError } from '../src/tn/plan.js';
-import { formatRanks, type LayerFormat, type LayerSpec } from '../src/model/spec.js';
+import { formatRanks, type LayerFormat, type LayerSpec } from '../src/spec/formats.js';
 
 const prod = (xs: number[]): number => xs.reduce((p, x) => p * x, 1);
 const layerOf = (format: LayerFormat, inModes: number[], outModes: number[], maxRank: number): LayerSpec => ({

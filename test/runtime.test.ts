@@ -4,7 +4,7 @@ import t from 'tap';
 import { loadCore, type Flavour } from '../src/core/wasm.js';
 import { Runtime, laneRows } from '../src/runtime/runtime.js';
 import { prepare } from '../src/prepare/prepare.js';
-import { FORMATS } from '../src/model/spec.js';
+import { FORMATS } from '../src/spec/formats.js';
 import { defaultSpec } from '../src/spec/defaults.js';
 import { train } from '../src/train/train.js';
 import { loadModel } from '../src/model/file.js';

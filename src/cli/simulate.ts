@@ -7,7 +7,7 @@ import { loadModel } from '../model/file.js';
 import { loadDevice, listDevices } from '../../hw-sim/devices.js';
 import { simulate, validateRankHistory, type RankHistoryPoint } from '../../hw-sim/simulate.js';
 import { formatSummary, writeReports } from '../../hw-sim/report.js';
-import { COMMON, UsageError, choiceOption, intOption, type Command, type Values } from './options.js';
+import { UsageError, choiceOption, intOption, type Command, type Values } from './options.js';
 import { MODEL_OPTIONS, parseModel } from './train.js';
 import { modelPath } from './model-path.js';
 
@@ -112,4 +112,3 @@ export const SIMULATE: Command = {
   },
   run: (values) => run(values),
 };
-void COMMON;

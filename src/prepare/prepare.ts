@@ -191,7 +191,6 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
       declare('adam.rho.v', paramBytes, 'optimizer', 'f32', null, null, t.hooks, t.end);
     }
   }
-  const slotOf = new Map(slots.map((s) => [s.name, s]));
   const paramKey = (tensor: string): string => `${paramBuffer}@${tensor}`;
   const gradKey = (tensor: string, lane: number): string => `${gradsBuffer(lane)}@${tensor}`;
 
@@ -335,8 +334,6 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
   });
 
   // Lane programs: forward of every layer, the loss, backward in reverse.
-  const lossKind = spec.loss.kind;
-  const lossFn = lossKind;
   const step: StepPrograms = { prep: [], lanes: [], reduce: [], finish: [], finishSum: [] };
   const program = (key: string, ops: Op[]): ProgramDecl => {
     const words = programBytes(ops) / 4;
@@ -348,7 +345,7 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
     const io = laneIo[l];
     const fwd = [...laneConvert[l], ...programs.flatMap((p) => p.forward[l])];
     const lossOp: Op = {
-      op: 'loss', fn: lossFn, dy: train && needs.get(graph.lossInput) ? ref(doutKey(graph.lossInput, l)) : null,
+      op: 'loss', fn: spec.loss.kind, dy: train && needs.get(graph.lossInput) ? ref(doutKey(graph.lossInput, l)) : null,
       y: ref(io.output.key), target: ref(io.target!.key), maxRows: rowsPerLane, cols: io.output.width, meta: ref(io.meta),
     };
     const bwd = train ? [...programs].reverse().flatMap((p) => p.backward[l] ?? []) : [];
@@ -385,7 +382,6 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
     programs.forEach((p, i) => { if (p.finishSum.length) step.finishSum.push(program(`${spec.layers[i].name}.prog.finishSum`, p.finishSum)); });
   }
   if (train && (o.datasetCount ?? 0) > 0) declare('order', o.datasetCount! * 4, 'dataset', 'i32', null, null, t.hooks, t.end);
-  void slotOf;
   return {
     spec, graph, mode: o.mode, batch: o.batch, lanes, laneRows: rowsPerLane, schedule: t, slots, layerPlans, buffers,
     programs: step, laneIo, paramKey, gradKey, paramBuffer, inputTables,

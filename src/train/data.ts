@@ -19,7 +19,8 @@ export const AUTO_EMBEDDING_DIM = 8;
 /** The range a u8 column's bytes stand for: byte / range (IDX pixels: 255). */
 const rangeOf = (c: Column): number => Math.round(1 / (c.scale ?? 1 / 255));
 
-const isMnistShaped = (d: Dataset): boolean => d.inputs.length === 1 && d.inputs[0].width === 784 && d.inputs[0].dtype !== 'i32' &&
+/** One image input of 784 values and 10 classes: what the default network was built for. */
+export const isMnistShaped = (d: Dataset): boolean => d.inputs.length === 1 && d.inputs[0].width === 784 && d.inputs[0].dtype !== 'i32' &&
   d.target.kind === 'classes' && d.target.classes === 10;
 
 /**

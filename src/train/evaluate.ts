@@ -44,16 +44,15 @@ export async function evaluate(model: string | LoadedModel, o: EvaluateOptions =
     throw new SpecError(`--samples ${samples}: ${name} has no posterior to sample (trained ${loaded.spec.inference === 'map' ? 'with --inference map' : 'without --inference svi'}); drop --samples`);
   }
   const src = o.data ?? 'mnist';
-  let trainedOn: { train?: { kind?: string; path?: string } } | null = null;
-  try { trainedOn = JSON.parse(loaded.metadata['btnn.data'] ?? 'null'); } catch { trainedOn = null; }
-  if (o.data === undefined && trainedOn?.train?.kind === 'csv') {
-    throw new DataError(`${name} was trained on the CSV ${trainedOn.train.path}: give --data with rows of the same columns (MNIST cannot feed it)`);
+  // What the model remembers of its data (btnn.data): the CSV it came from, its columns and classes.
+  let dict: (DataDictionary & { train?: { kind?: string; path?: string } }) | null = null;
+  try { dict = JSON.parse(loaded.metadata['btnn.data'] ?? 'null'); } catch { dict = null; }
+  if (o.data === undefined && dict?.train?.kind === 'csv') {
+    throw new DataError(`${name} was trained on the CSV ${dict.train.path}: give --data with rows of the same columns (MNIST cannot feed it)`);
   }
   // A CSV is read with the model's own columns, vocabularies and classes (its btnn.data), every row a test row.
   const csv = src !== 'mnist' && existsSync(src) && !statSync(src).isDirectory();
-  let dict: DataDictionary | null = null;
   if (csv) {
-    try { dict = JSON.parse(loaded.metadata['btnn.data'] ?? 'null') as DataDictionary | null; } catch { dict = null; }
     if (!dict?.columns) throw new DataError(`--data ${src}: ${name} carries no data dictionary (written before btnn read CSVs, or altered); it cannot map a CSV's columns`);
   }
   // A directory is scored on its test pair alone, with the model's classes (no train pair needed).

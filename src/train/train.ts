@@ -11,7 +11,7 @@ import type { Dataset, DataSourceInfo } from '../data/dataset.js';
 import { loadData } from '../data/source.js';
 import { closeDataset } from '../data/dataset.js';
 import { validateSpec } from '../spec/validate.js';
-import { bindSpec, dataSource, inputNorm, majorityShare, specForData } from './data.js';
+import { bindSpec, dataSource, inputNorm, isMnistShaped, majorityShare, specForData } from './data.js';
 import { defaultMaxRank, type LayerFormat } from '../spec/formats.js';
 import { tensorLayers, SpecError, type ModelSpec, type Inference } from '../spec/types.js';
 import { buildGraph } from '../spec/graph.js';
@@ -219,7 +219,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
   try {
     // Without a spec: MNIST-shaped data gets the default TTM network, other data a dense MLP unless
     // a format was asked for. The run is labelled with the format it really trains.
-    const format = options.format ?? (trainSet.inputs.length === 1 && trainSet.inputs[0].width === 784 ? 'ttm' : 'dense');
+    const format = options.format ?? (isMnistShaped(trainSet) ? 'ttm' : 'dense');
     const opts = resolve({ ...options, format });
     const log = opts.log === undefined ? process.stderr : opts.log;
     const base = bindSpec(opts.spec ?? specForData(trainSet, { format, maxRank: opts.maxRank, hidden: opts.hidden }), trainSet);

@@ -1,2 +1,0 @@
-// Where the format helpers used to live; they are src/spec/formats.ts now (tests import both).
-export * from '../spec/formats.js';
