@@ -13,12 +13,13 @@ import { INSPECT } from './inspect.js';
 import { SIMULATE } from './simulate.js';
 import { EXPERIMENT } from './experiment.js';
 import { SELFTEST } from './selftest.js';
+import { EXPORT } from './export.js';
 
-const COMMANDS: Command[] = [TRAIN, EVAL, INSPECT, SIMULATE, EXPERIMENT, SELFTEST];
+const COMMANDS: Command[] = [TRAIN, EVAL, EXPORT, INSPECT, SIMULATE, EXPERIMENT, SELFTEST];
 
 /** Errors of the readers and planners that are the user's to fix (exit 2, no stack). */
 const USER_ERRORS = ['UsageError', 'IdxError', 'MnistError', 'DataError', 'SafetensorsError', 'ModelFileError', 'SpecError', 'PlanError', 'BudgetError',
-  'OutputError', 'DeviceError', 'CheckpointError'];
+  'OutputError', 'DeviceError', 'CheckpointError', 'ExportError'];
 
 export function version(): string {
   const here = dirname(fileURLToPath(import.meta.url));

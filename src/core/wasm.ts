@@ -59,7 +59,7 @@ export interface Core {
 const here = dirname(fileURLToPath(import.meta.url));
 
 /** Where a flavour's .wasm lives: build/ at the package root (this file runs from build/js/src/core or src/core). */
-export function wasmPath(flavour: Flavour): string {
+export function wasmPath(flavour: Flavour | 'model-simd' | 'model-scalar'): string {
   for (const dir of [join(here, '..', '..', '..', '..', 'build'), join(here, '..', '..', 'build')]) {
     const p = join(dir, `btnn.${flavour}.wasm`);
     if (existsSync(p)) return p;

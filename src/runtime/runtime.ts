@@ -7,7 +7,7 @@
 //   inferStep  load → prep (unless told W is current) → lanes' forward and loss
 // Each phase's jobs run on the thread pool; bits do not depend on the thread count.
 import type { Core } from '../core/wasm.js';
-import { isGlobalNorm, type ModelSpec } from '../spec/types.js';
+import type { ModelSpec } from '../spec/types.js';
 import type { LayerPlan, PathKind } from '../tn/plan.js';
 import { link } from '../tn/compile.js';
 import { governedTensors } from '../bayes/groups.js';
@@ -15,6 +15,7 @@ import { planMemory, findBuffer, type MemoryPlan } from '../../hw-sim/plan/plann
 import { planGreedy } from '../../hw-sim/plan/greedy-planner.js';
 import { prepare, timedRequests, gradsBuffer, laneRows, type Prepared, type RunMode, type TensorSlot } from '../prepare/prepare.js';
 import { ThreadPool, type Job } from './pool.js';
+import { inputTableValues } from './input-tables.js';
 import { prepareIndices } from '../tn/embedding.js';
 
 export type { RunMode, TensorSlot } from '../prepare/prepare.js';
@@ -147,32 +148,9 @@ export class Runtime {
     new Uint8Array(mem.buffer, this.plan.baseBytes, this.plan.totalBytes).fill(0);
   }
 
-  /**
-   * The inputs' standardisation tables from spec.inputNorm. A byte b of a u8 input stands for
-   * b / range and is fed as fround((fround(b / range) − mean) · (1 / std)) in f64 — exactly what
-   * btnn 0.1 computed on the host for every pixel, so its models evaluate to the same bits.
-   */
+  /** The inputs' standardisation tables (inputTableValues), written once. */
   private fillInputTables(): void {
-    const norm = this.spec.inputNorm;
-    for (const t of this.prepared.inputTables) {
-      const x = this.spec.inputs.find((i) => i.name === t.input)!;
-      const stats = (j: number): { mean: number; std: number } => {
-        if (!norm) return { mean: 0, std: 1 };
-        if (isGlobalNorm(norm)) return norm;
-        const f = norm[t.input];
-        return f ? { mean: f.mean[j], std: f.std[j] } : { mean: 0, std: 1 };
-      };
-      const at = this.addr.get(t.key)!;
-      if (t.kind === 'lut') {
-        const range = x.range ?? 255, { mean, std } = stats(0);
-        const table = this.f32(at, 256);
-        for (let b = 0; b < 256; b++) table[b] = norm ? (Math.fround(b / range) - mean) * (1 / std) : b / range;
-      } else {
-        const pad = Math.ceil(t.width / 4) * 4;
-        const mean = this.f32(at, t.width), invStd = this.f32(at + pad * F32, t.width);
-        for (let j = 0; j < t.width; j++) { const s = stats(j); mean[j] = s.mean; invStd[j] = 1 / s.std; }
-      }
-    }
+    for (const t of this.prepared.inputTables) this.f32(this.addr.get(t.key)!, t.kind === 'lut' ? 256 : 2 * Math.ceil(t.width / 4) * 4).set(inputTableValues(this.spec, t));
   }
 
   /** Runs phases on up to `threads` threads from now on (node flavour; others stay on one). */

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const outputs = ['build/btnn.node.wasm', 'build/btnn.edge-simd.wasm', 'build/btnn.edge-scalar.wasm', 'build/js/src/cli/main.js'];
+const outputs = ['build/btnn.node.wasm', 'build/btnn.edge-simd.wasm', 'build/btnn.edge-scalar.wasm', 'build/btnn.model-simd.wasm', 'build/btnn.model-scalar.wasm', 'build/js/src/cli/main.js'];
 
 function newest(path) {
   const st = statSync(path);

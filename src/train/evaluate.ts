@@ -6,7 +6,7 @@ import { SpecError } from '../spec/types.js';
 import { modelParams, denseParams } from '../model/layers.js';
 import { loadModel, type LoadedModel } from '../model/file.js';
 import { loadData } from '../data/source.js';
-import { DataError, closeDataset, limitRows } from '../data/dataset.js';
+import { DataError, closeDataset, limitRows, type Dataset } from '../data/dataset.js';
 import { loadCsvForModel, type DataDictionary } from '../data/csv-model.js';
 import { loadIdxTest } from '../data/idx-dir.js';
 import { buildGraph } from '../spec/graph.js';
@@ -43,6 +43,26 @@ export async function evaluate(model: string | LoadedModel, o: EvaluateOptions =
   if (samples > 1 && loaded.spec.inference !== 'svi') {
     throw new SpecError(`--samples ${samples}: ${name} has no posterior to sample (trained ${loaded.spec.inference === 'map' ? 'with --inference map' : 'without --inference svi'}); drop --samples`);
   }
+  const { test, spec } = loadTestFor(loaded, name, o);
+  const core = await loadCore(o.flavour);
+  let r;
+  try {
+    r = evaluateSamples(core, { ...loaded, spec }, test, dataSource(test, spec), samples, o.batch ?? 256);
+  } finally {
+    closeDataset(test);
+  }
+  return {
+    dataset: test.name, testSamples: test.count, testAccuracy: r.accuracy, testNll: r.nll, testEce: r.ece, posteriorSamples: r.samples,
+    params: modelParams(spec), denseParams: denseParams(spec), flavour: core.flavour,
+  };
+}
+
+/**
+ * The test rows a model is scored on, read as the model reads them: mnist (default), a directory's
+ * IDX test pair, or a CSV with the model's own columns (its btnn.data); `spec` is the model's spec
+ * bound to them. Refused with what the model wants and what the data has when it cannot read them.
+ */
+export function loadTestFor(loaded: LoadedModel, name: string, o: { data?: string; limitTest?: number }): { test: Dataset; spec: ModelSpec } {
   const src = o.data ?? 'mnist';
   // What the model remembers of its data (btnn.data): the CSV it came from, its columns and classes.
   let dict: (DataDictionary & { train?: { kind?: string; path?: string } }) | null = null;
@@ -62,16 +82,10 @@ export async function evaluate(model: string | LoadedModel, o: EvaluateOptions =
       : loadData(src, { limitTest: o.limitTest }).test;
   if (test.target.kind !== 'classes') throw new DataError(`--data ${src}: eval scores classifiers; ${test.name} has a numeric target`);
   // Refused, with what the model wants and what the data has, when the model cannot read it.
-  const spec = bindSpec(loaded.spec, test);
-  const core = await loadCore(o.flavour);
-  let r;
   try {
-    r = evaluateSamples(core, { ...loaded, spec }, test, dataSource(test, spec), samples, o.batch ?? 256);
-  } finally {
+    return { test, spec: bindSpec(loaded.spec, test) };
+  } catch (err) {
     closeDataset(test);
+    throw err;
   }
-  return {
-    dataset: test.name, testSamples: test.count, testAccuracy: r.accuracy, testNll: r.nll, testEce: r.ece, posteriorSamples: r.samples,
-    params: modelParams(spec), denseParams: denseParams(spec), flavour: core.flavour,
-  };
 }

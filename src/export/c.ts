@@ -1,0 +1,169 @@
+// model.h + model.c: the model image as portable C99. The weights and input tables are one const
+// array (flash), written as hex float literals (exact); the mutable buffers are one static arena
+// at the offsets of the wasm module's plan; the forward program becomes straight-line calls to the
+// kernels in c/kernels.c, each the C twin of a core op. No allocation, no libm, no globals but
+// these two arrays.
+import { readFileSync, existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Op, Ref } from '../tn/compile.js';
+import type { ModelImage } from './image.js';
+import type { TestVectors } from './module.js';
+import { ExportError } from './image.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+function kernelsSource(): string {
+  for (const p of [join(here, 'c', 'kernels.c'), join(here, '..', '..', '..', '..', 'src', 'export', 'c', 'kernels.c')]) {
+    if (existsSync(p)) return readFileSync(p, 'utf8');
+  }
+  throw new Error('src/export/c/kernels.c not found beside the btnn package');
+}
+
+const f32Bits = new Float32Array(1), u32Bits = new Uint32Array(f32Bits.buffer);
+
+/** An f32 as an exact C99 hex float literal. */
+export function hexFloat(x: number): string {
+  f32Bits[0] = x;
+  const bits = u32Bits[0];
+  const sign = bits >>> 31 ? '-' : '';
+  const exp = (bits >>> 23) & 0xff, man = bits & 0x7fffff;
+  if (exp === 0xff) throw new ExportError(`weight ${x} is not finite: cannot export it`);
+  const digits = (man << 1).toString(16).padStart(6, '0');
+  if (exp === 0) return man === 0 ? `${sign}0x0p+0f` : `${sign}0x0.${digits}p-126f`;
+  const e = exp - 127;
+  return `${sign}0x1.${digits}p${e >= 0 ? '+' : ''}${e}f`;
+}
+
+function wrap(items: string[], perLine: number): string {
+  const lines: string[] = [];
+  for (let i = 0; i < items.length; i += perLine) lines.push('  ' + items.slice(i, i + perLine).join(', '));
+  return lines.join(',\n');
+}
+
+const C_TYPE = { u8: 'unsigned char', f32: 'float', i32: 'int32_t' } as const;
+
+export function writeC(image: ModelImage, vectors: TestVectors): { header: string; source: string } {
+  const constFloats = image.constBytes.length / 4;
+  const arenaFloats = Math.max(1, Math.ceil(image.arenaBytes / 4));
+  const arenaOf = (addr: number): number => {
+    const off = addr - image.arenaAt;
+    if (off < 0 || off >= image.arenaBytes) throw new Error(`export C: address ${addr} is outside the arena`);
+    return off;
+  };
+  const ptr = (ref: Ref, type: 'float' | 'u8' = 'float'): string => {
+    const addr = image.address(ref);
+    if (addr >= image.weightsAt && addr < image.programAt) {
+      if (type === 'u8') throw new Error('export C: a byte operand in the weights');
+      return `btnn_const + ${(addr - image.weightsAt) / 4}`;
+    }
+    const off = arenaOf(addr);
+    if (type === 'u8') return `(const unsigned char *)btnn_arena + ${off}`;
+    if (off % 4) throw new Error(`export C: float operand at arena byte ${off}`);
+    return `btnn_arena + ${off / 4}`;
+  };
+  const tables: string[] = [];
+  const kernels = new Set<string>();
+  const calls = image.ops.map((op: Op): string => {
+    kernels.add(op.op === 'act' ? 'RELU' : op.op.toUpperCase());
+    switch (op.op) {
+      case 'gemm': return `btnn_gemm(${ptr(op.c)}, ${op.ldc}, ${ptr(op.a)}, ${op.sai}, ${op.sak}, ${op.strideA}, ${ptr(op.b)}, ${op.ldb}, ${op.strideB}, ${op.m}, ${op.n}, ${op.k}, ${op.t}, ${op.acc ? 1 : 0}, ${op.h}, ${op.hc}, ${op.ha}, ${op.hb});`;
+      case 'permute': {
+        if (op.dims.length > 16) throw new ExportError(`a permute of rank ${op.dims.length}: the C kernels handle rank 16 at most`);
+        const name = `btnn_perm${tables.length}`;
+        tables.push(`static const int ${name}[] = { ${[...op.dims, ...op.strides].join(', ')} };`);
+        return `btnn_permute(${ptr(op.dst)}, ${ptr(op.src)}, ${op.dims.length}, ${name});`;
+      }
+      case 'zero': return `btnn_zero(${ptr(op.dst)}, ${op.n});`;
+      case 'add': return `btnn_add(${ptr(op.dst)}, ${ptr(op.src)}, ${op.n});`;
+      case 'bias': return `btnn_bias(${ptr(op.y)}, ${ptr(op.bias)}, ${op.rows}, ${op.cols});`;
+      case 'act':
+        if (op.fn !== 'relu') throw new ExportError(`a ${op.fn} activation: the C export has relu only so far (sigmoid and tanh need the core's own expf to match bit for bit); use --target wasm`);
+        return `btnn_relu(${ptr(op.y)}, ${ptr(op.x)}, ${op.n});`;
+      case 'copy2d': return `btnn_copy2d(${ptr(op.dst)}, ${op.ldDst}, ${ptr(op.src)}, ${op.ldSrc}, ${op.rows}, ${op.cols}, ${op.acc ? 1 : 0});`;
+      case 'interact': return `btnn_interact(${ptr(op.z)}, ${ptr(op.t)}, ${op.rows}, ${op.k}, ${op.d});`;
+      case 'scale': return `btnn_scale(${ptr(op.y)}, ${op.n}, ${hexFloat(op.alpha)});`;
+      case 'lut': return `btnn_lut(${ptr(op.dst)}, ${ptr(op.src, 'u8')}, ${op.n}, ${ptr(op.table)});`;
+      case 'affine': return `btnn_affine(${ptr(op.dst)}, ${ptr(op.src)}, ${ptr(op.mean)}, ${ptr(op.invStd)}, ${op.rows}, ${op.cols});`;
+      default: throw new ExportError(`op ${op.op} has no C kernel: this model cannot be exported to C yet`);
+    }
+  });
+  const consts = new Float32Array(image.constBytes.buffer, image.constBytes.byteOffset, constFloats);
+  const params = image.inputs.map((x, i) => `const ${C_TYPE[x.dtype]} *x${i}`).join(', ');
+  const outFloats = image.output.width;
+  const classExpr = image.classRule === 'argmaxF32'
+    ? `{ int c, best = 0; for (c = 1; c < ${outFloats}; c++) if (out[c] > out[best]) best = c; return best; }`
+    : image.classRule === 'positiveF32' ? 'return out[0] > 0.0f ? 1 : 0;' : 'return -1;';
+  const stride = image.inputs.reduce((n, x) => n + x.bytes, 0);
+  const header = `/* Generated by btnn export: ${image.spec.layers.length} layers, ${image.weightsBytes} weight bytes, arena ${image.arenaBytes} bytes. */
+#ifndef BTNN_MODEL_H
+#define BTNN_MODEL_H
+#include <stdint.h>
+
+#define BTNN_INPUTS ${image.inputs.length}
+${image.inputs.map((x, i) => `#define BTNN_INPUT${i}_WIDTH ${x.width} /* ${x.name}: ${C_TYPE[x.dtype]} */`).join('\n')}
+#define BTNN_OUTPUTS ${outFloats}
+#define BTNN_ARENA_BYTES ${arenaFloats * 4}
+#define BTNN_WEIGHT_BYTES ${image.constBytes.length}
+#define BTNN_TEST_VECTORS ${vectors.count}
+
+/* Runs one row; writes BTNN_OUTPUTS scores when scores is not NULL; returns the class (${image.classRule === 'none' ? 'always -1: no classes' : 'argmax'}). */
+int btnn_run(${params}, float *scores);
+/* Runs the baked test vectors; returns how many reproduce btnn's outputs bit for bit. */
+int btnn_check(void);
+
+#endif
+`;
+  const source = `/* Generated by btnn export. Compile with -ffp-contract=off (no fused multiply-add) to get btnn's bits. */
+#include <string.h>
+#include "model.h"
+
+${[...kernels].sort().map((k) => `#define BTNN_K_${k}`).join('\n')}
+${kernelsSource()}
+/* Weights (the tensor factors, in their format) and input tables: constant, for flash. */
+static const float btnn_const[${Math.max(1, constFloats)}] = {
+${constFloats ? wrap(Array.from(consts, hexFloat), 6) : '  0'}
+};
+
+/* Every mutable buffer, at the offsets of the memory plan. */
+static float btnn_arena[${arenaFloats}];
+
+${tables.join('\n')}
+
+static void btnn_forward(void) {
+${calls.map((c) => '  ' + c).join('\n')}
+}
+
+static int btnn_finish(float *scores) {
+  const float *out = btnn_arena + ${arenaOf(image.output.address) / 4};
+  btnn_forward();
+  if (scores) memcpy(scores, out, ${image.output.bytes});
+  ${classExpr}
+}
+
+int btnn_run(${params}, float *scores) {
+${image.inputs.map((x, i) => `  memcpy((unsigned char *)btnn_arena + ${arenaOf(x.address)}, x${i}, ${x.bytes});`).join('\n')}
+  return btnn_finish(scores);
+}
+
+static const unsigned char btnn_vec_in[${Math.max(1, vectors.inputs.length)}] = {
+${vectors.inputs.length ? wrap(Array.from(vectors.inputs, String), 24) : '  0'}
+};
+static const unsigned char btnn_vec_out[${Math.max(1, vectors.outputs.length)}] = {
+${vectors.outputs.length ? wrap(Array.from(vectors.outputs, String), 24) : '  0'}
+};
+
+int btnn_check(void) {
+  int v, ok = 0;
+  float scores[${outFloats}];
+  for (v = 0; v < ${vectors.count}; v++) {
+    const unsigned char *row = btnn_vec_in + (long)v * ${stride};
+${image.inputs.map((x, i) => `    memcpy((unsigned char *)btnn_arena + ${arenaOf(x.address)}, row + ${image.inputs.slice(0, i).reduce((n, y) => n + y.bytes, 0)}, ${x.bytes});`).join('\n')}
+    btnn_finish(scores);
+    if (memcmp(scores, btnn_vec_out + (long)v * ${image.output.bytes}, ${image.output.bytes}) == 0) ok++;
+  }
+  return ok;
+}
+`;
+  return { header, source };
+}

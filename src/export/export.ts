@@ -1,0 +1,117 @@
+// `btnn export`: a trained model as a standalone module for devices. Everything is built and
+// checked in memory first — the module must reproduce btnn's own outputs on its baked test vectors
+// in V8 before anything is written — then the files go to --out, each written atomically.
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadModel, type LoadedModel } from '../model/file.js';
+import { loadCore } from '../core/wasm.js';
+import { Runtime } from '../runtime/runtime.js';
+import { dataSource } from '../train/data.js';
+import { loadTestFor } from '../train/evaluate.js';
+import { closeDataset } from '../data/dataset.js';
+import { modelParams } from '../model/layers.js';
+import { makeDirs } from '../io/mkdir.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { buildImage, ExportError, type ModelImage } from './image.js';
+import { buildModule, templateBase, templateBytes, WasmModel, type WasmTarget, type TestVectors } from './module.js';
+import { rowBytes, writeRow } from './rows.js';
+import { writeC } from './c.js';
+import { ABI_VERSION } from './abi.js';
+
+export type ExportTarget = WasmTarget | 'c';
+export const EXPORT_TARGETS: ExportTarget[] = ['wasm', 'wasm-simd', 'c'];
+
+export interface ExportOptions {
+  out: string;
+  target?: ExportTarget;
+  bits?: 32 | 16 | 8;
+  /** Test vectors baked into the module for btnn_check (default 16). */
+  testVectors?: number;
+  /** The arena (mutable memory) must fit this many bytes. */
+  arenaBytes?: number;
+  /** Where the test vectors come from (default: the model's test data, as `btnn eval` reads it). */
+  data?: string;
+  log?: (line: string) => void;
+}
+
+export interface ExportResult {
+  dir: string; files: string[]; target: ExportTarget; bits: number;
+  moduleBytes: number | null; weightsBytes: number; tablesBytes: number; programBytes: number; arenaBytes: number; memoryBytes: number | null;
+  params: number; testVectors: number;
+}
+
+/** Test vectors: the first K test rows, and btnn's own outputs for them (node core, same program). */
+async function testVectors(model: LoadedModel, image: ModelImage, k: number, data: string | undefined): Promise<TestVectors> {
+  const { test, spec } = loadTestFor({ ...model, spec: image.spec }, 'the model', { data, limitTest: k });
+  try {
+    const count = Math.min(k, test.count);
+    const source = dataSource(test, spec);
+    const stride = rowBytes(image.inputs);
+    const inputs = new Uint8Array(count * stride);
+    const outputs = new Uint8Array(count * image.output.bytes);
+    const core = await loadCore();
+    const rt = new Runtime(core, image.spec, 1, 'infer', { path: 'direct', workspaceBudgetBytes: image.arenaBytes });
+    for (const s of rt.slots) rt.tensor(s.name).set(model.tensors.get(s.name)!.data);
+    for (let r = 0; r < count; r++) {
+      writeRow(inputs, r * stride, image.inputs, source, r);
+      rt.inferStep({ source, rows: 1, row: () => r });
+      outputs.set(new Uint8Array(rt.outputs(1).buffer), r * image.output.bytes);
+    }
+    return { count, inputs, outputs };
+  } finally {
+    closeDataset(test);
+  }
+}
+
+function checkOut(out: string): void {
+  if (existsSync(out) && !statSync(out).isDirectory()) throw new ExportError(`--out ${out} is a file: give a directory (it is created if missing)`);
+  try {
+    makeDirs(out);
+    accessSync(out, constants.W_OK);
+  } catch (err) {
+    throw new ExportError(`--out ${out}: cannot write there (${(err as Error).message}); choose a writable directory`);
+  }
+}
+
+export async function exportModel(modelPath: string, o: ExportOptions): Promise<ExportResult> {
+  const target = o.target ?? 'wasm';
+  const bits = o.bits ?? 32;
+  const k = o.testVectors ?? 16;
+  const log = o.log ?? (() => {});
+  if (bits !== 32) throw new ExportError(`--bits ${bits}: integer export is not implemented yet; use --bits 32`);
+  const model = loadModel(modelPath);
+  const template = templateBytes(target === 'wasm-simd' ? 'wasm-simd' : 'wasm');
+  const image = buildImage(model, { base: await templateBase(template), arenaBytes: o.arenaBytes });
+  log(`image: ${image.weightsBytes} weight bytes, ${image.tablesBytes} table bytes, ${image.program.length * 4} program bytes, arena ${image.arenaBytes} bytes`);
+  const vectors = await testVectors(model, image, k, o.data);
+  const description = {
+    btnn: { abi: ABI_VERSION, exportedFrom: modelPath },
+    target, bits,
+    inputs: image.inputs, output: { ...image.output, dtype: 'f32' }, classRule: image.classRule,
+    weightsBytes: image.weightsBytes, tablesBytes: image.tablesBytes, programBytes: image.program.length * 4, arenaBytes: image.arenaBytes,
+    params: modelParams(image.spec), testVectors: vectors.count,
+    layers: image.prepared.layerPlans.map((p) => ({ layer: p.layer.name, format: p.layer.format, path: p.chosen.kind, flopsPerSample: p.chosen.flopsPerSample })),
+    spec: image.spec, data: model.metadata['btnn.data'] ?? null,
+  };
+  // The wasm module is built for every target: the C export is checked against its test vectors too.
+  const built = buildModule(template, image, vectors, description);
+  const check = (await WasmModel.load(built.bytes, image.classRule)).check();
+  if (check.reproduced !== check.count) {
+    throw new Error(`export: the module reproduces ${check.reproduced} of its ${check.count} test vectors in V8; this is a btnn bug, please report it`);
+  }
+  checkOut(o.out);
+  const files: { name: string; data: Uint8Array | string }[] = [];
+  if (target === 'c') {
+    const c = writeC(image, vectors);
+    files.push({ name: 'model.h', data: c.header }, { name: 'model.c', data: c.source });
+  } else {
+    files.push({ name: 'model.wasm', data: built.bytes });
+  }
+  const json = { ...description, moduleBytes: target === 'c' ? null : built.bytes.length, memoryBytes: target === 'c' ? null : built.memoryBytes, files: [...files.map((f) => f.name), 'model.json'] };
+  files.push({ name: 'model.json', data: JSON.stringify(json, null, 2) + '\n' });
+  for (const f of files) writeFileAtomic(join(o.out, f.name), f.data);
+  return {
+    dir: o.out, files: files.map((f) => f.name), target, bits, moduleBytes: json.moduleBytes, weightsBytes: image.weightsBytes, tablesBytes: image.tablesBytes,
+    programBytes: image.program.length * 4, arenaBytes: image.arenaBytes, memoryBytes: json.memoryBytes, params: modelParams(image.spec), testVectors: vectors.count,
+  };
+}
