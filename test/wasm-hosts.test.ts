@@ -24,9 +24,9 @@ const i32Bytes = (xs: number[]): Uint8Array => new Uint8Array(new Int32Array(xs)
 /**
  * Stand-in model: input 0 = 3 f32 (x0 x1 x2) at 64; with `twoInputs`, input 1 = 1 f32 (x3) at 96.
  * Scores at 128: s0 = x0*x1 + x2, s1 = x0 - x2 (+ x3); class = argmax (ties → 0).
- * `trap`: btnn_run executes unreachable.
+ * `trap`: btnn_run executes unreachable. `simd`: s1 computed in f32x4 lanes (same bits; wasm3 has no SIMD).
  */
-function standInWat({ twoInputs = false, trap = false } = {}): string {
+function standInWat({ twoInputs = false, trap = false, simd = false } = {}): string {
   // Baked check vectors, exact in f32: (1.5, 2, 0.25) → (3.25, 1.25) class 0; (0.5, -4, 1) → (-1, -0.5) class 1.
   const vin = twoInputs ? [[1.5, 2, 0.25, 0], [0.5, -4, 1, 0]] : [[1.5, 2, 0.25], [0.5, -4, 1]];
   const stride = vin[0].length * 4;
@@ -45,7 +45,9 @@ function standInWat({ twoInputs = false, trap = false } = {}): string {
     (local $s0 f32) (local $s1 f32)
     ${trap ? 'unreachable' : ''}
     (local.set $s0 (f32.add (f32.mul (f32.load (i32.const 64)) (f32.load (i32.const 68))) (f32.load (i32.const 72))))
-    (local.set $s1 (f32.sub (f32.load (i32.const 64)) (f32.load (i32.const 72))))
+    (local.set $s1 ${simd
+    ? '(f32x4.extract_lane 0 (f32x4.sub (f32x4.splat (f32.load (i32.const 64))) (v128.load32_splat (i32.const 72))))'
+    : '(f32.sub (f32.load (i32.const 64)) (f32.load (i32.const 72)))'})
     ${twoInputs ? '(local.set $s1 (f32.add (local.get $s1) (f32.load (i32.const 96))))' : ''}
     (f32.store (i32.const 128) (local.get $s0))
     (f32.store (i32.const 132) (local.get $s1))
@@ -135,7 +137,7 @@ if (hosts.skip !== undefined) {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const wabt = await wabtInit();
   const build = (name: string, wat: string): { file: string; bytes: Uint8Array } => {
-    const mod = wabt.parseWat(`${name}.wat`, wat);
+    const mod = wabt.parseWat(`${name}.wat`, wat, { simd: true });
     try {
       mod.validate();
       const bytes = mod.toBinary({}).buffer;
@@ -149,6 +151,7 @@ if (hosts.skip !== undefined) {
   const one = build('m', standInWat());
   const two = build('m2', standInWat({ twoInputs: true }));
   const trap = build('trap', standInWat({ trap: true }));
+  const simd = build('simd', standInWat({ simd: true }));
   const garbage = join(dir, 'garbage.wasm');
   writeFileSync(garbage, Uint8Array.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 0xff, 0xff]));
   const ROWS = 301;
@@ -162,6 +165,7 @@ if (hosts.skip !== undefined) {
   writeFileSync(truncated, in1Bytes.subarray(0, in1Bytes.length - 5));
   const expected1 = await runInV8(one.bytes, in1Bytes);
   const expected2 = await runInV8(two.bytes, in2Bytes);
+  const expectedSimd = await runInV8(simd.bytes, in1Bytes);
 
   /** First row where two OUT.bin images differ, for a readable failure. */
   const firstDiff = (a: Buffer, b: Buffer, rowBytes: number): string => {
@@ -190,6 +194,16 @@ if (hosts.skip !== undefined) {
         const got = readFileSync(out);
         t.equal(got.length, ROWS * (4 + 8), `${label}: OUT.bin is rows × (4 + output bytes)`);
         t.ok(got.equals(expected), `${label}: classes and score bits equal V8 (${firstDiff(got, expected, 12)})`);
+      }
+      const simdOut = join(dir, `${name}-simd.out`);
+      const sr = await sh(host, [simd.file, 'run', in1, simdOut]);
+      if (name === 'wamr') {
+        t.equal(sr.code, 0, `v128 module runs on WAMR ${sr.stderr}`);
+        t.ok(readFileSync(simdOut).equals(expectedSimd), 'v128 module: classes and score bits equal V8');
+        t.ok(expectedSimd.equals(expected1), 'v128 module: same bits as the scalar one');
+      } else {
+        t.equal(sr.code, 1, 'wasm3 rejects a v128 module');
+        t.match(sr.stderr, /cannot load/, 'at load time');
       }
       const classes = Array.from({ length: ROWS }, (_, r) => expected1.readInt32LE(r * 12));
       t.ok(classes.includes(0) && classes.includes(1), 'both classes occur');

@@ -16,7 +16,7 @@ typedef struct rt {
   IM3Environment env;
   IM3Runtime runtime;
   IM3Module module;
-  char msg[512];
+  char msg[640];
 } rt;
 
 #define WASM3_STACK_BYTES (64 * 1024)
@@ -40,7 +40,19 @@ static uint8_t *rt_memory(rt *r, uint32_t *bytes);
 
 #include "host-common.h"
 
+static const char *rt_load_steps(rt *r, uint8_t *wasm, uint32_t len);
+
+/* wasm3 reports v128 code obliquely ("unknown type", "compiling function underran the stack"). */
 static const char *rt_load(rt *r, uint8_t *wasm, uint32_t len) {
+  const char *err = rt_load_steps(r, wasm, len);
+  if (!err) return NULL;
+  if (err != r->msg) snprintf(r->msg, sizeof r->msg, "%s", err);
+  size_t n = strlen(r->msg);
+  snprintf(r->msg + n, sizeof r->msg - n, " [wasm3 runs MVP WebAssembly: modules with SIMD (v128) code fail to load]");
+  return r->msg;
+}
+
+static const char *rt_load_steps(rt *r, uint8_t *wasm, uint32_t len) {
   M3Result res;
   r->env = m3_NewEnvironment();
   if (!r->env) return "m3_NewEnvironment failed";
