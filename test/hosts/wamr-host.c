@@ -73,8 +73,10 @@ static const char *rt_call(rt *r, void *fn, int nargs, int32_t arg, int32_t *res
 }
 
 static uint8_t *rt_memory(rt *r, uint32_t *bytes) {
-  if (bytes)
-    *bytes = (uint32_t)(wasm_memory_get_cur_page_count(r->memory) * wasm_memory_get_bytes_per_page(r->memory));
+  if (bytes) {
+    uint64_t n = wasm_memory_get_cur_page_count(r->memory) * wasm_memory_get_bytes_per_page(r->memory);
+    *bytes = n > 0xffffffffu ? 0xffffffffu : (uint32_t)n;
+  }
   return (uint8_t *)wasm_memory_get_base_address(r->memory);
 }
 
