@@ -1,10 +1,12 @@
 // `btnn eval`: a model file on MNIST's test split; refuses a model MNIST cannot feed.
 import { evaluate } from '../train/evaluate.js';
-import { COMMON, flavourOption, intOption, type Command, type Values } from './options.js';
+import { COMMON, UsageError, flavourOption, intOption, type Command, type Values } from './options.js';
+import { evaluateWasm } from '../export/evaluate-wasm.js';
 import { modelPath } from './model-path.js';
 
 async function run(values: Values): Promise<number> {
   const path = modelPath('--model', values.model as string | undefined, 'eval');
+  if (path.endsWith('.wasm')) return runWasm(path, values);
   const r = await evaluate(path, {
     batch: intOption(values, 'batch', 256, 1, 65536)!, samples: intOption(values, 'samples', 1, 1, 10000)!,
     flavour: flavourOption(values), limitTest: intOption(values, 'limit-test', undefined, 1, 2 ** 31), data: values.data as string | undefined,
@@ -14,12 +16,23 @@ async function run(values: Values): Promise<number> {
   return 0;
 }
 
+/** An exported module, in V8: the options that pick a core or posterior draws do not apply. */
+async function runWasm(path: string, values: Values): Promise<number> {
+  for (const k of ['samples', 'batch', 'flavour']) {
+    if (values[k] !== undefined) throw new UsageError(`--${k}: not for an exported module (${path} runs one row at a time on its own kernels); drop it`);
+  }
+  const r = await evaluateWasm(path, { limitTest: intOption(values, 'limit-test', undefined, 1, 2 ** 31), data: values.data as string | undefined });
+  if (values.json) process.stdout.write(JSON.stringify({ model: path, ...r }, null, 2) + '\n');
+  else console.log(`test accuracy ${(100 * r.testAccuracy).toFixed(2)} % (${r.testSamples} rows of ${r.dataset}), exported ${r.target} module at ${r.bits} bits run in V8`);
+  return 0;
+}
+
 export const EVAL: Command = {
   name: 'eval',
   summary: 'reload a model file and report its test accuracy, NLL and calibration (MNIST, IDX files or a CSV)',
   usage: 'btnn eval --model FILE [--data SRC] [--samples K] [--batch N] [--limit-test N] [--flavour F] [--json]',
   options: {
-    model: { type: 'string', arg: 'FILE', help: 'a model.safetensors written by btnn train' },
+    model: { type: 'string', arg: 'FILE', help: 'a model.safetensors written by btnn train, or a model.wasm written by\nbtnn export (run in V8 through its ABI)' },
     data: { type: 'string', arg: 'SRC', help: 'score on this data: mnist (default) or a directory of IDX files (their test\nsplit), or a CSV (every row, read with the model\'s columns, vocabularies and\nclasses); a model that cannot read it (widths, classes) is refused' },
     batch: { type: 'string', arg: 'N', help: 'evaluation batch size (default 256); results do not depend on it' },
     samples: { type: 'string', arg: 'K', help: 'models trained with --inference svi: average the predictions of K\nposterior draws (default 1: the posterior mean); prints accuracy, NLL and\nexpected calibration error (15 bins)' },

@@ -89,7 +89,7 @@ export function writeC(image: ModelImage, vectors: TestVectors): { header: strin
     }
   });
   const consts = new Float32Array(image.constBytes.buffer, image.constBytes.byteOffset, constFloats);
-  const params = image.inputs.map((x, i) => `const ${C_TYPE[x.dtype]} *x${i}`).join(', ');
+  const params = image.inputs.map((_, i) => `const btnn_input${i}_t *x${i}`).join(', ');
   const outFloats = image.output.width;
   const classExpr = image.classRule === 'argmaxF32'
     ? `{ int c, best = 0; for (c = 1; c < ${outFloats}; c++) if (out[c] > out[best]) best = c; return best; }`
@@ -101,7 +101,7 @@ export function writeC(image: ModelImage, vectors: TestVectors): { header: strin
 #include <stdint.h>
 
 #define BTNN_INPUTS ${image.inputs.length}
-${image.inputs.map((x, i) => `#define BTNN_INPUT${i}_WIDTH ${x.width} /* ${x.name}: ${C_TYPE[x.dtype]} */`).join('\n')}
+${image.inputs.map((x, i) => `#define BTNN_INPUT${i}_WIDTH ${x.width} /* ${x.name} */\ntypedef ${C_TYPE[x.dtype]} btnn_input${i}_t;`).join('\n')}
 #define BTNN_OUTPUTS ${outFloats}
 #define BTNN_ARENA_BYTES ${arenaFloats * 4}
 #define BTNN_WEIGHT_BYTES ${image.constBytes.length}

@@ -8,7 +8,7 @@ import { loadCore } from '../core/wasm.js';
 import { Runtime } from '../runtime/runtime.js';
 import { dataSource } from '../train/data.js';
 import { loadTestFor } from '../train/evaluate.js';
-import { closeDataset } from '../data/dataset.js';
+import { closeDataset, sliceRows, type Dataset } from '../data/dataset.js';
 import { modelParams } from '../model/layers.js';
 import { makeDirs } from '../io/mkdir.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -41,26 +41,21 @@ export interface ExportResult {
 }
 
 /** Test vectors: the first K test rows, and btnn's own outputs for them (node core, same program). */
-async function testVectors(model: LoadedModel, image: ModelImage, k: number, data: string | undefined): Promise<TestVectors> {
-  const { test, spec } = loadTestFor({ ...model, spec: image.spec }, 'the model', { data, limitTest: k });
-  try {
-    const count = Math.min(k, test.count);
-    const source = dataSource(test, spec);
-    const stride = rowBytes(image.inputs);
-    const inputs = new Uint8Array(count * stride);
-    const outputs = new Uint8Array(count * image.output.bytes);
-    const core = await loadCore();
-    const rt = new Runtime(core, image.spec, 1, 'infer', { path: 'direct', workspaceBudgetBytes: image.arenaBytes });
-    for (const s of rt.slots) rt.tensor(s.name).set(model.tensors.get(s.name)!.data);
-    for (let r = 0; r < count; r++) {
-      writeRow(inputs, r * stride, image.inputs, source, r);
-      rt.inferStep({ source, rows: 1, row: () => r });
-      outputs.set(new Uint8Array(rt.outputs(1).buffer), r * image.output.bytes);
-    }
-    return { count, inputs, outputs };
-  } finally {
-    closeDataset(test);
+async function testVectors(model: LoadedModel, image: ModelImage, test: Dataset): Promise<TestVectors> {
+  const count = test.count;
+  const source = dataSource(test, image.spec);
+  const stride = rowBytes(image.inputs);
+  const inputs = new Uint8Array(count * stride);
+  const outputs = new Uint8Array(count * image.output.bytes);
+  const core = await loadCore();
+  const rt = new Runtime(core, image.spec, 1, 'infer', { path: 'direct', workspaceBudgetBytes: image.arenaBytes });
+  for (const s of rt.slots) rt.tensor(s.name).set(model.tensors.get(s.name)!.data);
+  for (let r = 0; r < count; r++) {
+    writeRow(inputs, r * stride, image.inputs, source, r);
+    rt.inferStep({ source, rows: 1, row: () => r });
+    outputs.set(new Uint8Array(rt.outputs(1).buffer), r * image.output.bytes);
   }
+  return { count, inputs, outputs };
 }
 
 function checkOut(out: string): void {
@@ -79,11 +74,20 @@ export async function exportModel(modelPath: string, o: ExportOptions): Promise<
   const k = o.testVectors ?? 16;
   const log = o.log ?? (() => {});
   if (bits !== 32) throw new ExportError(`--bits ${bits}: integer export is not implemented yet; use --bits 32`);
-  const model = loadModel(modelPath);
+  const loaded = loadModel(modelPath);
+  // The spec bound to the data it reads (as btnn eval binds it: a model fed MNIST reads its bytes),
+  // so the module takes rows exactly as the data holds them.
+  const { test, spec } = loadTestFor(loaded, modelPath, { data: o.data });
+  let image: ModelImage, vectors: TestVectors;
+  const model = { ...loaded, spec };
   const template = templateBytes(target === 'wasm-simd' ? 'wasm-simd' : 'wasm');
-  const image = buildImage(model, { base: await templateBase(template), arenaBytes: o.arenaBytes });
-  log(`image: ${image.weightsBytes} weight bytes, ${image.tablesBytes} table bytes, ${image.program.length * 4} program bytes, arena ${image.arenaBytes} bytes`);
-  const vectors = await testVectors(model, image, k, o.data);
+  try {
+    image = buildImage(model, { base: await templateBase(template), arenaBytes: o.arenaBytes });
+    log(`image: ${image.weightsBytes} weight bytes, ${image.tablesBytes} table bytes, ${image.program.length * 4} program bytes, arena ${image.arenaBytes} bytes`);
+    vectors = await testVectors(model, image, sliceRows(test, 0, Math.min(k, test.count)));
+  } finally {
+    closeDataset(test);
+  }
   const description = {
     btnn: { abi: ABI_VERSION, exportedFrom: modelPath },
     target, bits,
