@@ -8,12 +8,14 @@ export { tnRun, tnFlops, tnResetFlops } from './tn';
 // tested against them rather than copied by hand.
 export {
   TN_GEMM, TN_PERMUTE, TN_ZERO, TN_GATHER, TN_SCATTER, TN_ADD, TN_BIAS, TN_BIAS_GRAD, TN_ACT, TN_ACT_GRAD,
-  TN_COPY2D, TN_INTERACT, TN_INTERACT_GRAD, TN_LOSS, TN_SCALE, TN_LUT, TN_AFFINE, TN_OP_COUNT,
+  TN_COPY2D, TN_INTERACT, TN_INTERACT_GRAD, TN_LOSS, TN_SCALE, TN_LUT, TN_AFFINE,
+  TN_QGEMM, TN_QPERMUTE, TN_QBIAS, TN_QRELU, TN_QLUT, TN_QAFFINE, TN_OP_COUNT,
   ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_COUNT, LOSS_SOFTMAX_XENT, LOSS_SIGMOID_BCE, LOSS_MSE, LOSS_COUNT,
 } from './tn';
 export { sampleWeightsF32, sviGradF32, mapGradF32, sliceSquaresF64 } from './bayes';
 export { selftest, selftestChecksum } from './selftest';
 export { dotI16, requantI32ToI16, q15MulrSatI16 } from './fixed';
+export { requantQ } from './quant';
 
 /** First free byte after the module's static data: where the host's memory plan may begin. */
 export function heapBase(): usize { return __heap_base; }

@@ -33,9 +33,11 @@
 //   LUT      [16, 6, dst, src, n, table]                   dst[i] = table[src[i]] (src u8, table 256 f32): a u8
 //            input standardised in the core, by the host's table (so its values are exact f64 math)
 //   AFFINE   [17, 8, dst, src, mean, invStd, rows, cols]   dst[r][j] = (src[r][j] − mean[j])·invStd[j] (f32 inputs)
+//   QGEMM … QAFFINE (18–23): integer inference ops, see assembly/quant.ts.
 // Word 1 of every op is its length, so the interpreter can skip and the host can check. The codes
 // here and in src/tn/opcodes.ts are checked equal by test/opcodes.test.ts (exported as globals).
 import { brgemmF32 } from './gemm';
+import { qRun } from './quant';
 import {
   addF32, biasAddF32, biasGradF32, reluToF32, reluBackwardToF32, sigmoidF32, sigmoidBackwardF32, tanhF32,
   tanhBackwardF32, scaleF32, lutU8F32, affineF32, copy2dF32, interactF32, interactGradF32, softmaxXent, sigmoidBceF32, mseF32,
@@ -58,8 +60,15 @@ export const TN_LOSS: i32 = 14;
 export const TN_SCALE: i32 = 15;
 export const TN_LUT: i32 = 16;
 export const TN_AFFINE: i32 = 17;
+// Integer inference ops (assembly/quant.ts).
+export const TN_QGEMM: i32 = 18;
+export const TN_QPERMUTE: i32 = 19;
+export const TN_QBIAS: i32 = 20;
+export const TN_QRELU: i32 = 21;
+export const TN_QLUT: i32 = 22;
+export const TN_QAFFINE: i32 = 23;
 /** Op codes are 1..TN_OP_COUNT. */
-export const TN_OP_COUNT: i32 = 17;
+export const TN_OP_COUNT: i32 = 23;
 
 export const ACT_RELU: i32 = 1;
 export const ACT_SIGMOID: i32 = 2;
@@ -105,6 +114,7 @@ export function tnRun(prog: usize, words: i32): void {
     else if (op == TN_SCALE) scaleF32(addr(p, 2), word(p, 3), reinterpret<f32>(word(p, 4)));
     else if (op == TN_LUT) lutU8F32(addr(p, 2), addr(p, 3), word(p, 4), addr(p, 5));
     else if (op == TN_AFFINE) affineF32(addr(p, 2), addr(p, 3), addr(p, 4), addr(p, 5), word(p, 6), word(p, 7));
+    else if (op >= TN_QGEMM && op <= TN_QAFFINE) qRun(op, p);
     else unreachable();
     p += <usize>word(p, 1) << 2;
   }

@@ -19,7 +19,7 @@ const COMMANDS: Command[] = [TRAIN, EVAL, EXPORT, INSPECT, SIMULATE, EXPERIMENT,
 
 /** Errors of the readers and planners that are the user's to fix (exit 2, no stack). */
 const USER_ERRORS = ['UsageError', 'IdxError', 'MnistError', 'DataError', 'SafetensorsError', 'ModelFileError', 'SpecError', 'PlanError', 'BudgetError',
-  'OutputError', 'DeviceError', 'CheckpointError', 'ExportError'];
+  'OutputError', 'DeviceError', 'CheckpointError', 'ExportError', 'QuantError'];
 
 export function version(): string {
   const here = dirname(fileURLToPath(import.meta.url));

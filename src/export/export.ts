@@ -17,6 +17,9 @@ import { buildModule, templateBase, templateBytes, WasmModel, type WasmTarget, t
 import { rowBytes, writeRow } from './rows.js';
 import { writeC } from './c.js';
 import { ABI_VERSION } from './abi.js';
+import { quantiseModel, layoutQuant, type Quantised } from './quant-image.js';
+import { calibrationRows } from './calibration.js';
+import { ImageRunner } from './run-image.js';
 
 export type ExportTarget = WasmTarget | 'c';
 export const EXPORT_TARGETS: ExportTarget[] = ['wasm', 'wasm-simd', 'c'];
@@ -29,6 +32,8 @@ export interface ExportOptions {
   testVectors?: number;
   /** The arena (mutable memory) must fit this many bytes. */
   arenaBytes?: number;
+  /** Integer exports: calibration rows (default 512) from the training split. */
+  calibrate?: number;
   /** Where the test vectors come from (default: the model's test data, as `btnn eval` reads it). */
   data?: string;
   log?: (line: string) => void;
@@ -58,6 +63,19 @@ async function testVectors(model: LoadedModel, image: ModelImage, test: Dataset)
   return { count, inputs, outputs };
 }
 
+/** Test vectors of an integer image: the first rows and btnn's node core's integer outputs for them. */
+function imageVectors(runner: ImageRunner, image: ModelImage, test: Dataset): TestVectors {
+  const source = dataSource(test, image.spec);
+  const stride = rowBytes(image.inputs);
+  const inputs = new Uint8Array(test.count * stride);
+  const outputs = new Uint8Array(test.count * image.output.bytes);
+  for (let r = 0; r < test.count; r++) {
+    writeRow(inputs, r * stride, image.inputs, source, r);
+    outputs.set(runner.run(inputs, r * stride), r * image.output.bytes);
+  }
+  return { count: test.count, inputs, outputs };
+}
+
 function checkOut(out: string): void {
   if (existsSync(out) && !statSync(out).isDirectory()) throw new ExportError(`--out ${out} is a file: give a directory (it is created if missing)`);
   try {
@@ -73,7 +91,6 @@ export async function exportModel(modelPath: string, o: ExportOptions): Promise<
   const bits = o.bits ?? 32;
   const k = o.testVectors ?? 16;
   const log = o.log ?? (() => {});
-  if (bits !== 32) throw new ExportError(`--bits ${bits}: integer export is not implemented yet; use --bits 32`);
   const loaded = loadModel(modelPath);
   // The spec bound to the data it reads (as btnn eval binds it: a model fed MNIST reads its bytes),
   // so the module takes rows exactly as the data holds them.
@@ -81,26 +98,45 @@ export async function exportModel(modelPath: string, o: ExportOptions): Promise<
   let image: ModelImage, vectors: TestVectors;
   const model = { ...loaded, spec };
   const template = templateBytes(target === 'wasm-simd' ? 'wasm-simd' : 'wasm');
+  const headerAt = await templateBase(template);
   try {
-    image = buildImage(model, { base: await templateBase(template), arenaBytes: o.arenaBytes });
+    const vectorRows = sliceRows(test, 0, Math.min(k, test.count));
+    if (bits === 32) {
+      image = buildImage(model, { base: headerAt, arenaBytes: o.arenaBytes });
+      vectors = await testVectors(model, image, vectorRows);
+    } else {
+      // One quantised program, laid out twice: for the module, and for btnn's node core (the reference).
+      const core = await loadCore();
+      const cal = calibrationRows(spec, test, o.data, o.calibrate ?? 512);
+      let q: Quantised;
+      try {
+        q = quantiseModel(model, { arenaBytes: o.arenaBytes, bits, calibration: cal.calibration });
+      } finally {
+        cal.close();
+      }
+      log(`calibrated on ${cal.from}`);
+      image = layoutQuant(q, { base: headerAt, arenaBytes: o.arenaBytes, bits });
+      const own = layoutQuant(q, { base: core.exports.heapBase(), arenaBytes: o.arenaBytes, bits });
+      vectors = imageVectors(new ImageRunner(core, own), own, vectorRows);
+    }
     log(`image: ${image.weightsBytes} weight bytes, ${image.tablesBytes} table bytes, ${image.program.length * 4} program bytes, arena ${image.arenaBytes} bytes`);
-    vectors = await testVectors(model, image, sliceRows(test, 0, Math.min(k, test.count)));
   } finally {
     closeDataset(test);
   }
   const description = {
     btnn: { abi: ABI_VERSION, exportedFrom: modelPath },
     target, bits,
-    inputs: image.inputs, output: { ...image.output, dtype: 'f32' }, classRule: image.classRule,
+    inputs: image.inputs, output: image.output, classRule: image.classRule,
+    ...(image.quant ? { quant: { weightFracs: image.quant.weightFracs, activations: image.quant.activationFracs, rounding: 'nearest-even', accumulator: 'int32 (wrapping)' } } : {}),
     weightsBytes: image.weightsBytes, tablesBytes: image.tablesBytes, programBytes: image.program.length * 4, arenaBytes: image.arenaBytes,
     params: modelParams(image.spec), testVectors: vectors.count,
     layers: image.prepared.layerPlans.map((p) => ({ layer: p.layer.name, format: p.layer.format, path: p.chosen.kind, flopsPerSample: p.chosen.flopsPerSample })),
     spec: image.spec, data: model.metadata['btnn.data'] ?? null,
   };
   // The wasm module is built for every target: the C export is checked against its test vectors too.
-  const built = buildModule(template, image, vectors, description);
+  const built = buildModule(template, image, vectors, description, Math.ceil(headerAt / 16) * 16);
   const check = (await WasmModel.load(built.bytes, image.classRule)).check();
-  if (check.reproduced !== check.count) {
+  if (check.count !== vectors.count || check.reproduced !== check.count) {
     throw new Error(`export: the module reproduces ${check.reproduced} of its ${check.count} test vectors in V8; this is a btnn bug, please report it`);
   }
   checkOut(o.out);

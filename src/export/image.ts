@@ -13,6 +13,8 @@ import { PLAN_ALIGN_BYTES } from '../../hw-sim/plan/planner.js';
 import { inputTableValues } from '../runtime/input-tables.js';
 import { buildGraph } from '../spec/graph.js';
 import { HEADER_BYTES, MAX_INPUTS, type ClassRule } from './abi.js';
+import type { BufferDecl } from '../layers/types.js';
+import type { QuantProgram, QOp, QRef } from '../quant/lower.js';
 
 /** A model that cannot be exported as asked (exit 2 in the CLI). */
 export class ExportError extends Error {
@@ -40,13 +42,18 @@ export interface ModelImage {
   /** One past the arena. */
   endBytes: number;
   inputs: ImageInput[];
-  output: { address: number; width: number; bytes: number };
+  output: { address: number; width: number; bytes: number; dtype: 'f32' | 'i32'; frac: number | null };
   classRule: ClassRule;
   /** The forward ops over buffer keys (what the C writer emits), and where each key sits. */
   ops: Op[];
   address: (ref: Ref) => number;
   /** Bytes of [weightsAt, programAt): the weights and tables, which never change. */
   constBytes: Uint8Array;
+  /** 32 (f32 ops) or 16 / 8 (the integer program of `quant`, addressed by qaddress). */
+  bits: 32 | 16 | 8;
+  quant?: QuantProgram;
+  qaddress?: (ref: QRef) => number;
+  qops?: QOp[];
 }
 
 export interface ImageOptions {
@@ -62,9 +69,23 @@ export function inferenceSpec(spec: ModelSpec): ModelSpec {
   return rest;
 }
 
-const refsOf = (op: Op): Ref[] => Object.values(op).filter((v): v is Ref => v !== null && typeof v === 'object' && 'buf' in v);
+/** hw-sim's greedy lifetime plan of the mutable buffers from `at`, refused over the budget with its biggest consumer named. */
+export function planArena(buffers: BufferDecl[], at: number, budgetBytes: number | undefined): GreedyPlan {
+  const plan = planGreedy(buffers.map((b) => ({ name: b.name, bytes: b.bytes, kind: b.kind, firstUse: b.firstUse, lastUse: b.lastUse })), at);
+  const bytes = plan.endBytes - at;
+  if (budgetBytes !== undefined && bytes > budgetBytes) {
+    const biggest = [...plan.buffers].sort((a, b) => b.bytes - a.bytes)[0];
+    throw new ExportError(`the arena needs ${bytes} bytes at batch 1, more than --arena-bytes ${budgetBytes}; its biggest buffer is ${biggest.name} (${biggest.bytes} bytes, ${biggest.kind}); raise --arena-bytes or export a smaller model`);
+  }
+  return plan;
+}
 
-export function buildImage(model: LoadedModel, o: ImageOptions): ModelImage {
+export const refsOf = (op: Op): Ref[] => Object.values(op).filter((v): v is Ref => v !== null && typeof v === 'object' && 'buf' in v);
+
+/** What both the f32 and the integer image start from: the batch-1 direct-path forward program. */
+export interface FrontEnd { spec: ModelSpec; prepared: Prepared; ops: Op[]; io: Prepared['laneIo'][number]; used: Set<string>; classRule: ClassRule; width: number }
+
+export function frontEnd(model: LoadedModel, o: ImageOptions): FrontEnd {
   const spec = inferenceSpec(model.spec);
   const embedding = spec.layers.find((l) => l.kind === 'embedding');
   if (embedding) {
@@ -82,6 +103,14 @@ export function buildImage(model: LoadedModel, o: ImageOptions): ModelImage {
   const used = new Set<string>(ops.flatMap((op) => refsOf(op).map((r) => r.buf)));
   for (const x of io.inputs) used.add(x.key);
   used.add(io.output.key);
+  const graph = buildGraph(spec);
+  const width = graph.values.get(graph.lossInput)!.width;
+  const classRule: ClassRule = spec.loss.kind === 'softmax-xent' ? 'argmaxF32' : spec.loss.kind === 'sigmoid-bce' && width === 1 ? 'positiveF32' : 'none';
+  return { spec, prepared, ops, io, used, classRule, width };
+}
+
+export function buildImage(model: LoadedModel, o: ImageOptions): ModelImage {
+  const { spec, prepared, ops, io, used, classRule, width } = frontEnd(model, o);
   const paramKeys = new Map(prepared.slots.map((s) => [prepared.paramKey(s.name), s.offsetFloats * 4]));
   const tableKeys = new Set(prepared.inputTables.map((t) => t.key));
 
@@ -97,12 +126,8 @@ export function buildImage(model: LoadedModel, o: ImageOptions): ModelImage {
   const programWords = link(ops, () => 0).length;
   const arenaAt = align(programAt + programWords * 4);
   const mutable = prepared.buffers.filter((b) => used.has(b.name) && !tableKeys.has(b.name) && b.kind !== 'params');
-  const arenaPlan = planGreedy(mutable.map((b) => ({ name: b.name, bytes: b.bytes, kind: b.kind, firstUse: b.firstUse, lastUse: b.lastUse })), arenaAt);
+  const arenaPlan = planArena(mutable.map((b) => ({ ...b })), arenaAt, o.arenaBytes);
   const arenaBytes = arenaPlan.endBytes - arenaAt;
-  if (o.arenaBytes !== undefined && arenaBytes > o.arenaBytes) {
-    const biggest = [...arenaPlan.buffers].sort((a, b) => b.bytes - a.bytes)[0];
-    throw new ExportError(`the arena needs ${arenaBytes} bytes at batch 1, more than --arena-bytes ${o.arenaBytes}; its biggest buffer is ${biggest.name} (${biggest.bytes} bytes, ${biggest.kind}); raise --arena-bytes or export a smaller model`);
-  }
   const placed = new Map(arenaPlan.buffers.map((b) => [b.name, b.offset]));
   const address = (ref: Ref): number => {
     const p = paramKeys.get(ref.buf);
@@ -123,14 +148,11 @@ export function buildImage(model: LoadedModel, o: ImageOptions): ModelImage {
   }
   for (const t of prepared.inputTables) new Float32Array(constBytes.buffer, tableAt.get(t.key)! - weightsAt, inputTableValues(spec, t).length).set(inputTableValues(spec, t));
 
-  const graph = buildGraph(spec);
-  const width = graph.values.get(graph.lossInput)!.width;
-  const classRule: ClassRule = spec.loss.kind === 'softmax-xent' ? 'argmaxF32' : spec.loss.kind === 'sigmoid-bce' && width === 1 ? 'positiveF32' : 'none';
   const inputs = io.inputs.map((x) => ({
     name: x.name, dtype: x.dtype, width: x.width, address: placed.get(x.key)!, bytes: x.width * (x.dtype === 'u8' ? 1 : 4),
   }));
   return {
     spec, prepared, base, weightsAt, weightsBytes, tablesAt, tablesBytes, programAt, program, arenaAt, arenaBytes, arenaPlan,
-    endBytes: arenaPlan.endBytes, inputs, output: { address: placed.get(io.output.key)!, width, bytes: width * 4 }, classRule, ops, address, constBytes,
+    endBytes: arenaPlan.endBytes, inputs, output: { address: placed.get(io.output.key)!, width, bytes: width * 4, dtype: 'f32', frac: null }, classRule, ops, address, constBytes, bits: 32,
   };
 }

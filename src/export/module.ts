@@ -26,7 +26,9 @@ export interface TestVectors { count: number; inputs: Uint8Array; outputs: Uint8
 
 export interface BuiltModule { bytes: Uint8Array; memoryBytes: number; vectorsAt: number }
 
-export function buildModule(template: Uint8Array, image: ModelImage, vectors: TestVectors, description: unknown): BuiltModule {
+/** `headerAt`: the template's __heap_base, where its btnn_* functions read the header (≤ image.base). */
+export function buildModule(template: Uint8Array, image: ModelImage, vectors: TestVectors, description: unknown, headerAt = image.base): BuiltModule {
+  if (headerAt > image.base || headerAt % 16) throw new Error(`export: header at ${headerAt}, image at ${image.base}`);
   const vectorsAt = align16(image.endBytes);
   const vecIn = vectorsAt, vecOut = align16(vecIn + vectors.inputs.length);
   const end = vecOut + vectors.outputs.length;
@@ -48,16 +50,16 @@ export function buildModule(template: Uint8Array, image: ModelImage, vectors: Te
   header[H.inputCount] = image.inputs.length;
   image.inputs.forEach((x, i) => { header[H.inputs + 2 * i] = x.address; header[H.inputs + 2 * i + 1] = x.bytes; });
   // One segment for the constant part: header, weights, tables, program; one for the test vectors.
-  const head = new Uint8Array(image.arenaAt - image.base);
+  const head = new Uint8Array(image.arenaAt - headerAt);
   head.set(new Uint8Array(header.buffer), 0);
-  head.set(image.constBytes, image.weightsAt - image.base);
-  head.set(new Uint8Array(image.program.buffer), image.programAt - image.base);
+  head.set(image.constBytes, image.weightsAt - headerAt);
+  head.set(new Uint8Array(image.program.buffer), image.programAt - headerAt);
   const tail = new Uint8Array(end - vecIn);
   tail.set(vectors.inputs, 0);
   tail.set(vectors.outputs, vecOut - vecIn);
   const bytes = editModule(template, {
     pages,
-    segments: [{ offset: image.base, bytes: head }, { offset: vecIn, bytes: tail }],
+    segments: [{ offset: headerAt, bytes: head }, { offset: vecIn, bytes: tail }],
     custom: [{ name: 'btnn.model', bytes: new TextEncoder().encode(JSON.stringify(description)) }],
   });
   return { bytes, memoryBytes: pages * WASM_PAGE_BYTES, vectorsAt };

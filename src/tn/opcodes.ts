@@ -25,6 +25,12 @@ export const OP_TABLE = {
   scale: { code: 15, words: 5 },
   lut: { code: 16, words: 6 },
   affine: { code: 17, words: 8 },
+  qgemm: { code: 18, words: 21 },
+  qpermute: { code: 19, words: (o: { dims: number[] }): number => 6 + 3 * o.dims.length },
+  qbias: { code: 20, words: 7 },
+  qrelu: { code: 21, words: 6 },
+  qlut: { code: 22, words: 7 },
+  qaffine: { code: 23, words: 10 },
 } as const;
 
 export type OpName = keyof typeof OP_TABLE;
