@@ -9,7 +9,7 @@
 //            h problems: acc = Σ_t Σ_k A·B in int32, wrapping (what i32.add and i32x4.dot_i16x8_s do;
 //            the host counts would-be wraps in the golden model); then int32 C: acc itself (shift 0);
 //            int8/int16 C: acc / 2^shift rounded to nearest, ties to even (shift > 0) or acc · 2^−shift
-//            (shift ≤ 0), saturated to C's type. The requantisation sits here, between factor
+//            (shift ≤ 0), saturated to C's type (the host keeps |shift| ≤ 31). The requantisation sits here, between factor
 //            contractions, because a contraction is where the range of the values changes.
 //   QPERMUTE [19, 6 + 3·rank, dst, src, rank, elemBytes, dims[rank], srcStrides[rank], odometer[rank]]
 //   QBIAS    [20, 7, y, bias, rows, cols, type]     y[r][j] = sat(y[r][j] + bias[j]), bias int32 at y's scale
@@ -65,32 +65,46 @@ export function requantQ(acc: i32, shift: i32, type: i32): i32 {
   return sat(<i64>q + up, type);
 }
 
-export function qgemm(p: usize): void {
+/** Σ_t Σ_k A·B for one C element, A of element type TA, B of TB: the type branch is hoisted out. */
+// @ts-ignore: decorator
+@inline function dotQ<TA, TB>(ax: usize, ia0: usize, sai: usize, bx: usize, ib0: usize, t: i32, k: i32, sak: usize, ldb: usize, strideA: usize, strideB: usize): i32 {
+  let acc: i32 = 0;
+  const sa = sak * sizeof<TA>(), sb = ldb * sizeof<TB>();
+  for (let tt = 0; tt < t; tt++) {
+    let pa = ax + (<usize>tt * strideA + ia0) * sizeof<TA>(), pb = bx + (<usize>tt * strideB + ib0) * sizeof<TB>();
+    for (let kk = 0; kk < k; kk++) {
+      acc += <i32>load<TA>(pa) * <i32>load<TB>(pb); // |product| ≤ 2^30; the add wraps
+      pa += sa; pb += sb;
+    }
+  }
+  return acc;
+}
+
+function qgemmTyped<TA, TB>(p: usize, cT: i32): void {
   const c = addr(p, 2), ldc = word(p, 3);
   const a = addr(p, 4), sai = word(p, 5), sak = word(p, 6), strideA = word(p, 7);
   const b = addr(p, 8), ldb = word(p, 9), strideB = word(p, 10);
   const m = word(p, 11), n = word(p, 12), k = word(p, 13), t = word(p, 14);
   const h = word(p, 15), hc = word(p, 16), ha = word(p, 17), hb = word(p, 18);
-  const types = word(p, 19), shift = word(p, 20);
-  const aT = types & 3, bT = (types >> 2) & 3, cT = (types >> 4) & 3;
+  const shift = word(p, 20);
   for (let x = 0; x < h; x++) {
     const cx = c + ((<usize>x * hc) << elemShift(cT));
-    const ax = a + ((<usize>x * ha) << elemShift(aT)), bx = b + ((<usize>x * hb) << elemShift(bT));
+    const ax = a + <usize>x * ha * sizeof<TA>(), bx = b + <usize>x * hb * sizeof<TB>();
     for (let i = 0; i < m; i++) {
       for (let j = 0; j < n; j++) {
-        let acc: i32 = 0;
-        for (let tt = 0; tt < t; tt++) {
-          let ia = <usize>tt * strideA + <usize>i * sai, ib = <usize>tt * strideB + <usize>j;
-          for (let kk = 0; kk < k; kk++) {
-            acc += loadQ(ax, ia, aT) * loadQ(bx, ib, bT); // |product| ≤ 2^30; the add wraps
-            ia += <usize>sak; ib += <usize>ldb;
-          }
-        }
-        const out = <usize>i * ldc + <usize>j;
-        storeQ(cx, out, cT == Q_I32 ? acc : requantQ(acc, shift, cT), cT);
+        const acc = dotQ<TA, TB>(ax, <usize>i * sai, sai, bx, <usize>j, t, k, <usize>sak, <usize>ldb, <usize>strideA, <usize>strideB);
+        storeQ(cx, <usize>i * ldc + <usize>j, cT == Q_I32 ? acc : requantQ(acc, shift, cT), cT);
       }
     }
   }
+}
+
+export function qgemm(p: usize): void {
+  const types = word(p, 19);
+  const aT = types & 3, bT = (types >> 2) & 3, cT = (types >> 4) & 3;
+  if (aT == Q_I8) { if (bT == Q_I8) qgemmTyped<i8, i8>(p, cT); else qgemmTyped<i8, i16>(p, cT); }
+  else if (bT == Q_I8) qgemmTyped<i16, i8>(p, cT);
+  else qgemmTyped<i16, i16>(p, cT);
 }
 
 /** As the f32 permute (assembly/tn.ts), over elements of 1, 2 or 4 bytes. */

@@ -21,6 +21,9 @@ import { exportModel } from '../src/export/export.js';
 import { WasmModel, moduleDescription } from '../src/export/module.js';
 import { classOf } from '../src/export/abi.js';
 import { loadData } from '../src/data/source.js';
+import { calibrationRows } from '../src/export/calibration.js';
+import { quantiseModel, layoutQuant } from '../src/export/quant-image.js';
+import { ImageRunner } from '../src/export/run-image.js';
 // @ts-expect-error plain ESM script without type declarations
 import { wasmHosts } from '../src/scripts/wasm-hosts.mjs';
 
@@ -50,7 +53,10 @@ async function randomModel(core: Core, name: string, spec: ModelSpec, seed: numb
 // Interpreters run these at ~40 M multiply-adds/s: random full-rank models get a few hundred rows,
 // the small trained SVI model the whole test set.
 const ROWS = 200;
-const testImages = loadData('mnist').test.inputs[0].data as Uint8Array;
+/** Calibration rows (the CLI's default is 512; fewer keep the JS calibration pass short here). */
+const CALIBRATE = 64;
+const mnistTest = loadData('mnist').test;
+const testImages = mnistTest.inputs[0].data as Uint8Array;
 /** The first test rows as the model's input reads them: bytes, or (f32 inputs) their values as floats. */
 const inBin = (rows: number, dtype: string): string => {
   const p = join(tmp, `mnist-${rows}-${dtype}.bin`);
@@ -76,6 +82,23 @@ function reference(core: Core, modelPath: string, spec: ModelSpec, rows: number)
   return out;
 }
 
+/** The integer reference: the model quantised as eval --bits does, run by the node core. */
+function intReference(core: Core, modelPath: string, spec: ModelSpec, bits: 8 | 16, rows: number): Uint8Array {
+  const model = { ...loadModel(modelPath), spec };
+  const cal = calibrationRows(spec, mnistTest, undefined, CALIBRATE);
+  const q = quantiseModel(model, { bits, calibration: cal.calibration });
+  cal.close();
+  const runner = new ImageRunner(core, layoutQuant(q, { base: core.exports.heapBase(), bits }));
+  const out = new Uint8Array(rows * 44);
+  const view = new DataView(out.buffer);
+  for (let r = 0; r < rows; r++) {
+    const scores = runner.run(testImages, r * 784);
+    view.setInt32(r * 44, classOf('argmaxF32', runner.scores()), true);
+    out.set(scores, r * 44 + 4);
+  }
+  return out;
+}
+
 function firstDiff(a: Uint8Array, b: Uint8Array): string {
   if (a.length !== b.length) return `lengths ${a.length} vs ${b.length}`;
   const i = a.findIndex((x, j) => x !== b[j]);
@@ -93,25 +116,26 @@ models.push({ name: 'mlp-mixed', path: await randomModel(core, 'mlp-mixed', mnis
 models.push({ name: 'fixture-ttm', path: join(root, 'test', 'fixtures', 'v1', 'ttm.safetensors'), rows: 2000 });
 models.push({ name: 'fixture-svi', path: join(root, 'test', 'fixtures', 'v1', 'svi.safetensors'), rows: 10000 });
 
-for (const m of models) {
-  t.test(`${m.name}: exported modules and C reproduce btnn bit for bit`, async (t) => {
+for (const m of models) for (const bits of [32, 16, 8] as const) {
+  t.test(`${m.name} at ${bits} bits: exported modules and C reproduce btnn bit for bit`, async (t) => {
     let want: Uint8Array | null = null, rows = '';
+    const rowCount = bits === 32 || m.name.startsWith('fixture') ? m.rows : 100;
     for (const target of ['wasm', 'wasm-simd', 'c'] as const) {
-      const dir = join(tmp, `${m.name}-${target}`);
-      const r = await exportModel(m.path, { out: dir, target, testVectors: 16 });
+      const dir = join(tmp, `${m.name}-${bits}-${target}`);
+      const r = await exportModel(m.path, { out: dir, target, bits, testVectors: 16, calibrate: CALIBRATE });
       t.equal(r.testVectors, 16, `${target}: 16 test vectors`);
       const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
       // The exported spec is the model's bound to MNIST (bytes in), as btnn eval runs it.
       t.equal(json.spec.inputs[0].dtype, 'u8', `${target}: reads MNIST's bytes`);
-      want ??= reference(core, m.path, json.spec, m.rows);
-      rows ||= inBin(m.rows, json.spec.inputs[0].dtype);
+      want ??= bits === 32 ? reference(core, m.path, json.spec, rowCount) : intReference(core, m.path, json.spec, bits, rowCount);
+      rows ||= inBin(rowCount, json.spec.inputs[0].dtype);
       t.equal(json.arenaBytes, r.arenaBytes, `${target}: model.json arenaBytes`);
       if (target !== 'c') {
         const bytes = new Uint8Array(readFileSync(join(dir, 'model.wasm')));
         t.same(WebAssembly.Module.imports(new WebAssembly.Module(bytes)), [], `${target}: no imports`);
         t.equal(r.moduleBytes, bytes.length, `${target}: moduleBytes is the file's size`);
         t.equal(moduleDescription(bytes)?.arenaBytes, r.arenaBytes, `${target}: the module carries its description`);
-        const v8 = await WasmModel.load(bytes, 'argmaxF32');
+        const v8 = await WasmModel.load(bytes, bits === 32 ? 'argmaxF32' : 'argmaxI32');
         t.same(v8.check(), { reproduced: 16, count: 16 }, `${target}: btnn_check() = 16 in V8`);
         if (hosts.skip) { t.skip(`wasm3/WAMR: ${hosts.skip}`); continue; }
         const runtimes = target === 'wasm' ? [['wasm3', hosts.wasm3Host], ['WAMR', hosts.wamrHost]] : [['WAMR', hosts.wamrHost]];
@@ -121,7 +145,7 @@ for (const m of models) {
           const out = join(dir, `out-${name}.bin`);
           await exec(host, [join(dir, 'model.wasm'), 'run', rows, out]);
           const got = new Uint8Array(readFileSync(out));
-          t.ok(got.length === want!.length && got.every((x, j) => x === want![j]), `${target} on ${name}: ${m.rows} rows, every class and score equal btnn's (${firstDiff(got, want!)})`);
+          t.ok(got.length === want!.length && got.every((x, j) => x === want![j]), `${target} on ${name}: ${rowCount} rows, every class and score equal btnn's (${firstDiff(got, want!)})`);
         }
       } else {
         if (!gcc) { t.skip('gcc is not installed'); continue; }
@@ -133,14 +157,14 @@ for (const m of models) {
         const out = join(dir, 'out.bin');
         t.equal(spawnSync(exe, ['run', rows, out]).status, 0, 'C: runs the rows');
         const got = new Uint8Array(readFileSync(out));
-        t.ok(got.length === want!.length && got.every((x, j) => x === want![j]), `C: ${m.rows} rows, every class and score equal btnn's (${firstDiff(got, want!)})`);
+        t.ok(got.length === want!.length && got.every((x, j) => x === want![j]), `C: ${rowCount} rows, every class and score equal btnn's (${firstDiff(got, want!)})`);
       }
     }
   });
 }
 
 t.test('the module: fixed memory, no memory.grow; eval of model.wasm in V8 matches the model file', async (t) => {
-  const dir = join(tmp, 'fixture-ttm-wasm');
+  const dir = join(tmp, 'fixture-ttm-32-wasm');
   const bytes = new Uint8Array(readFileSync(join(dir, 'model.wasm')));
   const mod = new WebAssembly.Module(bytes);
   const mem = WebAssembly.Module.exports(mod).find((e) => e.kind === 'memory');

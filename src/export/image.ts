@@ -54,6 +54,8 @@ export interface ModelImage {
   quant?: QuantProgram;
   qaddress?: (ref: QRef) => number;
   qops?: QOp[];
+  /** The integer image's constants: where each sits and its element type (the C writer's arrays). */
+  qconsts?: { key: string; at: number; bytes: Uint8Array; elem: 'i8' | 'i16' | 'i32' | 'f32' }[];
 }
 
 export interface ImageOptions {

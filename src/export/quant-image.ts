@@ -67,7 +67,7 @@ export function layoutQuant(q: Quantised, o: ImageOptions & { bits: 8 | 16 }): M
   let cursor = weightsAt, weightsBytes = 0;
   for (const c of ordered) {
     constAt.set(c.key, cursor);
-    constElem.set(c.key, isWeight(c.key) ? o.bits / 8 : 4);
+    constElem.set(c.key, c.elem === 'i8' ? 1 : c.elem === 'i16' ? 2 : 4);
     if (isWeight(c.key)) weightsBytes = cursor + c.bytes.length - weightsAt;
     cursor = align(cursor + c.bytes.length);
   }
@@ -98,6 +98,7 @@ export function layoutQuant(q: Quantised, o: ImageOptions & { bits: 8 | 16 }): M
     output: { address: placed.get(io.output.key)!, width, bytes: width * 4, dtype: 'i32', frac: quant.outputFrac },
     classRule: 'argmaxI32', ops, address: () => { throw new Error('export: f32 addresses of an integer image'); }, constBytes,
     bits: o.bits, quant, qaddress, qops: quant.ops,
+    qconsts: ordered.map((c) => ({ key: c.key, at: constAt.get(c.key)!, bytes: c.bytes, elem: c.elem })),
   };
 }
 

@@ -28,7 +28,7 @@ export type QOp =
   | { op: 'qaffine'; dst: QRef; src: QRef; mean: QRef; invStd: QRef; rows: number; cols: number; type: QType; frac: number };
 
 /** A constant the quantised program reads: packed integers (weights, biases, tables) or f32 (affine tables). */
-export interface QConst { key: string; bytes: Uint8Array }
+export interface QConst { key: string; bytes: Uint8Array; elem: 'i8' | 'i16' | 'i32' | 'f32' }
 
 export interface QuantProgram {
   bits: 8 | 16;
@@ -106,7 +106,7 @@ export function quantiseProgram(q: QuantInputs): QuantProgram {
       const frac = fracFor(mx, q.bits);
       const data = q.bits === 8 ? new Int8Array(w.length) : new Int16Array(w.length);
       for (let i = 0; i < w.length; i++) data[i] = quantize(w[i], { bits: q.bits, frac }, 'nearest-even', counters);
-      consts.set(key, { key, bytes: new Uint8Array(data.buffer) });
+      consts.set(key, { key, bytes: new Uint8Array(data.buffer), elem: q.bits === 8 ? 'i8' : 'i16' });
       weightFracs[key] = frac;
     }
     return { frac: weightFracs[key], type: wT };
@@ -135,7 +135,7 @@ export function quantiseProgram(q: QuantInputs): QuantProgram {
         const ints = new Int32Array(256);
         for (let b = 0; b < 256; b++) ints[b] = quantize(table[o.table.off + b], { bits: q.bits, frac }, 'nearest-even', counters);
         const key = `${o.table.buf}.q${i}`;
-        consts.set(key, { key, bytes: new Uint8Array(ints.buffer) });
+        consts.set(key, { key, bytes: new Uint8Array(ints.buffer), elem: 'i32' });
         write(o.dst.buf, { off: o.dst.off, len: o.n, frac, type: actT });
         activationFracs.push({ op: i, kind: 'input', frac, maxAbs: outputMax(i) });
         ops.push({ op: 'qlut', dst: o.dst, src: o.src, n: o.n, table: { buf: key, off: 0 }, type: actT });
@@ -145,7 +145,7 @@ export function quantiseProgram(q: QuantInputs): QuantProgram {
         const frac = fracFor(outputMax(i), q.bits);
         write(o.dst.buf, { off: o.dst.off, len: o.rows * o.cols, frac, type: actT });
         activationFracs.push({ op: i, kind: 'input', frac, maxAbs: outputMax(i) });
-        for (const r of [o.mean, o.invStd]) if (!consts.has(r.buf)) consts.set(r.buf, { key: r.buf, bytes: new Uint8Array(q.constant(r.buf)!.slice().buffer) });
+        for (const r of [o.mean, o.invStd]) if (!consts.has(r.buf)) consts.set(r.buf, { key: r.buf, bytes: new Uint8Array(q.constant(r.buf)!.slice().buffer), elem: 'f32' });
         ops.push({ op: 'qaffine', dst: o.dst, src: o.src, mean: o.mean, invStd: o.invStd, rows: o.rows, cols: o.cols, type: actT, frac });
         return;
       }
@@ -181,7 +181,7 @@ export function quantiseProgram(q: QuantInputs): QuantProgram {
         const ints = new Int32Array(o.cols);
         for (let j = 0; j < o.cols; j++) ints[j] = quantize(b[o.bias.off + j], { bits: 32, frac: y.frac }, 'nearest-even', counters);
         const key = `${o.bias.buf}.q${i}`;
-        consts.set(key, { key, bytes: new Uint8Array(ints.buffer) });
+        consts.set(key, { key, bytes: new Uint8Array(ints.buffer), elem: 'i32' });
         ops.push({ op: 'qbias', y: o.y, bias: { buf: key, off: 0 }, rows: o.rows, cols: o.cols, type: y.type });
         return;
       }

@@ -18,7 +18,7 @@ int main(int argc, char **argv) {
   FILE *in = fopen(argv[2], "rb"), *out = fopen(argv[3], "wb");
   if (!in || !out) { fprintf(stderr, "cannot open %s or %s\n", argv[2], argv[3]); return 1; }
   static btnn_input0_t x[BTNN_INPUT0_WIDTH];
-  float scores[BTNN_OUTPUTS];
+  btnn_score_t scores[BTNN_OUTPUTS];
   long rows = 0;
   for (;;) {
     size_t got = fread(x, sizeof x[0], BTNN_INPUT0_WIDTH, in);
