@@ -26,7 +26,7 @@ export function formatSummary(r: SimReport): string {
   lines.push(`[btnn hw-sim] ${title(r)} (${r.deviceName})`);
   lines.push(`[btnn hw-sim] Arena allocation total ${r.totalBytes} bytes (${kib(r.totalBytes)} KiB); buffers never live together share ${r.sharedBytes} bytes (unshared: ${r.unsharedBytes})`);
   lines.push(`[btnn hw-sim] Budget ${r.budgetBytes} bytes (${kib(r.budgetBytes)} KiB): ${fitLine(r)}`);
-  if (r.bits !== 32) lines.push(`[btnn hw-sim] ${r.bits}-bit plan is a projection: the runtime is f32-only today`);
+  if (r.bits !== 32) lines.push(`[btnn hw-sim] ${r.bits}-bit runtime plan is a projection (Node training computes in f32); the exported module's figures below are exact`);
   for (const k of BUFFER_KINDS) {
     const bytes = r.categories[k];
     const n = r.buffers.filter((b) => b.kind === k).length;
@@ -38,6 +38,11 @@ export function formatSummary(r: SimReport): string {
     lines.push(`[btnn hw-sim] layer '${l.name}' used ${l.bytes} bytes (+ ${l.paramBytes} bytes of params), ${l.macs} MACs, est. ${fmtMs(l.ms)} ms (${l.bound}-bound)`);
   }
   lines.push(`[btnn hw-sim] Estimated time ${fmtMs(r.totalMs)} ms, energy ${r.totalEnergyUj.toFixed(1)} uJ per ${r.mode === 'train' ? 'training step' : 'batch'} (roofline lower bound)`);
+  const d = r.deployment;
+  if (d) {
+    lines.push(`[btnn hw-sim] Exported module (btnn export --bits ${r.bits}, one row): ${d.weightsBytes} weight + ${d.tablesBytes} bias/table + ${d.programBytes} program bytes ${d.flashBudgetBytes === null ? 'in RAM (no flash for weights)' : `in flash (${d.flashBudgetBytes} bytes): ${d.fitsFlash ? 'fits' : 'does not fit'}`}; arena ${d.arenaBytes} bytes, ${d.ramBytes} bytes of RAM (budget ${d.ramBudgetBytes}): ${d.fitsRam ? 'fits' : 'does not fit'}`);
+    if (!d.fitsFlash || !d.fitsRam) lines.push(`[btnn hw-sim] biggest consumer of ${d.fitsFlash ? 'RAM' : 'flash'}: ${d.biggest.name} (${d.biggest.bytes} bytes)`);
+  }
   return lines.join('\n') + '\n';
 }
 

@@ -34,6 +34,8 @@ import { tensorLayers, type ModelSpec } from '../src/spec/types.js';
 import type { BufferDecl } from '../src/layers/types.js';
 import { ModelFileError } from '../src/model/file.js';
 import { showValue } from '../src/util/show.js';
+import { deployment, type Deployment } from './deployment.js';
+import { inferenceSpec } from '../src/image/image.js';
 
 export type SimMode = CostMode;
 export type SimBits = CostBits;
@@ -128,6 +130,11 @@ export interface SimReport {
   assumptions: string[];
   /** Present when the model carries its history (trained with --inference svi|map). */
   rankHistory?: RankHistoryPoint[];
+  /**
+   * mode infer: the exported module (`btnn export --bits`, one row): constants and program in flash
+   * where the device has it, the arena in RAM (hw-sim/deployment.ts). Its verdict is the deployment's.
+   */
+  deployment?: Deployment;
 }
 
 export const BUFFER_KINDS: readonly BufferKind[] = ['rng', 'params', 'grads', 'optimizer', 'variational', 'activations', 'workspace', 'fixed', 'batch', 'dataset', 'meta'];
@@ -249,5 +256,9 @@ export function simulate(opts: SimOptions): SimReport {
     totalEnergyUj: cost.totalEnergyUj,
     assumptions,
     ...(opts.rankHistory ? { rankHistory: opts.rankHistory } : {}),
+    ...(mode === 'infer' ? { deployment: deployment(inferenceSpec(spec), device, bits) } : {}),
   };
 }
+
+/** The verdict a user acts on: the deployment's for inference, the runtime plan's for training. */
+export const reportFits = (r: SimReport): boolean => (r.deployment ? r.deployment.fitsFlash && r.deployment.fitsRam : r.fits);

@@ -76,7 +76,7 @@ t.test('user errors exit 2 and name the bad value', async (t) => {
     [['train', '--epochs', 'two'], /--epochs two: must be an integer/],
     [['train', '--epoch', '3'], /train: unknown option --epoch; did you mean --epochs\? \(its options: --data /],
     [['eval', '--epochs', '99', '--lr', 'abc'], /eval: unknown option --epochs \(its options: --model /],
-    [['eval', '--bits', '8'], /eval: unknown option --bits/],
+    [['eval', '--bits', '8'], /eval needs --model FILE/],
     [['train', '--device', 'x'], /train: unknown option --device/],
     [['train', '--seed', '-1'], /--seed -1: must be an integer in 0\.\./],
     [['train', '--epochs', '0'], /--epochs 0: must be an integer in 1\.\.10000/],
@@ -156,7 +156,7 @@ t.test('simulate prints the plan against a device budget and writes the reports'
   const dir = mkdtempSync(join(tmpdir(), 'btnn-sim-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const train = btnn('simulate', '--spec', 'default', '--device', 'esp32-s3', '--mode', 'train', '--batch', '512', '--out', join(dir, 'a'));
-  t.equal(train.status, 0, `exits 0 (stderr: ${train.stderr.slice(-300)})`);
+  t.equal(train.status, 3, `does not fit: exit 3 (stderr: ${train.stderr.slice(-300)})`);
   t.match(train.stdout, /does not fit: over budget by \d+ bytes/, 'training the default model at batch 512 does not fit an ESP32-S3');
   t.same(readdirSync(join(dir, 'a')).sort(), ['report.html', 'report.json', 'report.md']);
   const infer = btnn('simulate', '--spec', 'default', '--device', 'stm32h7', '--mode', 'infer', '--bits', '8', '--json');

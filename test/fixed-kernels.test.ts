@@ -5,7 +5,7 @@ import t, { type Test } from 'tap';
 import { loadCore, FLAVOURS, type Core } from '../src/core/wasm.js';
 import {
   dotI16, requantize, q15MulrSat, newCounters, INT32_MIN, INT32_MAX, type QFormat, type Rounding,
-} from '../hw-sim/fixed-point.js';
+} from '../hw-sim/fixed/fixed-point.js';
 
 interface FixedExports {
   heapBase(): number;

@@ -5,7 +5,7 @@ import t from 'tap';
 import {
   Pcg32, quantize, dequantize, requantize, qMin, qMax, newCounters, addWrap32, addSat32, mulAcc,
   dotI16, dotI16x8, dotI8, q15MulrSat, INT32_MIN, INT32_MAX, type QFormat, type Rounding,
-} from '../hw-sim/fixed-point.js';
+} from '../hw-sim/fixed/fixed-point.js';
 
 const Q8: QFormat = { bits: 8, frac: 0 };
 const Q16: QFormat = { bits: 16, frac: 0 };

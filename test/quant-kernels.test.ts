@@ -7,7 +7,7 @@
 // hand-made cases, and its refusals (unknown op, wrong length word) too.
 import t from 'tap';
 import { loadCore, FLAVOURS, type Core } from '../src/core/wasm.js';
-import { runQuantProgram, newQuantCounters, type QuantCounters } from '../hw-sim/quant-program.js';
+import { runQuantProgram, newQuantCounters, type QuantCounters } from '../hw-sim/fixed/quant-program.js';
 
 const QGEMM = 18, QPERMUTE = 19, QBIAS = 20, QRELU = 21, QLUT = 22, QAFFINE = 23;
 const I8 = 0, I16 = 1, I32 = 2;

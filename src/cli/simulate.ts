@@ -5,7 +5,7 @@ import type { ModelSpec } from '../spec/types.js';
 import { modelParams } from '../model/layers.js';
 import { loadModel } from '../model/file.js';
 import { loadDevice, listDevices } from '../../hw-sim/devices.js';
-import { simulate, validateRankHistory, type RankHistoryPoint } from '../../hw-sim/simulate.js';
+import { simulate, reportFits, validateRankHistory, type RankHistoryPoint } from '../../hw-sim/simulate.js';
 import { formatSummary, writeReports } from '../../hw-sim/report.js';
 import { UsageError, choiceOption, intOption, type Command, type Values } from './options.js';
 import { MODEL_OPTIONS, parseModel } from './train.js';
@@ -89,8 +89,11 @@ function run(values: Values): number {
     }
     if (!values.json) console.log(`wrote ${Object.values(paths).join(', ')}`);
   }
-  return 0;
+  return reportFits(report) ? 0 : EXIT_DOES_NOT_FIT;
 }
+
+/** Exit status when the model does not fit the device (documented in --help). */
+const EXIT_DOES_NOT_FIT = 3;
 
 export const SIMULATE: Command = {
   name: 'simulate',
@@ -103,12 +106,18 @@ export const SIMULATE: Command = {
     ...MODEL_OPTIONS,
     spec: { type: 'string', arg: 'default|FILE.json', help: 'the default MNIST spec (default; --format and --max-rank apply as in\ntrain), or a ModelSpec file' },
     mode: { type: 'string', arg: 'train|infer', help: 'what must fit (default train)' },
-    bits: { type: 'string', arg: '8|16|32', help: 'element width; 8 and 16 are projections (the runtime computes in f32)' },
+    bits: { type: 'string', arg: '8|16|32', help: 'element width: the exported module at that width is exact (mode infer);\nthe Node runtime plan at 8 and 16 is a projection (it trains in f32)' },
     batch: { type: 'string', arg: 'N', help: 'batch size (default 128 for train, 1 for infer)' },
     lanes: { type: 'string', arg: 'N', help: 'batch lanes, as train\'s --lanes (default 1: the leanest plan); with the\nsame --batch and --lanes the plan is exactly what train allocates' },
     out: { type: 'string', arg: 'DIR', help: 'also write DIR/report.json, report.md, report.html' },
     json: { type: 'boolean', help: 'print report.json on stdout instead of the summary' },
     fit: { type: 'boolean', help: 'the inverse question: for 32-, 16- and 8-bit elements (or --bits), the\nlargest max rank (1..64; the model\'s ranks capped at it, or the default\nspec built at it) whose plan fits the device. The answer is memory only:\nbtnn has no quantised evaluation yet' },
   },
+  notes: [
+    'Exit status: 0 fits; 3 does not fit (the summary names the biggest consumer); 2 a usage error.',
+    '--mode infer also reports the exported module (btnn export --bits B, one row): its constants',
+    '(weights in their tensor format, biases, tables) and program in flash where the device has flash,',
+    'its arena in RAM — the verdict and exit status are that module\'s. Posterior scales never count.',
+  ].join('\n'),
   run: (values) => run(values),
 };

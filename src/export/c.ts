@@ -8,9 +8,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Op, Ref } from '../tn/compile.js';
 import type { QOp, QRef } from '../quant/lower.js';
-import type { ModelImage } from './image.js';
+import type { ModelImage } from '../image/image.js';
 import type { TestVectors } from './module.js';
-import { ExportError } from './image.js';
+import { ExportError } from '../image/image.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 

@@ -6,7 +6,7 @@ import type { ModelSpec } from '../spec/types.js';
 import { loadData } from '../data/source.js';
 import { closeDataset, sliceRows, type Dataset } from '../data/dataset.js';
 import { bindSpec, dataSource } from '../train/data.js';
-import type { Calibration } from './quant-image.js';
+import type { Calibration } from '../image/quant-image.js';
 
 export function calibrationRows(spec: ModelSpec, test: Dataset, data: string | undefined, rows: number): { calibration: Calibration; close: () => void; from: string } {
   const src = data ?? 'mnist';

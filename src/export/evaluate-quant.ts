@@ -6,12 +6,12 @@ import { loadCore, type Flavour } from '../core/wasm.js';
 import { dataSource } from '../train/data.js';
 import { loadTestFor } from '../train/evaluate.js';
 import { closeDataset } from '../data/dataset.js';
-import { buildImage, type ModelImage } from './image.js';
-import { quantiseModel, layoutQuant } from './quant-image.js';
+import { buildImage, type ModelImage } from '../image/image.js';
+import { quantiseModel, layoutQuant } from '../image/quant-image.js';
 import { calibrationRows } from './calibration.js';
 import { ImageRunner } from './run-image.js';
 import { rowBytes, writeRow } from './rows.js';
-import { classOf } from './abi.js';
+import { classOf } from '../image/abi.js';
 
 export interface QuantEvalResult {
   dataset: string; testSamples: number; bits: number; testAccuracy: number; f32Accuracy: number; dropPoints: number;

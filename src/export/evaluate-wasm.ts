@@ -8,8 +8,8 @@ import { loadTestFor } from '../train/evaluate.js';
 import { ModelFileError } from '../model/file.js';
 import { WasmModel, moduleDescription } from './module.js';
 import { rowBytes, writeRow } from './rows.js';
-import type { ImageInput } from './image.js';
-import type { ClassRule } from './abi.js';
+import type { ImageInput } from '../image/image.js';
+import type { ClassRule } from '../image/abi.js';
 
 export interface WasmEvalResult { dataset: string; testSamples: number; testAccuracy: number; runtime: 'v8'; bits: number; target: string }
 

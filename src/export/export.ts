@@ -12,12 +12,12 @@ import { closeDataset, sliceRows, type Dataset } from '../data/dataset.js';
 import { modelParams } from '../model/layers.js';
 import { makeDirs } from '../io/mkdir.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { buildImage, ExportError, type ModelImage } from './image.js';
+import { buildImage, ExportError, type ModelImage } from '../image/image.js';
 import { buildModule, templateBase, templateBytes, WasmModel, type WasmTarget, type TestVectors } from './module.js';
 import { rowBytes, writeRow } from './rows.js';
 import { writeC } from './c.js';
-import { ABI_VERSION } from './abi.js';
-import { quantiseModel, layoutQuant, type Quantised } from './quant-image.js';
+import { ABI_VERSION } from '../image/abi.js';
+import { quantiseModel, layoutQuant, type Quantised } from '../image/quant-image.js';
 import { calibrationRows } from './calibration.js';
 import { ImageRunner } from './run-image.js';
 

@@ -4,8 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { wasmPath } from '../core/wasm.js';
 import { editModule, customSection } from './wasm-binary.js';
-import { ABI_VERSION, CLASS_RULE, H, HEADER_BYTES, MAGIC, classOf, type ClassRule } from './abi.js';
-import type { ModelImage, ImageInput } from './image.js';
+import { ABI_VERSION, CLASS_RULE, H, HEADER_BYTES, MAGIC, classOf, type ClassRule } from '../image/abi.js';
+import type { ModelImage, ImageInput } from '../image/image.js';
 import { rowBytes } from './rows.js';
 
 export type WasmTarget = 'wasm' | 'wasm-simd';

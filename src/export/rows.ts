@@ -1,7 +1,7 @@
 // One data row as the bytes an exported module reads at its input addresses: every input's row in
 // its dtype (u8 bytes, f32 or i32 little-endian), inputs concatenated in spec order.
 import type { DataSource, RowSource } from '../runtime/runtime.js';
-import type { ImageInput } from './image.js';
+import type { ImageInput } from '../image/image.js';
 
 function rowValues(src: RowSource, start: number, end: number): ArrayLike<number> {
   return typeof (src as { subarray?: unknown }).subarray === 'function'

@@ -2,7 +2,7 @@
 // into the core's memory at the image's addresses, one row per tnRun. This is the reference an
 // exported module must reproduce (integer images: `btnn eval --bits`), and the engine of eval --bits.
 import type { Core } from '../core/wasm.js';
-import type { ModelImage } from './image.js';
+import type { ModelImage } from '../image/image.js';
 
 const WASM_PAGE_BYTES = 65536;
 

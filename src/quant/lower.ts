@@ -8,7 +8,7 @@
 // scale of what they are added to; ReLU is a max; permutes move integers.
 import type { Op, Ref } from '../tn/compile.js';
 import { product } from '../util/math.js';
-import { quantize, newCounters, type FixedCounters } from '../../hw-sim/fixed-point.js';
+import { quantize, newCounters, type FixedCounters } from '../../hw-sim/fixed/fixed-point.js';
 import { destExtent } from './calibrate.js';
 
 export const Q = { i8: 0, i16: 1, i32: 2 } as const;

@@ -19,10 +19,10 @@ import type { ModelSpec } from '../../src/spec/types.js';
 import { validateSpec } from '../../src/spec/validate.js';
 import { exportModel } from '../../src/export/export.js';
 import { WasmModel, moduleDescription } from '../../src/export/module.js';
-import { classOf } from '../../src/export/abi.js';
+import { classOf } from '../../src/image/abi.js';
 import { loadData } from '../../src/data/source.js';
 import { calibrationRows } from '../../src/export/calibration.js';
-import { quantiseModel, layoutQuant } from '../../src/export/quant-image.js';
+import { quantiseModel, layoutQuant } from '../../src/image/quant-image.js';
 import { ImageRunner } from '../../src/export/run-image.js';
 // @ts-expect-error plain ESM script without type declarations
 import { wasmHosts } from '../../src/scripts/wasm-hosts.mjs';

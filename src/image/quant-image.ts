@@ -24,14 +24,26 @@ function rowValues(src: DataSource['inputs'][string], start: number, end: number
 export interface Quantised { front: FrontEnd; quant: QuantProgram; tensorOf: Map<string, Float32Array>; tables: Map<string, Float32Array> }
 
 export function quantiseModel(model: LoadedModel, o: { arenaBytes?: number; bits: 8 | 16; calibration: Calibration }): Quantised {
-  const front = frontEnd(model, { base: 0, arenaBytes: o.arenaBytes });
-  const { spec, prepared, ops, io, classRule } = front;
+  let front = frontEnd(model, { base: 0, arenaBytes: o.arenaBytes });
+  const { spec, prepared, io, classRule } = front;
   if (classRule !== 'argmaxF32') throw new QuantError(`integer export needs a softmax classifier (its scores are argmax'ed as integers); this model's loss is ${spec.loss.kind}: use --bits 32`);
   const decl = new Map(prepared.buffers.map((b) => [b.name, b]));
   const tensorOf = new Map(prepared.slots.map((s) => [prepared.paramKey(s.name), model.tensors.get(s.name)!.data]));
   const tables = new Map(prepared.inputTables.map((t) => [t.key, inputTableValues(spec, t)]));
   const constant = (key: string): Float32Array | undefined => tensorOf.get(key) ?? tables.get(key);
   const elements = (key: string): number => { const d = decl.get(key)!; return d.dtype === 'u8' ? d.bytes : d.bytes / 4; };
+  // An f32 input fed as is (no standardisation) still needs quantising: an identity affine op
+  // (mean 0, 1/std 1) in front, with a table of its own, so its scale is calibrated like any other.
+  const ops = [...front.ops];
+  for (const x of io.inputs) {
+    if (x.dtype !== 'f32' || ops.some((o) => o.op === 'affine' && o.dst.buf === x.key)) continue;
+    const key = `${x.key}.identity`, pad = Math.ceil(x.width / 4) * 4;
+    const t = new Float32Array(2 * pad);
+    t.fill(1, pad);
+    tables.set(key, t);
+    ops.unshift({ op: 'affine', dst: { buf: x.key, off: 0 }, src: { buf: x.key, off: 0 }, mean: { buf: key, off: 0 }, invStd: { buf: key, off: pad }, rows: 1, cols: x.width });
+  }
+  front = { ...front, ops };
 
   // Calibration: the f32 program on N rows, each op's max |output|.
   const cal = new Calibrator(ops, {
