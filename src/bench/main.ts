@@ -1,9 +1,13 @@
-// `npm run bench [-- --json] [-- --rounds N]`: kernel throughput against this machine's measured
+// `npm run bench [-- --json] [-- --rounds N] [-- --export DIR…]`: kernel throughput against this machine's measured
 // f32x4 peak, and training samples/s of the default model.
 //
 // Shared VMs are noisy (CPU steal changes the clock we get from run to run), so every round times
 // the peak probe right before the kernel, and we report medians of GFLOP/s and of the per-round
 // kernel/peak ratio: a ratio is stable when the absolute numbers are not.
+import { exportLatency } from './export-latency.js';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { loadCore, type Core, type Flavour } from '../core/wasm.js';
 import { planMemory, findBuffer } from '../../hw-sim/plan/planner.js';
 import { Runtime } from '../runtime/runtime.js';
@@ -127,6 +131,25 @@ async function trainRow(core: Core, format: LayerFormat, batch: number, threads:
 
 export async function runBench(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
+  const exp = argv.indexOf('--export');
+  if (exp >= 0) {
+    // `--export DIR [DIR…]`: latency of exported modules (src/bench/export-latency.ts).
+    const dirs = argv.slice(exp + 1).filter((a) => !a.startsWith('--') && !/^\d+$/.test(a));
+    if (!dirs.length) { process.stderr.write('bench: --export needs one or more directories written by btnn export --target wasm\n'); return 2; }
+    // The host builder is a repo script (src/scripts), beside this file's sources or its build.
+    const here = dirname(fileURLToPath(import.meta.url));
+    const script = [join(here, '..', 'scripts', 'wasm-hosts.mjs'), join(here, '..', '..', '..', '..', 'src', 'scripts', 'wasm-hosts.mjs')].find((p) => existsSync(p))!;
+    const { wasmHosts } = await import(pathToFileURL(script).href);
+    const hosts = await wasmHosts();
+    if (hosts.skip) process.stderr.write(`bench: wasm3/WAMR skipped: ${hosts.skip}\n`);
+    const rows = await exportLatency(dirs, { rows: 1000, rounds: Math.max(3, Number(argv[argv.indexOf('--rounds') + 1]) || 5), hosts: hosts.skip ? {} : hosts });
+    if (json) process.stdout.write(JSON.stringify({ export: rows }, null, 2) + '\n');
+    else {
+      console.log('module                       bits  module B  weights B  arena B   V8 µs  WAMR µs  wasm3 µs  (per sample, medians)');
+      for (const r of rows) console.log(`${r.dir.padEnd(28)} ${String(r.bits).padStart(4)} ${String(r.moduleBytes).padStart(9)} ${String(r.weightsBytes).padStart(10)} ${String(r.arenaBytes).padStart(8)} ${r.v8Us.toFixed(1).padStart(7)} ${(r.wamrUs?.toFixed(0) ?? '-').padStart(8)} ${(r.wasm3Us?.toFixed(0) ?? '-').padStart(9)}`);
+    }
+    return 0;
+  }
   const roundsArg = argv.indexOf('--rounds');
   const rounds = roundsArg >= 0 ? Number(argv[roundsArg + 1]) : 9;
   if (!Number.isInteger(rounds) || rounds < 1) {

@@ -44,6 +44,8 @@ export interface QuantProgram {
   activationFracs: { op: number; kind: string; frac: number; maxAbs: number }[];
   /** Weights and biases that saturated when quantised (should be 0: scales come from the max). */
   counters: FixedCounters;
+  /** Contractions whose calibrated accumulator exceeds 2^30 with no weight left to rescale (may wrap on unseen rows). */
+  headroom: { op: number; accMax: number }[];
 }
 
 export interface QuantInputs {
@@ -59,6 +61,8 @@ export interface QuantInputs {
 }
 
 const MAX_SHIFT = 31;
+/** The largest calibrated |accumulator| a contraction may reach: half of int32, headroom for unseen rows. */
+const ACC_LIMIT = 2 ** 30;
 /** The largest fraction bits whose range holds maxAbs at `bits` (2^−frac steps). */
 export function fracFor(maxAbs: number, bits: number): number {
   const qmax = 2 ** (bits - 1) - 1;
@@ -81,6 +85,7 @@ export function quantiseProgram(q: QuantInputs): QuantProgram {
   const weightFracs: Record<string, number> = {};
   const regions = new Map<string, Region[]>();
   const activationFracs: QuantProgram['activationFracs'] = [];
+  const headroom: QuantProgram['headroom'] = [];
   const lastGemm = q.ops.map((o) => o.op).lastIndexOf('gemm');
 
   const write = (buf: string, r: Region): void => {
@@ -97,13 +102,16 @@ export function quantiseProgram(q: QuantInputs): QuantProgram {
     return hit[0];
   };
   /** A weight tensor quantised once, symmetric, one scale for the tensor. */
-  const weight = (ref: Ref): { frac: number; type: QType } => {
+  const naturalFrac = (key: string): number => {
+    let mx = 0;
+    for (const v of q.constant(key)!) mx = Math.max(mx, Math.abs(v));
+    return fracFor(mx, q.bits);
+  };
+  const weight = (ref: Ref, cap = Infinity): { frac: number; type: QType } => {
     const key = ref.buf;
     if (!consts.has(key)) {
       const w = q.constant(key)!;
-      let mx = 0;
-      for (const v of w) mx = Math.max(mx, Math.abs(v));
-      const frac = fracFor(mx, q.bits);
+      const frac = Math.min(naturalFrac(key), cap);
       const data = q.bits === 8 ? new Int8Array(w.length) : new Int16Array(w.length);
       for (let i = 0; i < w.length; i++) data[i] = quantize(w[i], { bits: q.bits, frac }, 'nearest-even', counters);
       consts.set(key, { key, bytes: new Uint8Array(data.buffer), elem: q.bits === 8 ? 'i8' : 'i16' });
@@ -111,8 +119,12 @@ export function quantiseProgram(q: QuantInputs): QuantProgram {
     }
     return { frac: weightFracs[key], type: wT };
   };
-  const operand = (ref: Ref, len: number, what: string): { frac: number; type: QType } =>
-    (q.constant(ref.buf) ? weight(ref) : read(ref, len, what));
+  const operand = (ref: Ref, len: number, what: string, cap = Infinity): { frac: number; type: QType } =>
+    (q.constant(ref.buf) ? weight(ref, cap) : read(ref, len, what));
+  /** A weight not quantised yet: its scale can still be lowered for a contraction's headroom. */
+  const fresh = (ref: Ref): boolean => Boolean(q.constant(ref.buf)) && !consts.has(ref.buf);
+  const provisional = (ref: Ref, len: number, what: string): number =>
+    (fresh(ref) ? naturalFrac(ref.buf) : operand(ref, len, what).frac);
   /** The largest |value| written into op i's output by it and by in-place ops on it right after. */
   const outputMax = (i: number): number => {
     const d = destExtent(q.ops[i])!;
@@ -151,8 +163,20 @@ export function quantiseProgram(q: QuantInputs): QuantProgram {
       }
       case 'gemm': {
         if (o.acc) throw new QuantError('quantise: an accumulating contraction: not supported yet');
-        const a = operand(o.a, (o.h - 1) * o.ha + (o.t - 1) * o.strideA + (o.m - 1) * o.sai + (o.k - 1) * o.sak + 1, `gemm ${i} A`);
-        const b = operand(o.b, (o.h - 1) * o.hb + (o.t - 1) * o.strideB + (o.k - 1) * o.ldb + o.n, `gemm ${i} B`);
+        const lenA = (o.h - 1) * o.ha + (o.t - 1) * o.strideA + (o.m - 1) * o.sai + (o.k - 1) * o.sak + 1;
+        const lenB = (o.h - 1) * o.hb + (o.t - 1) * o.strideB + (o.k - 1) * o.ldb + o.n;
+        // Headroom: wrapping int32 sums are exact whenever the final sum fits, so only the largest
+        // calibrated result counts; above ACC_LIMIT a fresh weight gives up the bits it needs.
+        let capA = Infinity, capB = Infinity;
+        const fa0 = provisional(o.a, lenA, `gemm ${i} A`), fb0 = provisional(o.b, lenB, `gemm ${i} B`);
+        const accMax = q.maxAbs[i] * 2 ** (fa0 + fb0);
+        if (accMax > ACC_LIMIT) {
+          const excess = Math.ceil(Math.log2(accMax / ACC_LIMIT));
+          if (fresh(o.b)) capB = fb0 - excess; else if (fresh(o.a)) capA = fa0 - excess;
+          else headroom.push({ op: i, accMax });
+        }
+        const a = operand(o.a, lenA, `gemm ${i} A`, capA);
+        const b = operand(o.b, lenB, `gemm ${i} B`, capB);
         const accFrac = a.frac + b.frac;
         let cT: QType = actT, frac: number, shift: number;
         if (i === lastGemm) { cT = Q.i32; frac = accFrac; shift = 0; } else {
@@ -199,5 +223,5 @@ export function quantiseProgram(q: QuantInputs): QuantProgram {
   const out = read({ buf: q.outputKey, off: 0 }, 1, 'the output');
   const slotBytes = new Map<string, number>(q.inputSlots);
   for (const [buf, list] of regions) slotBytes.set(buf, Math.max(slotBytes.get(buf) ?? 1, ...list.map((r) => qBytes(r.type))));
-  return { bits: q.bits, ops, consts: [...consts.values()], slotBytes, outputType: out.type, outputFrac: out.frac, weightFracs, activationFracs, counters };
+  return { bits: q.bits, ops, consts: [...consts.values()], slotBytes, outputType: out.type, outputFrac: out.frac, weightFracs, activationFracs, counters, headroom };
 }
