@@ -42,6 +42,7 @@ export function formatSummary(r: SimReport): string {
   if (d) {
     lines.push(`[btnn hw-sim] Exported module (btnn export --bits ${r.bits}, one row): ${d.weightsBytes} weight + ${d.tablesBytes} bias/table + ${d.programBytes} program bytes ${d.flashBudgetBytes === null ? 'in RAM (no flash for weights)' : `in flash (${d.flashBudgetBytes} bytes): ${d.fitsFlash ? 'fits' : 'does not fit'}`}; arena ${d.arenaBytes} bytes, ${d.ramBytes} bytes of RAM (budget ${d.ramBudgetBytes}): ${d.fitsRam ? 'fits' : 'does not fit'}`);
     if (!d.fitsFlash || !d.fitsRam) lines.push(`[btnn hw-sim] biggest consumer of ${d.fitsFlash ? 'RAM' : 'flash'}: ${d.biggest.name} (${d.biggest.bytes} bytes)`);
+    lines.push(`[btnn hw-sim] Verdict (the exported module's, as the C export places it; a model.wasm keeps its data in linear memory, i.e. RAM): ${d.fitsFlash && d.fitsRam ? 'fits' : 'does not fit'}`);
   }
   return lines.join('\n') + '\n';
 }

@@ -256,8 +256,20 @@ export function simulate(opts: SimOptions): SimReport {
     totalEnergyUj: cost.totalEnergyUj,
     assumptions,
     ...(opts.rankHistory ? { rankHistory: opts.rankHistory } : {}),
-    ...(mode === 'infer' ? { deployment: deployment(inferenceSpec(spec), device, bits) } : {}),
+    ...(mode === 'infer' ? deploymentOrReason(spec, device, bits, assumptions) : {}),
   };
+}
+
+/** The exported module's needs, or (a model export cannot write yet) the reason in the assumptions. */
+function deploymentOrReason(spec: ModelSpec, device: DeviceProfile, bits: SimBits, assumptions: string[]): { deployment?: Deployment } {
+  try {
+    return { deployment: deployment(inferenceSpec(spec), device, bits) };
+  } catch (err) {
+    const name = (err as Error).name;
+    if (name !== 'ExportError' && name !== 'QuantError') throw err;
+    assumptions.push(`deployment: not reported, btnn export cannot write this model at ${bits} bits yet (${(err as Error).message}); the verdict is the runtime plan's`);
+    return {};
+  }
 }
 
 /** The verdict a user acts on: the deployment's for inference, the runtime plan's for training. */

@@ -3,11 +3,12 @@ import { evaluate } from '../train/evaluate.js';
 import { COMMON, UsageError, choiceOption, flavourOption, intOption, type Command, type Values } from './options.js';
 import { evaluateQuant } from '../export/evaluate-quant.js';
 import { evaluateWasm } from '../export/evaluate-wasm.js';
+import { openSync, readSync, closeSync } from 'node:fs';
 import { modelPath } from './model-path.js';
 
 async function run(values: Values): Promise<number> {
   const path = modelPath('--model', values.model as string | undefined, 'eval');
-  if (path.endsWith('.wasm')) return runWasm(path, values);
+  if (isWasmFile(path)) return runWasm(path, values);
   const bits = choiceOption(values, 'bits', ['32', '16', '8'] as const, '32');
   if (bits !== '32') return runQuant(path, Number(bits) as 8 | 16, values);
   if (values.calibrate !== undefined) throw new UsageError('--calibrate: only with --bits 16 or 8 (f32 needs no calibration); drop it');
@@ -31,12 +32,24 @@ async function runQuant(path: string, bits: 8 | 16, values: Values): Promise<num
   });
   if (values.json) process.stdout.write(JSON.stringify({ model: path, ...r }, null, 2) + '\n');
   else console.log(`test accuracy ${(100 * r.testAccuracy).toFixed(2)} % at ${bits} bits (f32 ${(100 * r.f32Accuracy).toFixed(2)} %, drop ${r.dropPoints.toFixed(2)} points; ${r.testSamples} rows of ${r.dataset}; calibrated on ${r.calibration}), ${r.weightsBytes} weight bytes, arena ${r.arenaBytes} bytes, ${r.flavour} core`);
+    console.log(`golden model (hw-sim) over the first ${r.golden.rows} rows: ${r.golden.overflows} int32 overflows, ${r.golden.saturations} saturations; the core matched it on ${r.golden.matches}/${r.golden.rows} rows`);
   return 0;
+}
+
+/** A WebAssembly module (its magic bytes), not a model file. */
+function isWasmFile(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const b = Buffer.alloc(4);
+    return readSync(fd, b, 0, 4, 0) === 4 && b.equals(Buffer.from([0, 0x61, 0x73, 0x6d]));
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** An exported module, in V8: the options that pick a core or posterior draws do not apply. */
 async function runWasm(path: string, values: Values): Promise<number> {
-  for (const k of ['samples', 'batch', 'flavour']) {
+  for (const k of ['samples', 'batch', 'flavour', 'bits', 'calibrate']) {
     if (values[k] !== undefined) throw new UsageError(`--${k}: not for an exported module (${path} runs one row at a time on its own kernels); drop it`);
   }
   const r = await evaluateWasm(path, { limitTest: intOption(values, 'limit-test', undefined, 1, 2 ** 31), data: values.data as string | undefined });

@@ -20,8 +20,10 @@ function largestFittingRank(atMaxRank: AtMaxRank, device: ReturnType<typeof load
   for (let R = 1; R <= 64; R++) {
     const s = atMaxRank(R);
     const r = simulate({ spec: s, device, mode, bits, batch, lanes });
-    if (R === 1 && !r.fits) return { ...best, totalBytes: r.totalBytes };
-    if (r.fits) best = { maxRank: R, params: modelParams(s), totalBytes: r.totalBytes, marginBytes: r.marginBytes };
+    if (R === 1 && !reportFits(r)) return { ...best, totalBytes: r.deployment ? r.deployment.ramBytes : r.totalBytes };
+    // Inference answers for the exported module (RAM: its arena, constants in flash where there is flash).
+    const bytes = r.deployment ? r.deployment.ramBytes : r.totalBytes;
+    if (reportFits(r)) best = { maxRank: R, params: modelParams(s), totalBytes: bytes, marginBytes: (r.deployment?.ramBudgetBytes ?? r.budgetBytes) - bytes };
   }
   return best;
 }
@@ -64,13 +66,13 @@ function run(values: Values): number {
     const widths = values.bits !== undefined ? [bits] : [32, 16, 8] as const;
     const fit = widths.map((b) => ({ bits: b, ...largestFittingRank(atMaxRank, device, mode, b as 8 | 16 | 32, batch, lanes) }));
     if (values.json) {
-      process.stdout.write(JSON.stringify({ device: device.id, mode, batch, lanes, fit, accuracy: 'not evaluated: btnn has no quantised evaluation yet' }, null, 2) + '\n');
+      process.stdout.write(JSON.stringify({ device: device.id, mode, batch, lanes, fit, accuracy: 'not evaluated: --fit answers memory only; measure a trained model with btnn eval --model M --bits B' }, null, 2) + '\n');
     } else {
       console.log(`largest max rank whose ${mode} plan (batch ${batch}, ${lanes} lane(s)) fits ${device.id} (${device.budgetBytes} bytes):`);
       for (const f of fit) {
         console.log(`  ${String(f.bits).padStart(2)}-bit: ${f.maxRank === 0 ? 'none (even max rank 1 needs ' + f.totalBytes + ' bytes)' : `max rank ${f.maxRank === 64 ? '≥ 64' : f.maxRank}, ${f.params} params, ${f.totalBytes} bytes (${f.marginBytes} to spare)`}`);
       }
-      console.log('  (accuracy at each width is not evaluated: btnn has no quantised evaluation yet)');
+      console.log('  (memory only: measure a trained model\'s accuracy at a width with btnn eval --model M --bits B)');
     }
     if (out !== undefined) throw new UsageError('--out writes the reports of one simulation; --fit prints its answer only: drop one of them');
     return 0;
@@ -111,7 +113,7 @@ export const SIMULATE: Command = {
     lanes: { type: 'string', arg: 'N', help: 'batch lanes, as train\'s --lanes (default 1: the leanest plan); with the\nsame --batch and --lanes the plan is exactly what train allocates' },
     out: { type: 'string', arg: 'DIR', help: 'also write DIR/report.json, report.md, report.html' },
     json: { type: 'boolean', help: 'print report.json on stdout instead of the summary' },
-    fit: { type: 'boolean', help: 'the inverse question: for 32-, 16- and 8-bit elements (or --bits), the\nlargest max rank (1..64; the model\'s ranks capped at it, or the default\nspec built at it) whose plan fits the device. The answer is memory only:\nbtnn has no quantised evaluation yet' },
+    fit: { type: 'boolean', help: 'the inverse question: for 32-, 16- and 8-bit elements (or --bits), the\nlargest max rank (1..64; the model\'s ranks capped at it, or the default\nspec built at it) whose plan fits the device. For --mode infer, the exported module (RAM: its\narena; constants in flash where the device has it). Memory only: measure\naccuracy with btnn eval --model M --bits B' },
   },
   notes: [
     'Exit status: 0 fits; 3 does not fit (the summary names the biggest consumer); 2 a usage error.',

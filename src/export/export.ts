@@ -115,6 +115,7 @@ export async function exportModel(modelPath: string, o: ExportOptions): Promise<
         cal.close();
       }
       log(`calibrated on ${cal.from}`);
+      for (const h of q.quant.headroom) log(`warning: contraction ${h.op} reaches ${h.accMax.toExponential(2)} in int32 on the calibration rows with no weight to rescale: unseen rows may wrap`);
       image = layoutQuant(q, { base: headerAt, arenaBytes: o.arenaBytes, bits });
       const own = layoutQuant(q, { base: core.exports.heapBase(), arenaBytes: o.arenaBytes, bits });
       vectors = imageVectors(new ImageRunner(core, own), own, vectorRows);
@@ -127,14 +128,17 @@ export async function exportModel(modelPath: string, o: ExportOptions): Promise<
     btnn: { abi: ABI_VERSION, exportedFrom: modelPath },
     target, bits,
     inputs: image.inputs, output: image.output, classRule: image.classRule,
-    ...(image.quant ? { quant: { weightFracs: image.quant.weightFracs, activations: image.quant.activationFracs, rounding: 'nearest-even', accumulator: 'int32 (wrapping)' } } : {}),
+    ...(image.quant ? { quant: {
+      weightFracs: image.quant.weightFracs, activations: image.quant.activationFracs, rounding: 'nearest-even', accumulator: 'int32 (wrapping)',
+      quantisationSaturations: image.quant.counters.saturations, headroomWarnings: image.quant.headroom,
+    } } : {}),
     weightsBytes: image.weightsBytes, tablesBytes: image.tablesBytes, programBytes: image.program.length * 4, arenaBytes: image.arenaBytes,
     params: modelParams(image.spec), testVectors: vectors.count,
     layers: image.prepared.layerPlans.map((p) => ({ layer: p.layer.name, format: p.layer.format, path: p.chosen.kind, flopsPerSample: p.chosen.flopsPerSample })),
     spec: image.spec, data: model.metadata['btnn.data'] ?? null,
   };
   // The wasm module is built for every target: the C export is checked against its test vectors too.
-  const built = buildModule(template, image, vectors, description, Math.ceil(headerAt / 16) * 16);
+  const built = buildModule(template, image, vectors, description, headerAt);
   const check = (await WasmModel.load(built.bytes, image.classRule)).check();
   if (check.count !== vectors.count || check.reproduced !== check.count) {
     throw new Error(`export: the module reproduces ${check.reproduced} of its ${check.count} test vectors in V8; this is a btnn bug, please report it`);

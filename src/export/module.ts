@@ -19,7 +19,9 @@ export function templateBytes(target: WasmTarget): Uint8Array {
 /** The template's __heap_base: where the exporter's header goes. */
 export async function templateBase(template: Uint8Array): Promise<number> {
   const { instance } = await WebAssembly.instantiate(template as Uint8Array<ArrayBuffer>);
-  return (instance.exports.btnn_heap_base as () => number)();
+  const base = (instance.exports.btnn_heap_base as () => number)();
+  if (base % 16) throw new Error(`wasm template: __heap_base ${base} is not 16-byte aligned (the header and the plan need it)`);
+  return base;
 }
 
 export interface TestVectors { count: number; inputs: Uint8Array; outputs: Uint8Array }

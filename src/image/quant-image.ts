@@ -45,6 +45,11 @@ export function quantiseModel(model: LoadedModel, o: { arenaBytes?: number; bits
   }
   front = { ...front, ops };
 
+  // Ops the quantiser lowers; anything else is refused before calibration runs.
+  for (const o of ops) {
+    const ok = ['gemm', 'permute', 'bias', 'lut', 'affine'].includes(o.op) || (o.op === 'act' && o.fn === 'relu');
+    if (!ok) throw new QuantError(`${o.op === 'act' ? `a ${o.fn} activation` : `op ${o.op}`}: integer export supports linear layers, relu and input standardisation so far; use --bits 32`);
+  }
   // Calibration: the f32 program on N rows, each op's max |output|.
   const cal = new Calibrator(ops, {
     get: (key) => { const c = constant(key); return c ? Float64Array.from(c) : undefined; },

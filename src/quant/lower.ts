@@ -86,6 +86,7 @@ export function quantiseProgram(q: QuantInputs): QuantProgram {
   const regions = new Map<string, Region[]>();
   const activationFracs: QuantProgram['activationFracs'] = [];
   const headroom: QuantProgram['headroom'] = [];
+  const interior: { buf: string; type: QType; what: string }[] = [];
   const lastGemm = q.ops.map((o) => o.op).lastIndexOf('gemm');
 
   const write = (buf: string, r: Region): void => {
@@ -99,6 +100,8 @@ export function quantiseProgram(q: QuantInputs): QuantProgram {
     if (hit.length !== 1 || hit[0].off > ref.off || hit[0].off + hit[0].len < ref.off + len) {
       throw new QuantError(`quantise: ${what} reads ${ref.buf}[${ref.off}, +${len}), written as ${hit.length} regions: this program cannot be quantised yet`);
     }
+    // Elements sit at off × slot bytes: a read from inside a region is only right when the slot is its element size.
+    if (hit[0].off !== ref.off) interior.push({ buf: ref.buf, type: hit[0].type, what });
     return hit[0];
   };
   /** A weight tensor quantised once, symmetric, one scale for the tensor. */
@@ -169,7 +172,8 @@ export function quantiseProgram(q: QuantInputs): QuantProgram {
         // calibrated result counts; above ACC_LIMIT a fresh weight gives up the bits it needs.
         let capA = Infinity, capB = Infinity;
         const fa0 = provisional(o.a, lenA, `gemm ${i} A`), fb0 = provisional(o.b, lenB, `gemm ${i} B`);
-        const accMax = q.maxAbs[i] * 2 ** (fa0 + fb0);
+        // The last contraction's int32 accumulator also takes its bias: its range counts too.
+        const accMax = (i === lastGemm ? outputMax(i) : q.maxAbs[i]) * 2 ** (fa0 + fb0);
         if (accMax > ACC_LIMIT) {
           const excess = Math.ceil(Math.log2(accMax / ACC_LIMIT));
           if (fresh(o.b)) capB = fb0 - excess; else if (fresh(o.a)) capA = fa0 - excess;
@@ -178,6 +182,7 @@ export function quantiseProgram(q: QuantInputs): QuantProgram {
         const a = operand(o.a, lenA, `gemm ${i} A`, capA);
         const b = operand(o.b, lenB, `gemm ${i} B`, capB);
         const accFrac = a.frac + b.frac;
+        if (Math.abs(accFrac) > 64) throw new QuantError(`quantise: contraction ${i} would need 2^${-accFrac} steps (values near 0 or huge on every calibration row); check the calibration data or use --bits 32`);
         let cT: QType = actT, frac: number, shift: number;
         if (i === lastGemm) { cT = Q.i32; frac = accFrac; shift = 0; } else {
           frac = fracFor(outputMax(i), q.bits);
@@ -223,5 +228,7 @@ export function quantiseProgram(q: QuantInputs): QuantProgram {
   const out = read({ buf: q.outputKey, off: 0 }, 1, 'the output');
   const slotBytes = new Map<string, number>(q.inputSlots);
   for (const [buf, list] of regions) slotBytes.set(buf, Math.max(slotBytes.get(buf) ?? 1, ...list.map((r) => qBytes(r.type))));
+  const bad = interior.find((x) => slotBytes.get(x.buf) !== qBytes(x.type));
+  if (bad) throw new QuantError(`quantise: ${bad.what} reads inside a region of ${bad.buf}, whose slots are wider than its elements: this program cannot be quantised yet`);
   return { bits: q.bits, ops, consts: [...consts.values()], slotBytes, outputType: out.type, outputFrac: out.frac, weightFracs, activationFracs, counters, headroom };
 }

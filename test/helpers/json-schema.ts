@@ -1,13 +1,15 @@
 // A small JSON Schema checker for the subset hw-sim/report.schema.json uses (type, enum,
-// required, properties, additionalProperties, items, minimum). Returns every violation with its
+// required, properties, additionalProperties, items, minimum; a type may be a list, e.g. ["integer", "null"]). Returns every violation with its
 // JSON path, so a failing test says what is wrong where.
 type Schema = {
-  type?: string; enum?: unknown[]; required?: string[]; properties?: Record<string, Schema>;
+  type?: string | string[]; enum?: unknown[]; required?: string[]; properties?: Record<string, Schema>;
   additionalProperties?: boolean | Schema; items?: Schema; minimum?: number;
 };
 
-const typeOk = (type: string, v: unknown): boolean => {
+const typeOk = (type: string | string[], v: unknown): boolean => {
+  if (Array.isArray(type)) return type.some((t) => typeOk(t, v));
   switch (type) {
+    case 'null': return v === null;
     case 'object': return typeof v === 'object' && v !== null && !Array.isArray(v);
     case 'array': return Array.isArray(v);
     case 'string': return typeof v === 'string';
