@@ -113,7 +113,7 @@ export const SIMULATE: Command = {
     lanes: { type: 'string', arg: 'N', help: 'batch lanes, as train\'s --lanes (default 1: the leanest plan); with the\nsame --batch and --lanes the plan is exactly what train allocates' },
     out: { type: 'string', arg: 'DIR', help: 'also write DIR/report.json, report.md, report.html' },
     json: { type: 'boolean', help: 'print report.json on stdout instead of the summary' },
-    fit: { type: 'boolean', help: 'the inverse question: for 32-, 16- and 8-bit elements (or --bits), the\nlargest max rank (1..64; the model\'s ranks capped at it, or the default\nspec built at it) whose plan fits the device. For --mode infer, the exported module (RAM: its\narena; constants in flash where the device has it). Memory only: measure\naccuracy with btnn eval --model M --bits B' },
+    fit: { type: 'boolean', help: 'the inverse question: for 32-, 16- and 8-bit elements (or --bits), the\nlargest max rank (1..64; the model\'s ranks capped at it, or the default\nspec built at it) whose plan fits the device; for --mode infer the exported\nmodule\'s (RAM: its arena; constants in flash where the device has it).\nMemory only: measure accuracy with btnn eval --model M --bits B' },
   },
   notes: [
     'Exit status: 0 fits; 3 does not fit (the summary names the biggest consumer); 2 a usage error.',
