@@ -60,3 +60,19 @@ t.test('a device too small: exit 3, the biggest consumer named', async (t) => {
   const ok = spawnSync(process.execPath, [CLI, 'simulate', '--device', 'stm32h7', '--model', model, '--mode', 'infer', '--bits', '8'], { encoding: 'utf8' });
   t.equal(ok.status, 0, 'fits stm32h7: exit 0');
 });
+
+t.test('--fit --max-drop: the rank answer is evaluated, fits, and its drop is within P', async (t) => {
+  const fixture = join(import.meta.dirname, 'fixtures', 'v1', 'ttm.safetensors');
+  const fit = (device: string[], p: string) => spawnSync(process.execPath, [CLI, 'simulate', '--fit', '--model', fixture, '--mode', 'infer', ...device, '--max-drop', p, '--limit-test', '300', '--bits', '8', '--json'], { encoding: 'utf8' });
+  const loose = fit(['--device', 'cortex-m4'], '100');
+  t.equal(loose.status, 0, loose.stderr.slice(-300));
+  const a = JSON.parse(loose.stdout);
+  t.equal(a.fit[0].maxRank, 3, 'everything fits and any drop is within 100 points: the model\'s own max rank (3)');
+  t.match(loose.stderr, /8-bit, max rank 3: fits, [\d.]+ % \(drop -?[\d.]+ points\)/, 'evaluated, with progress');
+  const strict = fit(['--device', 'cortex-m4'], '0');
+  const b = JSON.parse(strict.stdout);
+  t.ok(b.fit[0].maxRank === 0 || b.fit[0].dropPoints <= 0, `with P = 0 the answer's drop is ≤ 0 (${JSON.stringify(b.fit[0])})`);
+  const usage = spawnSync(process.execPath, [CLI, 'simulate', '--model', fixture, '--device', 'cortex-m4', '--max-drop', '1'], { encoding: 'utf8' });
+  t.equal(usage.status, 2, '--max-drop without --fit: exit 2');
+  t.match(usage.stderr, /--max-drop P goes with --fit --model FILE --mode infer/);
+});

@@ -3,11 +3,13 @@ import { existsSync, statSync } from 'node:fs';
 import { defaultSpec } from '../spec/defaults.js';
 import type { ModelSpec } from '../spec/types.js';
 import { modelParams } from '../model/layers.js';
-import { loadModel } from '../model/file.js';
 import { loadDevice, listDevices } from '../../hw-sim/devices.js';
 import { simulate, reportFits, validateRankHistory, type RankHistoryPoint } from '../../hw-sim/simulate.js';
 import { formatSummary, writeReports } from '../../hw-sim/report.js';
-import { UsageError, choiceOption, intOption, type Command, type Values } from './options.js';
+import { UsageError, choiceOption, intOption, numberOption, type Command, type Values } from './options.js';
+import { loadModel, type LoadedModel } from '../model/file.js';
+import { capRanks } from '../ard/cap-ranks.js';
+import { evaluateQuant } from '../export/evaluate-quant.js';
 import { MODEL_OPTIONS, parseModel } from './train.js';
 import { modelPath } from './model-path.js';
 
@@ -28,7 +30,44 @@ function largestFittingRank(atMaxRank: AtMaxRank, device: ReturnType<typeof load
   return best;
 }
 
-function run(values: Values): number {
+/**
+ * --fit --max-drop P: per bit width, the largest max rank whose exported module fits the device
+ * AND whose quantised accuracy is within P points of the trained model's own f32 accuracy —
+ * evaluated: the model truncated to each rank (src/ard/cap-ranks.ts), quantised as `export` does,
+ * run in the core on the test rows.
+ */
+async function fitByAccuracy(model: LoadedModel, device: ReturnType<typeof loadDevice>, widths: (8 | 16 | 32)[], maxDrop: number, limitTest: number, json: boolean): Promise<number> {
+  const baseline = (await evaluateQuant(model, { bits: 16, limitTest })).f32Accuracy;
+  const top = Math.max(1, ...model.spec.layers.flatMap((l) => ('ranks' in l && l.ranks ? l.ranks : [1])));
+  const fit = [];
+  for (const b of widths) {
+    let answer = { bits: b, maxRank: 0, params: 0, ramBytes: 0, flashBytes: 0, accuracy: 0, dropPoints: 0 };
+    for (let R = top; R >= 1; R--) {
+      const capped = capRanks(model, R);
+      const r = simulate({ spec: capped.spec, device, mode: 'infer', bits: b, batch: 1 });
+      if (!reportFits(r)) continue;
+      const e = await evaluateQuant(capped, { bits: b === 32 ? 16 : b, limitTest });
+      const accuracy = b === 32 ? e.f32Accuracy : e.testAccuracy;
+      const drop = 100 * (baseline - accuracy);
+      process.stderr.write(`btnn: ${b}-bit, max rank ${R}: fits, ${(100 * accuracy).toFixed(2)} % (drop ${drop.toFixed(2)} points)\n`);
+      if (drop <= maxDrop) {
+        answer = { bits: b, maxRank: R, params: modelParams(capped.spec), ramBytes: r.deployment?.ramBytes ?? r.totalBytes, flashBytes: r.deployment?.flashBytes ?? 0, accuracy, dropPoints: drop };
+        break;
+      }
+    }
+    fit.push(answer);
+  }
+  if (json) process.stdout.write(JSON.stringify({ device: device.id, mode: 'infer', maxDropPoints: maxDrop, testRows: limitTest, f32Accuracy: baseline, fit }, null, 2) + '\n');
+  else {
+    console.log(`largest max rank whose exported module fits ${device.id} and stays within ${maxDrop} points of the model's f32 ${(100 * baseline).toFixed(2)} % (${limitTest} test rows):`);
+    for (const f of fit) {
+      console.log(`  ${String(f.bits).padStart(2)}-bit: ${f.maxRank === 0 ? 'none' : `max rank ${f.maxRank}, ${f.params} params, ${(100 * f.accuracy).toFixed(2)} % (drop ${f.dropPoints.toFixed(2)}), RAM ${f.ramBytes} bytes, flash ${f.flashBytes} bytes`}`);
+    }
+  }
+  return fit.some((f) => f.maxRank > 0) ? 0 : EXIT_DOES_NOT_FIT;
+}
+
+function run(values: Values): number | Promise<number> {
   const deviceName = values.device as string | undefined;
   const deviceFile = values['device-file'] as string | undefined;
   if (!deviceName && !deviceFile) throw new UsageError(`simulate needs --device NAME (one of ${listDevices().join(', ')}) or --device-file FILE`);
@@ -62,6 +101,13 @@ function run(values: Values): number {
     atMaxRank = values.hidden !== undefined ? (R) => parseModel({ ...values, 'max-rank': String(R) }).spec!
       : m.spec ? capped(m.spec) : (R) => defaultSpec(m.format, R);
   }
+  if (values['max-drop'] !== undefined) {
+    if (!values.fit || values.model === undefined || mode !== 'infer') throw new UsageError('--max-drop P goes with --fit --model FILE --mode infer (it evaluates the trained model truncated to each max rank)');
+    if (out !== undefined) throw new UsageError('--out writes the reports of one simulation; --fit prints its answer only: drop one of them');
+    return fitByAccuracy(loadModel(modelPath('--model', values.model as string, 'simulate')), device, values.bits !== undefined ? [bits] : [16, 8], numberOption(values, 'max-drop', 1, 0, 100),
+      intOption(values, 'limit-test', 2000, 1, 2 ** 31)!, Boolean(values.json));
+  }
+  if (values['limit-test'] !== undefined) throw new UsageError('--limit-test goes with --fit --max-drop (the rows each truncated model is scored on)');
   if (values.fit) {
     const widths = values.bits !== undefined ? [bits] : [32, 16, 8] as const;
     const fit = widths.map((b) => ({ bits: b, ...largestFittingRank(atMaxRank, device, mode, b as 8 | 16 | 32, batch, lanes) }));
@@ -113,6 +159,8 @@ export const SIMULATE: Command = {
     lanes: { type: 'string', arg: 'N', help: 'batch lanes, as train\'s --lanes (default 1: the leanest plan); with the\nsame --batch and --lanes the plan is exactly what train allocates' },
     out: { type: 'string', arg: 'DIR', help: 'also write DIR/report.json, report.md, report.html' },
     json: { type: 'boolean', help: 'print report.json on stdout instead of the summary' },
+    'max-drop': { type: 'string', arg: 'P', help: 'with --fit --model FILE --mode infer: also require the quantised accuracy\nto stay within P points of the model\'s f32 accuracy, evaluated on the\nmodel truncated to each max rank (widths 16 and 8, or --bits)' },
+    'limit-test': { type: 'string', arg: 'N', help: 'with --max-drop: test rows each truncated model is scored on (default 2000)' },
     fit: { type: 'boolean', help: 'the inverse question: for 32-, 16- and 8-bit elements (or --bits), the\nlargest max rank (1..64; the model\'s ranks capped at it, or the default\nspec built at it) whose plan fits the device; for --mode infer the exported\nmodule\'s (RAM: its arena; constants in flash where the device has it).\nMemory only: measure accuracy with btnn eval --model M --bits B' },
   },
   notes: [

@@ -1,7 +1,7 @@
 // `btnn eval --bits 8|16`: the model quantised exactly as `btnn export --bits` quantises it, run in
 // btnn's node core (the integer ops of assembly/quant.ts), against the same program in f32 — the
 // accuracy an exported integer module will have, and what quantisation cost.
-import { loadModel } from '../model/file.js';
+import { loadModel, type LoadedModel } from '../model/file.js';
 import { loadCore, type Core, type Flavour } from '../core/wasm.js';
 import { runQuantProgram, newQuantCounters } from '../../hw-sim/fixed/quant-program.js';
 import type { Dataset } from '../data/dataset.js';
@@ -50,8 +50,9 @@ function goldenCheck(core: Core, image: ModelImage, test: Dataset, rows: number)
   return { rows, matches, overflows: counters.overflows, saturations: counters.saturations };
 }
 
-export async function evaluateQuant(path: string, o: { bits: 8 | 16; data?: string; limitTest?: number; calibrate?: number; flavour?: Flavour }): Promise<QuantEvalResult> {
-  const loaded = loadModel(path);
+export async function evaluateQuant(from: string | LoadedModel, o: { bits: 8 | 16; data?: string; limitTest?: number; calibrate?: number; flavour?: Flavour }): Promise<QuantEvalResult> {
+  const loaded = typeof from === 'string' ? loadModel(from) : from;
+  const path = typeof from === 'string' ? from : 'the model';
   const { test, spec } = loadTestFor(loaded, path, o);
   try {
     const model = { ...loaded, spec };
