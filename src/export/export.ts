@@ -1,7 +1,7 @@
 // `btnn export`: a trained model as a standalone module for devices. Everything is built and
 // checked in memory first — the module must reproduce btnn's own outputs on its baked test vectors
 // in V8 before anything is written — then the files go to --out, each written atomically.
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModel, type LoadedModel } from '../model/file.js';
 import { loadCore } from '../core/wasm.js';
@@ -153,7 +153,15 @@ export async function exportModel(modelPath: string, o: ExportOptions): Promise<
   }
   const json = { ...description, moduleBytes: target === 'c' ? null : built.bytes.length, memoryBytes: target === 'c' ? null : built.memoryBytes, files: [...files.map((f) => f.name), 'model.json'] };
   files.push({ name: 'model.json', data: JSON.stringify(json, null, 2) + '\n' });
-  for (const f of files) writeFileAtomic(join(o.out, f.name), f.data);
+  // All files are written (and synced) into a fresh directory inside --out first, then renamed into
+  // place: a failure while writing (a full disk) leaves the previous export untouched.
+  const staging = mkdtempSync(join(o.out, '.btnn-export-'));
+  try {
+    for (const f of files) writeFileAtomic(join(staging, f.name), f.data);
+    for (const f of files) renameSync(join(staging, f.name), join(o.out, f.name));
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
   return {
     dir: o.out, files: files.map((f) => f.name), target, bits, moduleBytes: json.moduleBytes, weightsBytes: image.weightsBytes, tablesBytes: image.tablesBytes,
     programBytes: image.program.length * 4, arenaBytes: image.arenaBytes, memoryBytes: json.memoryBytes, params: modelParams(image.spec), testVectors: vectors.count,

@@ -52,7 +52,7 @@ async function randomModel(core: Core, name: string, spec: ModelSpec, seed: numb
 
 // Interpreters run these at ~40 M multiply-adds/s: random full-rank models get a few hundred rows,
 // the small trained SVI model the whole test set.
-const ROWS = 100;
+const ROWS = 60;
 /** Calibration rows (the CLI's default is 512; fewer keep the JS calibration pass short here). */
 const CALIBRATE = 64;
 const mnistTest = loadData('mnist').test;
@@ -121,7 +121,7 @@ for (const m of models) for (const bits of bitsList) {
   t.test(`${m.name} at ${bits} bits: exported modules and C reproduce btnn bit for bit`, async (t) => {
     let want: Uint8Array | null = null, rows = '';
     // Integer kernels run ~4× slower than f32 in the interpreters: fewer rows, except the full-test-set model.
-    const rowCount = bits === 32 || m.rows === 10000 ? m.rows : Math.min(m.rows, m.name.startsWith('fixture') ? 300 : 40);
+    const rowCount = bits === 32 || m.rows === 10000 ? m.rows : Math.min(m.rows, m.name.startsWith('fixture') ? 200 : 30);
     for (const target of ['wasm', 'wasm-simd', 'c'] as const) {
       const dir = join(tmp, `${m.name}-${bits}-${target}`);
       const r = await exportModel(m.path, { out: dir, target, bits, testVectors: 16, calibrate: CALIBRATE });
