@@ -68,7 +68,7 @@ function f32Calls(image: ModelImage, arenaOf: (addr: number) => number, kernels:
         if (op.dims.length > 16) throw new ExportError(`a permute of rank ${op.dims.length}: the C kernels handle rank 16 at most`);
         const name = `btnn_perm${tables.length}`;
         tables.push(`static const int ${name}[] = { ${[...op.dims, ...op.strides].join(', ')} };`);
-        return `btnn_permute(${ptr(op.dst)}, ${ptr(op.src)}, ${op.dims.length}, ${name});`;
+        return `btnn_permute((unsigned char *)(${ptr(op.dst)}), (const unsigned char *)(${ptr(op.src)}), ${op.dims.length}, 4, ${name});`;
       }
       case 'zero': return `btnn_zero(${ptr(op.dst)}, ${op.n});`;
       case 'add': return `btnn_add(${ptr(op.dst)}, ${ptr(op.src)}, ${op.n});`;
@@ -114,14 +114,14 @@ function intCalls(image: ModelImage, arenaOf: (addr: number) => number, kernels:
     return `btnn_q${c.i} + ${(addr - c.at) / 4}`;
   };
   const calls = image.qops!.map((op: QOp): string => {
-    kernels.add(op.op.toUpperCase());
+    kernels.add(op.op === 'qpermute' ? 'PERMUTE' : op.op.toUpperCase());
     switch (op.op) {
       case 'qgemm': return `btnn_qgemm(${bytes(op.c, true)}, ${op.ldc}, ${bytes(op.a)}, ${op.sai}, ${op.sak}, ${op.strideA}, ${bytes(op.b)}, ${op.ldb}, ${op.strideB}, ${op.m}, ${op.n}, ${op.k}, ${op.t}, ${op.h}, ${op.hc}, ${op.ha}, ${op.hb}, ${op.aT | (op.bT << 2) | (op.cT << 4)}, ${op.shift}); /* ${Q_NAMES[op.aT]} x ${Q_NAMES[op.bT]} -> ${Q_NAMES[op.cT]} */`;
       case 'qpermute': {
         if (op.dims.length > 16) throw new ExportError(`a permute of rank ${op.dims.length}: the C kernels handle rank 16 at most`);
         const name = `btnn_perm${tables.length}`;
         tables.push(`static const int ${name}[] = { ${[...op.dims, ...op.strides].join(', ')} };`);
-        return `btnn_qpermute(${bytes(op.dst, true)}, ${bytes(op.src)}, ${op.dims.length}, ${op.elemBytes}, ${name});`;
+        return `btnn_permute(${bytes(op.dst, true)}, ${bytes(op.src)}, ${op.dims.length}, ${op.elemBytes}, ${name});`;
       }
       case 'qbias': return `btnn_qbias(${bytes(op.y, true)}, ${typed(op.bias)}, ${op.rows}, ${op.cols}, ${op.type});`;
       case 'qrelu': return `btnn_qrelu(${bytes(op.y, true)}, ${bytes(op.x)}, ${op.n}, ${op.type});`;

@@ -12,7 +12,7 @@ import { buildImage, type ModelImage } from '../image/image.js';
 import { quantiseModel, layoutQuant } from '../image/quant-image.js';
 import { calibrationRows } from './calibration.js';
 import { ImageRunner } from './run-image.js';
-import { rowBytes, writeRow } from './rows.js';
+import { rowBytes, writeRow } from '../image/rows.js';
 import { classOf } from '../image/abi.js';
 
 export interface QuantEvalResult {

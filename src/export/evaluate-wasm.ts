@@ -7,7 +7,7 @@ import { dataSource } from '../train/data.js';
 import { loadTestFor } from '../train/evaluate.js';
 import { ModelFileError } from '../model/file.js';
 import { WasmModel, moduleDescription } from './module.js';
-import { rowBytes, writeRow } from './rows.js';
+import { rowBytes, writeRow } from '../image/rows.js';
 import type { ImageInput } from '../image/image.js';
 import type { ClassRule } from '../image/abi.js';
 

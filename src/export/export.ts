@@ -14,7 +14,7 @@ import { makeDirs } from '../io/mkdir.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { buildImage, ExportError, type ModelImage } from '../image/image.js';
 import { buildModule, templateBase, templateBytes, WasmModel, type WasmTarget, type TestVectors } from './module.js';
-import { rowBytes, writeRow } from './rows.js';
+import { rowBytes, writeRow } from '../image/rows.js';
 import { writeC } from './c.js';
 import { ABI_VERSION } from '../image/abi.js';
 import { quantiseModel, layoutQuant, type Quantised } from '../image/quant-image.js';

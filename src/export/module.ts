@@ -6,7 +6,7 @@ import { wasmPath } from '../core/wasm.js';
 import { editModule, customSection } from './wasm-binary.js';
 import { ABI_VERSION, CLASS_RULE, H, HEADER_BYTES, MAGIC, classOf, type ClassRule } from '../image/abi.js';
 import type { ModelImage, ImageInput } from '../image/image.js';
-import { rowBytes } from './rows.js';
+import { rowBytes } from '../image/rows.js';
 
 export type WasmTarget = 'wasm' | 'wasm-simd';
 const WASM_PAGE_BYTES = 65536;

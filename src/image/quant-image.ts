@@ -9,16 +9,12 @@ import { Calibrator } from '../quant/calibrate.js';
 import { quantiseProgram, qBytes, QuantError, type QOp, type QRef, type QuantProgram } from '../quant/lower.js';
 import { OP_TABLE } from '../tn/opcodes.js';
 import { HEADER_BYTES } from './abi.js';
+import { rowValues } from './rows.js';
 import { frontEnd, planArena, ExportError, type FrontEnd, type ImageOptions, type ModelImage } from './image.js';
 
 const align = (n: number): number => Math.ceil(n / 16) * 16;
 
 export interface Calibration { source: DataSource; rows: number }
-
-function rowValues(src: DataSource['inputs'][string], start: number, end: number): ArrayLike<number> {
-  const s = src as { subarray?: (a: number, b: number) => ArrayLike<number> } & ArrayLike<number>;
-  return typeof s.subarray === 'function' ? s.subarray(start, end) : Array.from({ length: end - start }, (_, i) => s[start + i]);
-}
 
 /** The calibrated, quantised program: independent of where it is laid out. */
 export interface Quantised { front: FrontEnd; quant: QuantProgram; tensorOf: Map<string, Float32Array>; tables: Map<string, Float32Array> }

@@ -28,22 +28,6 @@ static void btnn_gemm(float *c, int ldc, const float *a, int sai, int sak, int s
 }
 #endif
 
-/* dst (dense, row-major over dims) = src read through strides; desc holds dims then strides. */
-#ifdef BTNN_K_PERMUTE
-static void btnn_permute(float *dst, const float *src, int rank, const int *desc) {
-  int idx[16] = {0};
-  const int *dims = desc, *strides = desc + rank;
-  long total = 1, o;
-  int j;
-  for (j = 0; j < rank; j++) total *= dims[j];
-  for (o = 0; o < total; o++) {
-    long s = 0;
-    for (j = 0; j < rank; j++) s += (long)idx[j] * strides[j];
-    dst[o] = src[s];
-    for (j = rank - 1; j >= 0; j--) { if (++idx[j] < dims[j]) break; idx[j] = 0; }
-  }
-}
-#endif
 
 #ifdef BTNN_K_ZERO
 static void btnn_zero(float *dst, int n) { int i; for (i = 0; i < n; i++) dst[i] = 0.0f; }
@@ -165,8 +149,10 @@ static void btnn_qgemm(unsigned char *c, int ldc, const unsigned char *a, int sa
 }
 #endif
 
-#ifdef BTNN_K_QPERMUTE
-static void btnn_qpermute(unsigned char *dst, const unsigned char *src, int rank, int elem, const int *desc) {
+/* dst (dense, row-major over dims) = src read through strides, elements of `elem` bytes moved as
+ * bits (f32 and integer programs alike); desc holds dims then strides. */
+#ifdef BTNN_K_PERMUTE
+static void btnn_permute(unsigned char *dst, const unsigned char *src, int rank, int elem, const int *desc) {
   int idx[16] = {0};
   const int *dims = desc, *strides = desc + rank;
   long total = 1, o;

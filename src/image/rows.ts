@@ -3,7 +3,7 @@
 import type { DataSource, RowSource } from '../runtime/runtime.js';
 import type { ImageInput } from '../image/image.js';
 
-function rowValues(src: RowSource, start: number, end: number): ArrayLike<number> {
+export function rowValues(src: RowSource, start: number, end: number): ArrayLike<number> {
   return typeof (src as { subarray?: unknown }).subarray === 'function'
     ? (src as { subarray(a: number, b: number): ArrayLike<number> }).subarray(start, end)
     : Array.from({ length: end - start }, (_, i) => (src as ArrayLike<number>)[start + i]);
