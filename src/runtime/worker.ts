@@ -16,7 +16,9 @@ parentPort!.postMessage('ready');
 let seq = 0;
 for (;;) { // until the main thread terminates this worker
   for (let k = 0; k < SPIN_POLLS && Atomics.load(ctrl, CTRL.SEQ) === seq; k++);
-  Atomics.wait(ctrl, CTRL.SEQ, seq);
+  // Only a new SEQ is a new phase: Atomics.wait can return "ok" without one (an interrupt of this
+  // isolate wakes it), and running the last phase again would add its sums twice.
+  while (Atomics.load(ctrl, CTRL.SEQ) === seq) Atomics.wait(ctrl, CTRL.SEQ, seq);
   seq = Atomics.load(ctrl, CTRL.SEQ);
   try {
     const jobs = data.phases[ctrl[CTRL.PHASE]];

@@ -1,0 +1,42 @@
+// The thread pool runs each phase's jobs exactly once per run(): a wake of a worker without a new
+// phase (the main thread's notify arriving after the worker already ran that phase and went back
+// to sleep, which happens when the main thread is descheduled between its store and its notify)
+// must not run the phase again. Before this was guarded, such a late wake re-ran the gradient
+// phase's sums under CPU load, and a training run's bits depended on scheduling.
+import t from 'tap';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { loadCore } from '../src/core/wasm.js';
+import { ThreadPool, CTRL, type Job } from '../src/runtime/pool.js';
+import { link } from '../src/tn/compile.js';
+
+t.test('a late wake without a new phase runs nothing; every run() runs each job once', async (t) => {
+  const core = await loadCore('node');
+  t.ok(core.shared, 'node flavour: shared memory, so a worker thread runs job 1');
+  const base = (core.exports.heapBase() + 15) & ~15;
+  core.memory.grow(1);
+  const n = 4;
+  const addr = { src: base, dst0: base + 64, dst1: base + 128, prog0: base + 192, prog1: base + 256 };
+  const f32 = (a: number): Float32Array => new Float32Array(core.memory.buffer, a, n);
+  f32(addr.src).fill(1);
+  const job = (dst: number, at: number): Job => {
+    const words = link([{ op: 'add', dst: { buf: 'dst', off: 0 }, src: { buf: 'src', off: 0 }, n }], (b) => (b === 'dst' ? dst : addr.src));
+    new Int32Array(core.memory.buffer, at, words.length).set(words);
+    return { addr: at, words: words.length };
+  };
+  const phases = [[job(addr.dst0, addr.prog0), job(addr.dst1, addr.prog1)]];
+  const pool = await ThreadPool.create(core, phases, 2);
+  t.teardown(() => pool.close());
+  t.equal(pool.threads, 2);
+  pool.run(0);
+  t.same([...f32(addr.dst0)], [1, 1, 1, 1], 'job 0 (main thread) ran once');
+  t.same([...f32(addr.dst1)], [1, 1, 1, 1], 'job 1 (worker) ran once');
+  // The worker has spun out and sleeps on SEQ; wake it as a late notify would.
+  await sleep(50);
+  const ctrl = (pool as unknown as { workers: { ctrl: Int32Array }[] }).workers[0].ctrl;
+  t.equal(Atomics.notify(ctrl, CTRL.SEQ), 1, 'the worker was asleep and is woken');
+  await sleep(50);
+  t.same([...f32(addr.dst1)], [1, 1, 1, 1], 'the woken worker did not run the phase again');
+  for (let r = 2; r <= 50; r++) pool.run(0);
+  t.same([...f32(addr.dst0)], [50, 50, 50, 50], '50 runs: job 0 ran 50 times');
+  t.same([...f32(addr.dst1)], [50, 50, 50, 50], '50 runs: job 1 ran 50 times');
+});
