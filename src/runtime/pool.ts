@@ -6,6 +6,9 @@
 // Protocol (per worker, a 32-byte SharedArrayBuffer): the main thread writes PHASE and EVAL, bumps
 // SEQ and notifies; the worker runs its jobs of that phase, stores SEQ into DONE and notifies. A
 // failing job sets FAILED and posts its error on a MessagePort the main thread reads synchronously.
+// Each side acts on a changed counter, never on a wake: a notify can arrive after the worker ran
+// that phase (it saw SEQ while spinning) and went back to sleep, when the main thread was
+// descheduled between its store and its notify (test/pool.test.ts).
 import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
