@@ -1,7 +1,7 @@
 // Prediction with a trained model: the posterior mean, or (SVI) the average of K posterior draws'
 // class probabilities (METHOD §3.1), scored by accuracy, NLL and expected calibration error.
 import type { Core } from '../core/wasm.js';
-import type { Dataset } from '../data/dataset.js';
+import { targetArray, type Dataset } from '../data/dataset.js';
 import type { DataSource } from '../runtime/runtime.js';
 import type { LoadedModel } from '../model/file.js';
 import { Runtime } from '../runtime/runtime.js';
@@ -51,5 +51,5 @@ export function evaluateSamples(core: Core, model: LoadedModel, test: Dataset, s
       }
     }
   }
-  return { ...classificationMetrics(probs, test.target.data, C, 15), samples: draws };
+  return { ...classificationMetrics(probs, targetArray(test.target), C, 15), samples: draws };
 }

@@ -14,8 +14,9 @@ import { SIMULATE } from './simulate.js';
 import { EXPERIMENT } from './experiment.js';
 import { SELFTEST } from './selftest.js';
 import { EXPORT } from './export.js';
+import { DATA } from './data.js';
 
-const COMMANDS: Command[] = [TRAIN, EVAL, EXPORT, INSPECT, SIMULATE, EXPERIMENT, SELFTEST];
+const COMMANDS: Command[] = [TRAIN, EVAL, EXPORT, INSPECT, SIMULATE, DATA, EXPERIMENT, SELFTEST];
 
 /** Errors of the readers and planners that are the user's to fix (exit 2, no stack). */
 const USER_ERRORS = ['UsageError', 'IdxError', 'MnistError', 'DataError', 'SafetensorsError', 'ModelFileError', 'SpecError', 'PlanError', 'BudgetError',

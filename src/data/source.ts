@@ -5,6 +5,8 @@
 
 import { existsSync, statSync } from 'node:fs';
 import { loadCsv } from './csv.js';
+import { loadCriteo } from './criteo.js';
+import type { LogStream } from '../util/progress.js';
 import { DataError, limitRows, type Dataset } from './dataset.js';
 import { loadIdxDir } from './idx-dir.js';
 import { MnistError, packageDataDir } from './mnist.js';
@@ -21,11 +23,21 @@ export interface LoadDataOptions {
   /** Keep the first rows of each split only (after splitting; classes and vocabularies come from the whole train split). */
   limitTrain?: number;
   limitTest?: number;
+  /** criteo: malformed lines to skip before stopping. */
+  maxBadLines?: number;
+  /** criteo: where the parsed log is kept. */
+  cacheDir?: string;
+  /** criteo: parse progress. */
+  log?: LogStream | null;
 }
 
 export function loadData(src: string, o: LoadDataOptions = {}): { train: Dataset; test: Dataset } {
   let pair: { train: Dataset; test: Dataset };
-  if (src === 'mnist') {
+  if (!src.startsWith('criteo:')) refuse(o, src, ['maxBadLines', 'cacheDir']);
+  if (src.startsWith('criteo:')) {
+    refuse(o, src, ['label', 'target', 'test']);
+    pair = loadCriteo(src.slice('criteo:'.length), { testSplit: o.testSplit, maxBadLines: o.maxBadLines, cacheDir: o.cacheDir, log: o.log });
+  } else if (src === 'mnist') {
     refuse(o, 'mnist', ['label', 'target']);
     let dir: string;
     try {
@@ -53,16 +65,21 @@ export function loadData(src: string, o: LoadDataOptions = {}): { train: Dataset
   };
 }
 
-const kFlags: Record<string, string> = { label: '--label', target: '--target' };
+const kFlags: Record<string, string> = { label: '--label', target: '--target', test: '--test', maxBadLines: '--max-bad-lines', cacheDir: '--cache-dir' };
 const kWhy: Record<string, string> = {
-  label: 'the labels come from the *-labels-idx1-ubyte files',
-  target: 'IDX labels are always classes',
+  label: 'the labels come from the *-labels-idx1-ubyte files, or a click log\'s first field',
+  target: 'IDX labels are always classes, a click log\'s are clicks (0/1)',
+  test: 'a click log\'s test split is its last rows (--test-split F, default 1/7)',
+  maxBadLines: 'only a criteo:FILE click log is read line by line with malformed lines skipped',
+  cacheDir: 'only a criteo:FILE click log is parsed into a cache',
 };
+
+const kApplies: Record<string, string> = { label: 'CSV sources', target: 'CSV sources', test: 'CSV and IDX sources', maxBadLines: 'criteo:FILE logs', cacheDir: 'criteo:FILE logs' };
 
 function refuse(o: LoadDataOptions, what: string, keys: (keyof LoadDataOptions)[]): void {
   for (const k of keys) {
     if (o[k] !== undefined) {
-      throw new DataError(`${kFlags[k]} ${String(o[k])}: applies to CSV sources only, not ${what} (${kWhy[k]}); drop it`);
+      throw new DataError(`${kFlags[k]} ${String(o[k])}: applies to ${kApplies[k]} only, not ${what} (${kWhy[k]}); drop it`);
     }
   }
 }

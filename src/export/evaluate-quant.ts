@@ -7,7 +7,7 @@ import { runQuantProgram, newQuantCounters } from '../../hw-sim/fixed/quant-prog
 import type { Dataset } from '../data/dataset.js';
 import { dataSource } from '../train/data.js';
 import { loadTestFor } from '../train/evaluate.js';
-import { closeDataset } from '../data/dataset.js';
+import { closeDataset, targetArray } from '../data/dataset.js';
 import { buildImage, type ModelImage } from '../image/image.js';
 import { quantiseModel, layoutQuant } from '../image/quant-image.js';
 import { calibrationRows } from './calibration.js';
@@ -65,6 +65,7 @@ export async function evaluateQuant(from: string | LoadedModel, o: { bits: 8 | 1
       cal.close();
     }
     const base = core.exports.heapBase();
+    const labels = targetArray(test.target);
     const accuracy = (image: ModelImage): number => {
       const runner = new ImageRunner(core, image);
       const source = dataSource(test, image.spec);
@@ -73,7 +74,7 @@ export async function evaluateQuant(from: string | LoadedModel, o: { bits: 8 | 1
       for (let r = 0; r < test.count; r++) {
         writeRow(row, 0, image.inputs, source, r);
         runner.run(row, 0);
-        if (classOf(image.classRule === 'argmaxI32' ? 'argmaxF32' : image.classRule, runner.scores()) === test.target.data[r]) correct++;
+        if (classOf(image.classRule === 'argmaxI32' ? 'argmaxF32' : image.classRule, runner.scores()) === labels[r]) correct++;
       }
       return correct / test.count;
     };

@@ -2,7 +2,7 @@
 // the test rows its description (the btnn.model custom section) says it reads.
 import { readFileSync } from 'node:fs';
 import type { ModelSpec } from '../spec/types.js';
-import { DataError, closeDataset } from '../data/dataset.js';
+import { DataError, closeDataset, targetArray } from '../data/dataset.js';
 import { dataSource } from '../train/data.js';
 import { loadTestFor } from '../train/evaluate.js';
 import { ModelFileError } from '../model/file.js';
@@ -24,7 +24,7 @@ export async function evaluateWasm(path: string, o: { data?: string; limitTest?:
     const source = dataSource(test, spec);
     const model = await WasmModel.load(bytes, d.classRule);
     const row = new Uint8Array(rowBytes(d.inputs));
-    const labels = test.target.data;
+    const labels = targetArray(test.target);
     let correct = 0;
     for (let r = 0; r < test.count; r++) {
       writeRow(row, 0, d.inputs, source, r);

@@ -53,7 +53,7 @@ export interface DataSource {
   /** Per model input, count × width values (f32 inputs as floats, i32 inputs as integers). */
   inputs: Record<string, RowSource>;
   /** count × target width: class ids (softmax) or values (bce, mse); absent: zeros. */
-  target?: ArrayLike<number>;
+  target?: RowSource;
 }
 
 export interface Batch {

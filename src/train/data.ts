@@ -5,6 +5,7 @@
 import type { Column, Dataset } from '../data/dataset.js';
 import { DataError } from '../data/dataset.js';
 import { forEachChunk, type FileBytes } from '../data/file-bytes.js';
+import { FileColumn, HashedIds } from '../data/row-file.js';
 import { defaultSpec, linearLayer } from '../spec/defaults.js';
 import { autoModes } from '../spec/auto-modes.js';
 import { formatOf } from '../formats/index.js';
@@ -39,6 +40,7 @@ export function specForData(data: Dataset, o: { format: LayerFormat; maxRank: nu
   const features: string[] = [];
   for (const c of data.inputs) {
     if (c.dtype !== 'i32') { features.push(c.name); continue; }
+    if (c.hashed) throw new SpecError(`${data.name}: ${c.name} holds hashed categories, whose table sizes are the model's to choose; give --spec (e.g. examples/dlrm-kaggle.json, or a smaller DLRM of your own)`);
     let rows = c.vocab?.length ?? 0;
     if (!c.vocab) for (const v of c.data as Int32Array) rows = Math.max(rows, v + 1);
     const name = fresh(`emb_${c.name}`);
@@ -102,6 +104,7 @@ export function bindSpec(spec: ModelSpec, data: Dataset): ModelSpec {
     const c = byName.get(l.input) ?? data.inputs[0];
     if (c.vocab && c.vocab.length > l.rows) throw new SpecError(`layer ${l.name}: rows = ${l.rows}, but ${data.name}'s ${c.name} has ${c.vocab.length} ids (vocabulary + the reserved unseen id 0); raise rows`);
   }
+  for (const x of spec.inputs) if (byName.get(x.name)?.hashed) hashBuckets(spec, x.name);
   const out = graph.values.get(graph.lossInput)!.width;
   const t = data.target;
   if (spec.loss.kind === 'softmax-xent' && (t.kind !== 'classes' || t.classes !== out)) {
@@ -117,8 +120,18 @@ export function bindSpec(spec: ModelSpec, data: Dataset): ModelSpec {
 export function dataSource(data: Dataset, spec: ModelSpec): DataSource {
   const byName = new Map(data.inputs.map((c) => [c.name, c]));
   const inputs: DataSource['inputs'] = {};
-  for (const x of spec.inputs) inputs[x.name] = (byName.get(x.name) ?? data.inputs[0]).data;
+  for (const x of spec.inputs) {
+    const c = byName.get(x.name) ?? data.inputs[0];
+    inputs[x.name] = c.hashed ? new HashedIds(c.data as FileColumn, hashBuckets(spec, x.name)) : c.data;
+  }
   return { inputs, target: data.target.data };
+}
+
+/** The rows of the embedding table reading a hashed input (every table reading it must agree). */
+export function hashBuckets(spec: ModelSpec, input: string): number {
+  const rows = [...new Set(spec.layers.flatMap((l) => (l.kind === 'embedding' && l.input === input ? [l.rows] : [])))];
+  if (rows.length !== 1) throw new SpecError(`spec.inputs ${input}: hashed category ids need exactly one table size to hash into; ${rows.length ? `the embeddings reading it have rows ${rows.join(', ')}` : 'no embedding reads it'}`);
+  return rows[0];
 }
 
 /**
@@ -145,9 +158,11 @@ export function inputNorm(spec: ModelSpec, data: Dataset): InputNorm | undefined
   const norm: Record<string, { mean: number[]; std: number[] }> = {};
   for (const { x, c } of cols) {
     if (x.dtype !== 'f32') continue;
-    const w = c.width, rows = data.count, v = c.data as Float32Array;
+    const w = c.width, rows = data.count;
     const mean = new Array<number>(w).fill(0), sq = new Array<number>(w).fill(0);
-    for (let r = 0; r < rows; r++) for (let j = 0; j < w; j++) { const a = v[r * w + j]; mean[j] += a; sq[j] += a * a; }
+    const add = (v: ArrayLike<number>, n: number): void => { for (let r = 0; r < n; r++) for (let j = 0; j < w; j++) { const a = v[r * w + j]; mean[j] += a; sq[j] += a * a; } };
+    if (c.data instanceof FileColumn) c.data.scan((v) => add(v, v.length / w));
+    else add(c.data as Float32Array, rows);
     const std = mean.map((s, j) => {
       const m = s / rows, s2 = Math.sqrt(Math.max(sq[j] / rows - m * m, 0));
       return s2 >= 1e-9 * Math.max(1, Math.abs(m)) ? s2 : 1;

@@ -10,6 +10,8 @@ export type Schedule = 'constant' | 'cosine';
 
 export interface EpochLog {
   epoch: number; trainLoss: number; trainAccuracy: number; testLoss: number; testAccuracy: number; seconds: number;
+  /** A click model (sigmoid-bce, one output): the test ROC AUC. */
+  testAuc?: number;
   /** With ARD: the epoch's mean KL (SVI) or prior penalty (MAP), the KL weight at its end, ranks and params after it. */
   kl?: number; beta?: number; ranks?: Record<string, number[]>; params?: number;
 }
@@ -31,6 +33,12 @@ export interface TrainSummary {
   testSamples: number;
   testAccuracy: number;
   testLoss: number;
+  /** A click model: the test ROC AUC, and the log loss (= testLoss, the mean binary cross-entropy). */
+  testAuc?: number;
+  testLogLoss?: number;
+  /** Tensorized embedding tables: their parameters, and their dense rows × dim over that. */
+  tableParams?: number;
+  tableCompression?: number;
   params: number;
   denseParams: number;
   compression: number;

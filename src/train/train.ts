@@ -9,11 +9,13 @@ import { availableParallelism } from 'node:os';
 import { loadCore, type Core, type Flavour } from '../core/wasm.js';
 import type { Dataset, DataSourceInfo } from '../data/dataset.js';
 import { loadData } from '../data/source.js';
-import { closeDataset } from '../data/dataset.js';
+import { closeDataset, targetArray } from '../data/dataset.js';
+import { binaryMetrics } from '../util/metrics.js';
+import { product } from '../util/math.js';
 import { validateSpec } from '../spec/validate.js';
 import { bindSpec, dataSource, inputNorm, isMnistShaped, majorityShare, specForData } from './data.js';
 import { defaultMaxRank, type LayerFormat } from '../spec/formats.js';
-import { tensorLayers, SpecError, type ModelSpec, type Inference } from '../spec/types.js';
+import { tensorLayers, SpecError, type ModelSpec, type Inference, type EmbeddingSpec } from '../spec/types.js';
 import { buildGraph } from '../spec/graph.js';
 import { defaultSpec } from '../spec/defaults.js';
 import { modelParams, denseParams, layerParams, layerTensors } from '../model/layers.js';
@@ -116,6 +118,10 @@ export interface TrainOptions {
   /** Test split: another source (file or IDX directory), or the last share of the training rows. */
   test?: string;
   testSplit?: number;
+  /** criteo: malformed lines to skip before stopping (default 100). */
+  maxBadLines?: number;
+  /** criteo: where the parsed log is kept. */
+  cacheDir?: string;
   /** CSV: the target column. */
   label?: string;
   /** CSV: read the label as classes or as numbers (default: classes unless numeric with more than 20 values). */
@@ -161,16 +167,30 @@ export function scheduledLr(lr: number, schedule: Schedule, t: number, T: number
 
 
 /** Test loss and accuracy with the runtime's current weights (its prep runs for every batch). */
-export function evaluateRuntime(rt: Runtime, data: Dataset): { loss: number; accuracy: number } {
+export function evaluateRuntime(rt: Runtime, data: Dataset): { loss: number; accuracy: number; auc?: number } {
   let lossSum = 0, correct = 0;
   const source = dataSource(data, rt.spec);
+  // A click model (one sigmoid output) is also ranked: AUC over every test row's logit.
+  const binary = rt.spec.loss.kind === 'sigmoid-bce' && rt.prepared.laneIo[0].output.width === 1;
+  const logits = binary ? new Float32Array(data.count) : null;
   for (let start = 0; start < data.count; start += rt.batch) {
     const rows = Math.min(rt.batch, data.count - start);
     const r = rt.inferStep({ source, rows, row: (i) => start + i });
     lossSum += r.lossSum;
     correct += r.correct;
+    logits?.set(rt.outputs(rows), start);
   }
-  return { loss: lossSum / data.count, accuracy: correct / data.count };
+  const out = { loss: lossSum / data.count, accuracy: correct / data.count };
+  return logits ? { ...out, auc: binaryMetrics(logits, targetArray(data.target)).auc } : out;
+}
+
+/** The tensorized embedding tables: their parameters, and their dense size over that. */
+export function tableStats(spec: ModelSpec): { tableParams: number; tableCompression: number } | null {
+  const tables = spec.layers.filter((l): l is EmbeddingSpec => l.kind === 'embedding' && l.format !== 'dense');
+  if (tables.length === 0) return null;
+  const tableParams = tables.reduce((n, l) => n + layerTensors(l).reduce((m, x) => m + product(x.shape), 0), 0);
+  const dense = tables.reduce((n, l) => n + l.rows * l.dim, 0);
+  return { tableParams, tableCompression: dense / tableParams };
 }
 
 /** Threads to use by default: one per core, at most one per lane. */
@@ -214,7 +234,8 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
   // cost a finished run (--force empties the directory).
   const { train: trainSet, test: testSet } = loadData(options.data ?? 'mnist', {
     label: options.label, test: options.test, testSplit: options.testSplit, limitTrain: options.limitTrain, limitTest: options.limitTest,
-    target: options.target,
+    target: options.target, maxBadLines: options.maxBadLines, cacheDir: options.cacheDir,
+    log: options.log === undefined ? process.stderr : options.log,
   });
   try {
     // Without a spec: MNIST-shaped data gets the default TTM network, other data a dense MLP unless
@@ -565,7 +586,7 @@ export class Trainer {
       const test = evaluateRuntime(this.rt, this.testSet);
       const entry: EpochLog = {
         epoch, trainLoss: loop.epochLossSum / trainSet.count, trainAccuracy: loop.epochCorrect / trainSet.count,
-        testLoss: test.loss, testAccuracy: test.accuracy, seconds: epochMs / 1000,
+        testLoss: test.loss, testAccuracy: test.accuracy, ...(test.auc !== undefined ? { testAuc: test.auc } : {}), seconds: epochMs / 1000,
         ...(bayes ? { kl: loop.epochKlSum / this.stepsPerEpoch, beta: loop.epochBeta, ranks: ranksOf(this.rt.spec), params: modelParams(this.rt.spec) } : {}),
       };
       this.history.push(entry);
@@ -599,7 +620,7 @@ export class Trainer {
     this.ard?.useMean();
     const last = this.history[this.history.length - 1];
     // After a final pruning the network changed (only dead slices went): evaluate what is saved.
-    const final = !last || finalPrune ? evaluateRuntime(rt, testSet) : { accuracy: last.testAccuracy, loss: last.testLoss };
+    const final = !last || finalPrune ? evaluateRuntime(rt, testSet) : { accuracy: last.testAccuracy, loss: last.testLoss, auc: last.testAuc };
     const spec = rt.spec;
     const params = modelParams(spec);
     const summary: TrainSummary = {
@@ -607,6 +628,7 @@ export class Trainer {
       data: { train: trainSet.source, test: testSet.source }, format: opts.format, epochs: opts.epochs, seed: opts.seed, batch: opts.batch, lr: opts.lr, schedule,
       maxRank: opts.maxRank, trainSamples: trainSet.count, testSamples: testSet.count,
       testAccuracy: final.accuracy, testLoss: final.loss, params, denseParams: this.dense, compression: this.dense / params,
+      ...(final.auc !== undefined ? { testAuc: final.auc, testLogLoss: final.loss } : {}), ...(tableStats(spec) ?? {}),
       ranks: ranksOf(spec), flopsPerSample: planFlops(rt),
       trainSamplesPerSec: loop.trainMs > 0 ? loop.trained / (loop.trainMs / 1000) : 0, trainSeconds: loop.trainMs / 1000,
       planBytes: rt.plan.endBytes, wasmMemoryBytes: rt.wasmMemoryBytes, bytesByKind: rt.plan.bytesByKind, flavour: rt.core.flavour,
