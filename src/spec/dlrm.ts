@@ -4,6 +4,7 @@
 // 26 embeddings, concatenated with the bottom output, a top MLP and one sigmoid output.
 import type { LayerSpec, ModelSpec } from './types.js';
 import { formatRanks, type LayerFormat } from './formats.js';
+import { formatOf } from '../formats/index.js';
 import { CATEGORICAL_INPUTS, CRITEO_DENSE, DENSE_INPUT } from '../data/criteo.js';
 import { PLANTED_TABLES, vocabModesFor } from '../data/synth-criteo.js';
 import { validateSpec } from './validate.js';
@@ -24,11 +25,14 @@ export interface DlrmOptions {
   embModes?: number[];
 }
 
+/** The paper's max ranks of the five large tables per format (METHOD.md §1.9: about equal parameters). */
+const PAPER_MAX_RANK: Partial<Record<LayerFormat, number>> = { ttm: 16, tt: 24, cp: 350, tucker: 22 };
+
 const dense = (name: string, input: string, inF: number, outF: number): LayerSpec => ({ kind: 'linear', name, input, format: 'dense', inFeatures: inF, outFeatures: outF });
 
 export function dlrmSpec(o: DlrmOptions): ModelSpec {
   const dim = o.dim ?? 128, format = o.format ?? 'ttm';
-  const maxRank = o.maxRank ?? (format === 'ttm' ? 16 : format === 'tt' ? 24 : format === 'cp' ? 350 : 22);
+  const maxRank = o.maxRank ?? PAPER_MAX_RANK[format] ?? formatOf(format).defaultMaxRank;
   const tensorized = o.tensorized === 'all' ? o.cardinalities.map((_, i) => i) : o.tensorized ?? PLANTED_TABLES;
   const embModes = o.embModes ?? (dim === 128 ? [4, 4, 8] : [dim]);
   const layers: LayerSpec[] = [];
@@ -45,11 +49,12 @@ export function dlrmSpec(o: DlrmOptions): ModelSpec {
   const bottom = prev;
   const embs = CATEGORICAL_INPUTS.map((input, t) => {
     const rows = o.cardinalities[t], name = `emb_${input}`;
-    if (!tensorized.includes(t) || format === 'dense') {
+    if (!tensorized.includes(t) || !formatOf(format).tensorized) {
       layers.push({ kind: 'embedding', name, input, rows, dim, format: 'dense', inFeatures: rows, outFeatures: dim });
     } else {
       const inModes = vocabModesFor(rows, t);
-      const outModes = format === 'ttm' ? embModes : [dim];
+      // TTM pairs each vocabulary mode with an embedding mode; the others fold the width as one mode.
+      const outModes = formatOf(format).pairsModes ? embModes : [dim];
       const inFeatures = inModes.reduce((a, b) => a * b, 1);
       layers.push({ kind: 'embedding', name, input, rows, dim, format, inFeatures, outFeatures: dim, inModes, outModes, ranks: formatRanks(format, inModes, outModes, maxRank) });
     }

@@ -12,6 +12,7 @@ import { loadData } from '../data/source.js';
 import { closeDataset, targetArray } from '../data/dataset.js';
 import { binaryMetrics } from '../util/metrics.js';
 import { product } from '../util/math.js';
+import { formatOf } from '../formats/index.js';
 import { validateSpec } from '../spec/validate.js';
 import { bindSpec, dataSource, inputNorm, isMnistShaped, majorityShare, specForData } from './data.js';
 import { defaultMaxRank, type LayerFormat } from '../spec/formats.js';
@@ -186,7 +187,7 @@ export function evaluateRuntime(rt: Runtime, data: Dataset): { loss: number; acc
 
 /** The tensorized embedding tables: their parameters, and their dense size over that. */
 export function tableStats(spec: ModelSpec): { tableParams: number; tableCompression: number } | null {
-  const tables = spec.layers.filter((l): l is EmbeddingSpec => l.kind === 'embedding' && l.format !== 'dense');
+  const tables = spec.layers.filter((l): l is EmbeddingSpec => l.kind === 'embedding' && formatOf(l.format).tensorized);
   if (tables.length === 0) return null;
   const tableParams = tables.reduce((n, l) => n + layerTensors(l).reduce((m, x) => m + product(x.shape), 0), 0);
   const dense = tables.reduce((n, l) => n + l.rows * l.dim, 0);
