@@ -118,8 +118,10 @@ export function synthCriteo(o: SynthOptions): SynthSidecar {
     let z = 0;
     for (let j = 0; j < CRITEO_DENSE; j++) {
       const miss = rng.uniform() < 0.1;
-      const x = miss ? 0 : Math.max(0, Math.floor(Math.exp(denseMu[j] + rng.normal()) - 1));
-      if (fields) fields[1 + j] = miss ? '' : String(j === 1 && rng.uniform() < 0.05 ? -1 : x);
+      // I2 is sometimes negative in the real log; the reader takes log(1 + max(x, 0)) = 0 of it, and so does the model.
+      const negative = j === 1 && rng.uniform() < 0.05;
+      const x = miss || negative ? 0 : Math.max(0, Math.floor(Math.exp(denseMu[j] + rng.normal()) - 1));
+      if (fields) fields[1 + j] = miss ? '' : String(negative ? -1 : x);
       z += denseWeights[j] * (Math.log1p(x) - denseMu[j]);
     }
     let s3 = 0, s4 = 0;
