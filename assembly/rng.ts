@@ -54,6 +54,29 @@ export function rngNormal(rng: usize): f64 {
   return Math.sqrt(-2.0 * Math.log(u1)) * Math.cos(2.0 * Math.PI * u2);
 }
 
+/**
+ * n standard normals into f32 `out`, two per accepted pair of Marsaglia's polar method: one log
+ * and one sqrt per two draws and no trigonometry, about 4× cheaper than rngNormal per value; the
+ * variational sampler draws one per factor entry every step.
+ */
+export function rngNormalsF32(rng: usize, out: usize, n: i32): void {
+  let i = 0, rejects = 0;
+  while (i < n) {
+    const u = 2.0 * uniformOpen(rng) - 1.0, v = 2.0 * uniformOpen(rng) - 1.0;
+    const q = u * u + v * v;
+    if (q >= 1.0 || q == 0.0) {
+      // An unseeded (all-zero) state repeats one draw forever: trap rather than hang.
+      if (++rejects > 1000) unreachable();
+      continue;
+    }
+    rejects = 0;
+    const f = Math.sqrt(-2.0 * Math.log(q) / q);
+    store<f32>(out + (<usize>i << 2), <f32>(u * f));
+    if (i + 1 < n) store<f32>(out + (<usize>(i + 1) << 2), <f32>(v * f));
+    i += 2;
+  }
+}
+
 /** out[i] ~ N(0, std²) truncated to ±bound·std by rejection (METHOD.md §3.7). */
 export function rngTruncNormalF32(rng: usize, out: usize, n: i32, std: f32, bound: f32): void {
   for (let i = 0; i < n; i++) {

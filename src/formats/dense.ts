@@ -1,7 +1,8 @@
 // Dense: W itself, one [N_in × N_out] factor `weight`. No modes, no ranks, no prior; initialised
-// N(0, 2/N_in) truncated at ±3σ, trained at the plain learning rate.
+// N(0, targetStd²) truncated at ±3σ (He for a linear layer, Glorot-like for a table), trained at
+// the plain learning rate.
 import type { Format } from './types.js';
-import { networkBuilder } from './shared.js';
+import { networkBuilder, targetStd } from './shared.js';
 
 export const dense: Format = {
   name: 'dense',
@@ -21,6 +22,6 @@ export const dense: Format = {
   },
   respecRanks: (ranks) => ranks,
   rankGroups: () => [],
-  init: (layer) => ({ std: Math.sqrt(2 / layer.inFeatures), bound: 3 }),
+  init: (layer) => ({ std: targetStd(layer), bound: 3 }),
   lrScale: () => 1,
 };

@@ -134,22 +134,38 @@ export function chainGroups(layer: TensorLayer, net: Network): RankGroup[] {
 }
 
 /**
+ * Target std of one entry of the full weight (METHOD.md §3.7): He, sqrt(2/N_in), for a linear
+ * layer; Glorot-like, sqrt(2/(V + m)) over the padded vocabulary V and width m, for an embedding
+ * table. A lookup sums no rows, so a table's entries must not scale with 1/V alone: with He a
+ * 3-row table started at 0.8 per entry and DLRM's 128-wide dot products at about ±9.
+ */
+export function targetStd(layer: TensorLayer): number {
+  return layer.kind === 'embedding' ? Math.sqrt(2 / (layer.inFeatures + layer.outFeatures)) : Math.sqrt(2 / layer.inFeatures);
+}
+
+/**
  * Initialisation of a tensor format (METHOD.md §3.7): every factor entry i.i.d. truncated normal,
- * std chosen so that an entry of W has He variance 2/N_in. An entry of W is a sum of
+ * std chosen so that an entry of W has variance targetStd². An entry of W is a sum of
  * P = Π(internal rank dims) products of one entry from each of the T factors, so
  * Var(W entry) = P·s^{2T} and s = (σ_W²/P)^{1/(2T)}, truncated at ±4s.
  */
 export function tensorInit(layer: TensorLayer, net: Network): { std: number; bound: number } {
-  const sigmaW = Math.sqrt(2 / layer.inFeatures);
+  const sigmaW = targetStd(layer);
   const T = net.factors.length;
   const P = internalIndices(net).reduce((p, ix) => p * net.dims[ix], 1);
   return { std: Math.pow((sigmaW * sigmaW) / P, 1 / (2 * T)), bound: 4 };
 }
 
-/** (s/σ_W)·sqrt(T): the step-size multiplier of a tensor format's factors (see src/train/init.ts). */
+/**
+ * (s/σ)·sqrt(T): the step-size multiplier of a format's factors (see src/model/layers.ts), σ the
+ * scale the layer's entries live at. For a linear layer that is its init, σ_W. A table starts
+ * near zero (σ_W = 4.5·10⁻⁴ for 10⁷ rows) and the data sets the scale its rows grow to, so σ is
+ * that of a unit-norm row, sqrt(1/m): with σ_W the multiplier of a 10⁷-row TTM was about 100
+ * and blew the run up; with 1 planted embedding ranks were no longer recovered (test/embedding-ard).
+ */
 export function tensorLrScale(layer: TensorLayer, net: Network): number {
-  const T = net.factors.length;
-  return (tensorInit(layer, net).std / Math.sqrt(2 / layer.inFeatures)) * Math.sqrt(T);
+  const sigma = layer.kind === 'embedding' ? Math.sqrt(1 / layer.outFeatures) : targetStd(layer);
+  return (tensorInit(layer, net).std / sigma) * Math.sqrt(net.factors.length);
 }
 
 /** The members every tensor format shares. */

@@ -7,6 +7,8 @@
 /** What a format reads from a layer: any spec with these fields will do. */
 export interface TensorLayer {
   name: string;
+  /** 'embedding' for a table (rows = inFeatures, width = outFeatures); linear otherwise. */
+  kind?: string;
   format: string;
   inFeatures: number;
   outFeatures: number;

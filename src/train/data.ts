@@ -41,6 +41,7 @@ export function specForData(data: Dataset, o: { format: LayerFormat; maxRank: nu
   for (const c of data.inputs) {
     if (c.dtype !== 'i32') { features.push(c.name); continue; }
     if (c.hashed) throw new SpecError(`${data.name}: ${c.name} holds hashed categories, whose table sizes are the model's to choose; give --spec (e.g. examples/dlrm-kaggle.json, or a smaller DLRM of your own)`);
+    if (c.width > 1) throw new SpecError(`${data.name}: ${c.name} holds ${c.width} ids per row (a bag of tokens), whose table, pooling and classifier are the model's to choose; give --spec (e.g. examples/spam.json)`);
     let rows = c.vocab?.length ?? 0;
     if (!c.vocab) for (const v of c.data as Int32Array) rows = Math.max(rows, v + 1);
     const name = fresh(`emb_${c.name}`);
