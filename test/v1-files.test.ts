@@ -1,6 +1,9 @@
 // Model files written by btnn 0.1 (ModelSpec version 1, commit 99a6030; test/fixtures/v1) still load
 // (their spec upgraded to version 2) and evaluate to exactly the accuracy, NLL and calibration
-// error btnn 0.1 printed for them, including an SVI model averaged over posterior draws.
+// error btnn 0.1 printed for them. An SVI model averaged over posterior draws gets the exact
+// accuracy, but its NLL and calibration error within a small tolerance: the draws come from the
+// variational sampler, which since 0.1 computes in f32 with polar-method normals (faster, other
+// bits); the same command twice still gives the same bits.
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +19,13 @@ for (const name of ['ttm', 'cp', 'svi']) {
     const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
     t.equal(r.status, 0, r.stderr);
     const got = JSON.parse(r.stdout);
-    for (const k of ['testSamples', 'testAccuracy', 'testNll', 'testEce', 'posteriorSamples', 'params', 'denseParams']) t.equal(got[k], want[k], `${k} = ${want[k]}`);
+    const sampled = want.posteriorSamples > 1;
+    for (const k of ['testSamples', 'testAccuracy', 'posteriorSamples', 'params', 'denseParams', ...(sampled ? [] : ['testNll', 'testEce'])]) t.equal(got[k], want[k], `${k} = ${want[k]}`);
+    if (sampled) {
+      t.ok(Math.abs(got.testNll - want.testNll) < 2e-3 * want.testNll, `testNll ${got.testNll} within 0.2 % of 0.1's ${want.testNll} (other draws)`);
+      t.ok(Math.abs(got.testEce - want.testEce) < 2e-3, `testEce ${got.testEce} within 0.002 of 0.1's ${want.testEce}`);
+      const again = JSON.parse(spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' }).stdout);
+      t.same([again.testNll, again.testEce], [got.testNll, got.testEce], 'the same draws every run');
+    }
   });
 }
