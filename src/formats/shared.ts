@@ -160,8 +160,9 @@ export function tensorInit(layer: TensorLayer, net: Network): { std: number; bou
  * (s/σ)·sqrt(T): the step-size multiplier of a format's factors (see src/model/layers.ts), σ the
  * scale the layer's entries live at. For a linear layer that is its init, σ_W. A table starts
  * near zero (σ_W = 4.5·10⁻⁴ for 10⁷ rows) and the data sets the scale its rows grow to, so σ is
- * that of a unit-norm row, sqrt(1/m): with σ_W the multiplier of a 10⁷-row TTM was about 100
- * and blew the run up; with 1 planted embedding ranks were no longer recovered (test/embedding-ard).
+ * that of a unit-norm row, sqrt(1/m): with σ_W the multiplier of a 10⁷-row TTM would be about
+ * 117 (an Adam step of 0.35 on entries of 0.03); with 1, planted embedding ranks were no longer
+ * recovered (test/embedding-ard: TTM and CP 0/3 seeds).
  */
 export function tensorLrScale(layer: TensorLayer, net: Network): number {
   const sigma = layer.kind === 'embedding' ? Math.sqrt(1 / layer.outFeatures) : targetStd(layer);
