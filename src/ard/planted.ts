@@ -77,10 +77,9 @@ export async function plantedRank(o: PlantedOptions, core?: Core): Promise<Plant
   let ard = new Ard(rt, { prior, emStep: 1 });
   ard.initScales(0.01, () => initStd(spec.layers[0] as LinearSpec | EmbeddingSpec).std);
   ard.update(1);
-  const identity = new Float32Array(n * n);
-  for (let i = 0; i < n; i++) identity[i * n + i] = 1;
   const precision = 1 / (noiseRel * noiseRel);
-  const inputs: Record<string, RowSource> = kind === 'embedding' ? { ids: Int32Array.from({ length: n }, (_, i) => i) } : { x: identity };
+  const identity = (): Float32Array => { const x = new Float32Array(n * n); for (let i = 0; i < n; i++) x[i * n + i] = 1; return x; };
+  const inputs: Record<string, RowSource> = kind === 'embedding' ? { ids: Int32Array.from({ length: n }, (_, i) => i) } : { x: identity() };
   const batch: Batch = { source: { inputs, target }, rows: n, gradScale: (precision * m) / 2 };
   const hook = (): void => { rt.hooks = { beforeStep: () => { ard.update(); ard.sample(); }, afterBackward: () => ard.priorGrads(1) }; };
   hook();
