@@ -1,7 +1,7 @@
 // The btnn core: pure kernels over addresses into one linear memory. The host (src/) owns the
 // memory plan; nothing here allocates, reads clocks or does I/O.
 export { brgemmF32, transposeF32, peakF32x4, PEAK_FLOPS_PER_ITER } from './gemm';
-export { biasAddF32, biasGradF32, reluF32, reluBackwardF32, softmaxXentF32, adamF32, addF32 } from './ops';
+export { biasAddF32, biasGradF32, reluF32, reluBackwardF32, softmaxXentF32, adamF32, addF32, adamRowsF32, addRowsF32, copyRowsF32 } from './ops';
 export { rngSeed, rngNextU32, rngBelow, rngNormal, rngTruncNormalF32, rngShuffleI32 } from './rng';
 export { tnRun, tnFlops, tnResetFlops } from './tn';
 // The IR's op and function codes as exported globals, so the host's table (src/tn/opcodes.ts) is

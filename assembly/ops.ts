@@ -327,6 +327,39 @@ export function adamF32(params: usize, grads: usize, m: usize, v: usize, n: i32,
   }
 }
 
+// Row-sparse kernels of a dense embedding table's training (src/runtime/sparse-rows.ts): a step's
+// gradient lives only at the rows its batch touched, listed in `rows` (i32, distinct within a list).
+// Each row is an independent run of adamF32 / addF32, so a touched row gets the bits a dense step
+// would give it; untouched rows, and their Adam moments, stay as they are (lazy Adam).
+
+/** adamF32 over the `count` rows of `rowFloats` floats listed in `rows`. */
+export function adamRowsF32(params: usize, grads: usize, m: usize, v: usize, rows: usize, count: i32, rowFloats: i32,
+                            lr: f32, beta1: f32, beta2: f32, eps: f32, step: i32): void {
+  const rowBytes = <usize>rowFloats << 2;
+  for (let k = 0; k < count; k++) {
+    const at = <usize>load<i32>(rows + (<usize>k << 2)) * rowBytes;
+    adamF32(params + at, grads + at, m + at, v + at, rowFloats, lr, beta1, beta2, eps, step);
+  }
+}
+
+/** y[r] += x[r] for the listed rows (a lane's rows into lane 0's gradient). */
+export function addRowsF32(y: usize, x: usize, rows: usize, count: i32, rowFloats: i32): void {
+  const rowBytes = <usize>rowFloats << 2;
+  for (let k = 0; k < count; k++) {
+    const at = <usize>load<i32>(rows + (<usize>k << 2)) * rowBytes;
+    addF32(y + at, x + at, rowFloats);
+  }
+}
+
+/** y[r] = x[r] for the listed rows (x = 0: zero them). */
+export function copyRowsF32(y: usize, x: usize, rows: usize, count: i32, rowFloats: i32): void {
+  const rowBytes = <usize>rowFloats << 2;
+  for (let k = 0; k < count; k++) {
+    const at = <usize>load<i32>(rows + (<usize>k << 2)) * rowBytes;
+    if (x == 0) memory.fill(y + at, 0, rowBytes); else memory.copy(y + at, x + at, rowBytes);
+  }
+}
+
 /** y += x over n floats (summing the gradients of batch lanes). */
 export function addF32(y: usize, x: usize, n: i32): void {
   let i = 0;

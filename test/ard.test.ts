@@ -13,7 +13,8 @@ import { validateSpec } from '../src/spec/validate.js';
 import type { ModelSpec } from '../src/spec/types.js';
 import { layerRankGroups, rankGroups } from '../src/bayes/groups.js';
 import { Ard } from '../src/ard/ard.js';
-import { respec, snapshot, restore, sliceRankVar, type Kept } from '../src/ard/prune.js';
+import { respec, snapshot, restore, sliceRankVar, sliceTensor, type Kept } from '../src/ard/prune.js';
+import { HostRng } from '../src/util/rng.js';
 import { klEntry, softplus, sigmoid } from '../src/bayes/prior.js';
 import { plantedRank } from '../src/ard/planted.js';
 import { train } from '../src/train/train.js';
@@ -206,4 +207,35 @@ t.test('guards: a NaN restores the last good state and halves the lr; a collapse
   t.ok(Number.isFinite(s.testLoss) && s.testAccuracy > 0.5, `training went on: test accuracy ${s.testAccuracy}`);
   const collapsed = await train({ ...base, limitTrain: 1000, bayes: { ...bayes, kl: 50, inference: 'svi' } });
   t.ok(collapsed.warnings!.some((w) => /constant predictor/.test(w)), `κ = 50 collapses and says so: ${collapsed.warnings!.join(' / ')}`);
+});
+
+t.test('sliceTensor equals an entry-by-entry slice on random shapes and kept sets', async (t) => {
+  const rng = new HostRng(17);
+  let cases = 0;
+  for (let c = 0; c < 200; c++) {
+    const d = 1 + rng.below(4);
+    const shape = Array.from({ length: d }, () => 1 + rng.below(5));
+    const axes = shape.map((_, j) => `a${j}`);
+    const keep = new Map<string, number[]>();
+    // Each axis: whole (absent), all listed, or a random ascending subset (possibly one entry).
+    shape.forEach((n, j) => {
+      const k = rng.below(3);
+      if (k === 1) keep.set(axes[j], Array.from({ length: n }, (_, i) => i));
+      if (k === 2) { const sub = Array.from({ length: n }, (_, i) => i).filter(() => rng.below(2) === 1); keep.set(axes[j], sub.length ? sub : [rng.below(n)]); }
+    });
+    const data = Float32Array.from({ length: shape.reduce((p, x) => p * x, 1) }, () => rng.normal());
+    const picks = shape.map((n, j) => keep.get(axes[j]) ?? Array.from({ length: n }, (_, i) => i));
+    const want: number[] = [];
+    const walk = (j: number, at: number): void => {
+      if (j === d) { want.push(data[at]); return; }
+      const stride = shape.slice(j + 1).reduce((p, x) => p * x, 1);
+      for (const i of picks[j]) walk(j + 1, at + i * stride);
+    };
+    walk(0, 0);
+    const got = sliceTensor(data, shape, axes, keep);
+    if (got.length === want.length && got.every((v, i) => v === want[i])) cases++;
+    else t.fail(`shape [${shape}] keep ${JSON.stringify([...keep])}: got [${[...got]}], want [${want}]`);
+  }
+  t.equal(cases, 200, 'all 200 cases equal');
+  t.same([...sliceTensor([1, 2, 3, 4, 5, 6], [2, 3], ['x', 'y'], new Map([['y', [0, 2]]]))], [1, 3, 4, 6], 'a hand case: columns 0 and 2 of a 2×3');
 });

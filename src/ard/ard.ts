@@ -72,25 +72,21 @@ export class Ard {
     });
   }
 
-  /** SVI: draws the weights the programs read, w = μ + σ·ε for governed tensors, w = μ for the rest. */
+  /** SVI: draws the weights the programs read for governed tensors, w = μ + σ·ε (the rest are read as μ). */
   sample(): void {
     if (!this.svi) return;
     const rt = this.rt, e = rt.core.exports;
     const rng = rt.bufferAddr('rng');
     for (const s of rt.slots) {
-      const w = rt.slotView('weights', s.name);
-      if (this.governed.has(s.name)) {
-        e.sampleWeightsF32(w.byteOffset, rt.slotView('eps', s.name).byteOffset, rt.tensor(s.name).byteOffset, rt.slotView('rho', s.name).byteOffset, rng, s.floats);
-      } else {
-        w.set(rt.tensor(s.name));
-      }
+      if (!this.governed.has(s.name)) continue;
+      e.sampleWeightsF32(rt.slotView('weights', s.name).byteOffset, rt.slotView('eps', s.name).byteOffset, rt.tensor(s.name).byteOffset, rt.slotView('rho', s.name).byteOffset, rng, s.floats);
     }
   }
 
   /** SVI: the programs read the posterior means (evaluation without sampling). */
   useMean(): void {
     if (!this.svi) return;
-    for (const s of this.rt.slots) this.rt.slotView('weights', s.name).set(this.rt.tensor(s.name));
+    for (const t of this.governed) this.rt.slotView('weights', t).set(this.rt.tensor(t));
   }
 
   /**

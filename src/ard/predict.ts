@@ -28,9 +28,11 @@ export function evaluateSamples(core: Core, model: LoadedModel, test: Dataset, s
   const e = core.exports;
   for (let k = 0; k < draws; k++) {
     if (svi) {
+      // Only governed tensors are read from `weights`; the rest are read as μ.
       for (const s of rt.slots) {
+        if (!governed.has(s.name)) continue;
         const w = rt.slotView('weights', s.name);
-        if (governed.has(s.name) && draws > 1) {
+        if (draws > 1) {
           e.sampleWeightsF32(w.byteOffset, rt.slotView('eps', s.name).byteOffset, rt.tensor(s.name).byteOffset, rt.slotView('rho', s.name).byteOffset, rt.bufferAddr('rng'), s.floats);
         } else {
           w.set(rt.tensor(s.name));

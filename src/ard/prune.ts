@@ -8,6 +8,7 @@ import { layerTensors } from '../model/layers.js';
 import { aliveSlices, type RankThreshold } from '../bayes/prior.js';
 import type { Ard } from './ard.js';
 import { formatOf } from '../formats/index.js';
+import { governedTensors } from '../bayes/groups.js';
 import type { Runtime } from '../runtime/runtime.js';
 
 /** Kept slice indices (ascending) per rank index, per layer: layer → index → kept. */
@@ -41,39 +42,53 @@ export function respec(spec: ModelSpec, kept: Kept): ModelSpec {
   };
 }
 
-/** The sub-tensor keeping, on every axis named in `keep`, only the listed positions. */
+/**
+ * The sub-tensor keeping, on every axis named in `keep`, only the listed positions. Copies whole
+ * runs: the trailing axes kept whole are one contiguous run per position of the axes before them
+ * (a tensor with no axis cut is one copy), so a 10⁷-row table is not copied a float at a time.
+ */
 export function sliceTensor(data: ArrayLike<number>, shape: number[], axes: string[], keep: Map<string, number[]>): Float32Array {
-  const picks = shape.map((n, j) => keep.get(axes[j]) ?? Array.from({ length: n }, (_, i) => i));
+  const picks = shape.map((n, j) => keep.get(axes[j]) ?? null);
+  const whole = (j: number): boolean => picks[j] === null || (picks[j]!.length === shape[j] && picks[j]!.every((p, i) => p === i));
+  let inner = shape.length;
+  while (inner > 0 && whole(inner - 1)) inner--;
+  const run = shape.slice(inner).reduce((p, x) => p * x, 1);
+  const outer = shape.slice(0, inner).map((n, j) => picks[j] ?? Array.from({ length: n }, (_, i) => i));
   const strides = shape.map((_, j) => shape.slice(j + 1).reduce((p, x) => p * x, 1));
-  const out = new Float32Array(picks.reduce((p, x) => p * x.length, 1));
+  const out = new Float32Array(outer.reduce((p, x) => p * x.length, 1) * run);
   if (out.length === 0) return out;
-  const idx = new Array(shape.length).fill(0);
-  for (let o = 0; o < out.length; o++) {
-    let src = 0;
-    for (let j = 0; j < shape.length; j++) src += picks[j][idx[j]] * strides[j];
-    out[o] = data[src];
-    for (let j = shape.length - 1; j >= 0; j--) { if (++idx[j] < picks[j].length) break; idx[j] = 0; }
+  const src = data instanceof Float32Array ? data : Float32Array.from(data);
+  const idx = new Array(inner).fill(0);
+  for (let o = 0; o < out.length; o += run) {
+    let at = 0;
+    for (let j = 0; j < inner; j++) at += outer[j][idx[j]] * strides[j];
+    out.set(src.subarray(at, at + run), o);
+    for (let j = inner - 1; j >= 0; j--) { if (++idx[j] < outer[j].length) break; idx[j] = 0; }
   }
   return out;
 }
 
 /** Buffers in the params layout whose per-tensor contents survive pruning. */
 const CARRIED = ['params', 'adam.m', 'adam.v', 'rho', 'adam.rho.m', 'adam.rho.v'];
+/** Of those, the ones only governed tensors use (the rest of their layout stays zero: not copied). */
+export const GOVERNED_ONLY: ReadonlySet<string> = new Set(['rho', 'adam.rho.m', 'adam.rho.v']);
 
 export interface Snapshot { tensors: Map<string, Map<string, Float32Array>>; rng: Uint8Array; order: Int32Array | null; adamSteps: number }
 
 /** Everything the next runtime needs, sliced to the kept ranks, copied out of `rt` (before it is dropped). */
 export function snapshot(rt: Runtime, kept: Kept): Snapshot {
   const tensors = new Map<string, Map<string, Float32Array>>();
+  const governed = governedTensors(rt.spec);
   for (const buffer of CARRIED.filter((b) => rt.hasBuffer(b))) {
     const m = new Map<string, Float32Array>();
     for (const layer of tensorLayers(rt.spec)) {
       const keep = kept.get(layer.name) ?? new Map<string, number[]>();
       for (const f of layerNetwork(layer).factors) {
         const name = `${layer.name}.${f.name}`;
+        if (GOVERNED_ONLY.has(buffer) && !governed.has(name)) continue;
         m.set(name, sliceTensor(rt.slotView(buffer, name), f.shape, f.axes, keep));
       }
-      for (const t of layerTensors(layer)) if (t.role === 'bias') m.set(t.name, rt.slotView(buffer, t.name).slice());
+      for (const t of layerTensors(layer)) if (t.role === 'bias' && !GOVERNED_ONLY.has(buffer)) m.set(t.name, rt.slotView(buffer, t.name).slice());
     }
     tensors.set(buffer, m);
   }

@@ -26,6 +26,12 @@ export interface CoreExports {
   addF32(y: number, x: number, n: number): void;
   adamF32(params: number, grads: number, m: number, v: number, n: number, lr: number, beta1: number, beta2: number,
     eps: number, step: number): void;
+  /** Row-sparse forms over the `count` i32 row ids at `rows` (a dense embedding table's touched rows). */
+  adamRowsF32(params: number, grads: number, m: number, v: number, rows: number, count: number, rowFloats: number,
+    lr: number, beta1: number, beta2: number, eps: number, step: number): void;
+  addRowsF32(y: number, x: number, rows: number, count: number, rowFloats: number): void;
+  /** x = 0 zeroes the rows. */
+  copyRowsF32(y: number, x: number, rows: number, count: number, rowFloats: number): void;
   rngSeed(rng: number, seed: bigint, stream: bigint): void;
   rngNextU32(rng: number): number;
   rngTruncNormalF32(rng: number, out: number, n: number, std: number, bound: number): void;

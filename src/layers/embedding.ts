@@ -19,12 +19,18 @@ export interface EmbeddingIndex {
   inverse: string;
   /** Per gathered factor (plan order), the slice-row buffer. */
   rows: string[];
+  /**
+   * A dense table trained row-sparse (plan.rowSparse): the i32 buffer of its touched rows, shared by
+   * the lanes; lane l's distinct rows at l·maxBatch, the union over lanes (up to lanes·maxBatch rows) from lanes·maxBatch. Else null.
+   */
+  touched: string | null;
 }
 
 export function lowerEmbedding(ctx: LowerContext): LayerProgram & { laneGrads: string[]; indexes: EmbeddingIndex[] } {
   const layer = ctx.layer as EmbeddingSpec;
   const bag = ctx.inWidths[0], m = layer.dim, rows = ctx.laneRows;
-  const plan = planEmbedding(layer, layer.rows, rows * bag, { train: ctx.train });
+  // A dense table's step touches only the batch's rows (lazy Adam; src/runtime/sparse-rows.ts).
+  const plan = planEmbedding(layer, layer.rows, rows * bag, { train: ctx.train, rowSparse: true });
   const t = ctx.t, i = ctx.index, train = ctx.train;
   const live: Record<string, [number, number]> = {
     rows: [t.fwd(i), train ? t.bwd(i) : t.fwd(i)], gathered: [t.fwd(i), train ? t.bwd(i) : t.fwd(i)],
@@ -33,6 +39,7 @@ export function lowerEmbedding(ctx: LowerContext): LayerProgram & { laneGrads: s
     dsaved: [t.bwd(i), t.bwd(i)],
   };
   const forward: Op[][] = [], backward: Op[][] = [], indexes: EmbeddingIndex[] = [];
+  const touched = plan.rowSparse ? ctx.declare('touched', 2 * ctx.lanes * plan.maxBatch, 'batch', null, t.hooks, t.end, 'i32') : null;
   for (let l = 0; l < ctx.lanes; l++) {
     const keys = new Map<string, string>();
     for (const x of plan.tensors) { keys.set(`param:${x.name}`, ctx.param(x.name)); keys.set(`grad:${x.name}`, ctx.grad(x.name, l)); }
@@ -68,8 +75,9 @@ export function lowerEmbedding(ctx: LowerContext): LayerProgram & { laneGrads: s
       bwd.push(...rebind(plan.backward, bind));
     }
     backward.push(bwd);
-    indexes.push({ layer: layer.name, plan, ids: ctx.input(0, l), bag, inverse, rows: rowKeys });
+    indexes.push({ layer: layer.name, plan, ids: ctx.input(0, l), bag, inverse, rows: rowKeys, touched });
   }
-  // Every lane overwrites each factor's whole gradient (zero, then scatter-add its rows).
-  return { prep: [], forward, backward, finish: [], finishSum: [], laneGrads: plan.tensors.map((x) => x.name), indexes };
+  // Every lane overwrites each factor's whole gradient (zero, then scatter-add its rows), except a
+  // row-sparse table's, which the runtime sums over lanes row by row.
+  return { prep: [], forward, backward, finish: [], finishSum: [], laneGrads: plan.tensors.map((x) => x.name).filter((x) => x !== plan.rowSparse), indexes };
 }

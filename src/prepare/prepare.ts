@@ -11,7 +11,7 @@ import type { ModelSpec, TensorLayerSpec, LayerSpec } from '../spec/types.js';
 import { isGlobalNorm, isTensorLayer, tensorLayers } from '../spec/types.js';
 import { buildGraph, targetWidth, type Graph } from '../spec/graph.js';
 import { layerTensors, lrScale } from '../model/layers.js';
-import { rankGroups } from '../bayes/groups.js';
+import { rankGroups, governedTensors } from '../bayes/groups.js';
 import { planLayer, type LayerPlan, type PathKind } from '../tn/plan.js';
 import { link, type Op } from '../tn/compile.js';
 import { product } from '../util/math.js';
@@ -141,8 +141,8 @@ export interface Prepared {
   /** Buffer key of a tensor's parameters as the programs read them, and of its gradient in lane l. */
   paramKey: (tensor: string) => string;
   gradKey: (tensor: string, lane: number) => string;
-  /** Buffers of the params layout: μ, and with SVI the sampled weights the programs read. */
-  paramBuffer: string;
+  /** The buffer of the params layout the programs read a tensor from: with SVI, a governed tensor's sampled weights; else μ (params). */
+  paramBufferOf: (tensor: string) => string;
 }
 
 /** Lane l's gradient buffer (lane 0's is the one the optimiser reads). */
@@ -158,7 +158,9 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
   const L = spec.layers.length;
   const t = stepSchedule(L);
   const slots = tensorSlots(spec, o.lrScales);
-  const paramBuffer = spec.inference === 'svi' ? 'weights' : 'params';
+  // Only governed tensors have a posterior to sample; the rest are read where Adam writes them.
+  const sampled = spec.inference === 'svi' ? governedTensors(spec) : new Set<string>();
+  const paramBufferOf = (tensor: string): string => (sampled.has(tensor) ? 'weights' : 'params');
   const buffers: BufferDecl[] = [];
   const declare = (name: string, bytes: number, kind: BufferKind, dtype: BufferDecl['dtype'], layer: string | null, lane: number | null, firstUse: number, lastUse: number): string => {
     if (buffers.some((b) => b.name === name)) throw new Error(`buffer ${name} declared twice`);
@@ -191,7 +193,7 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
       declare('adam.rho.v', paramBytes, 'optimizer', 'f32', null, null, t.hooks, t.end);
     }
   }
-  const paramKey = (tensor: string): string => `${paramBuffer}@${tensor}`;
+  const paramKey = (tensor: string): string => `${paramBufferOf(tensor)}@${tensor}`;
   const gradKey = (tensor: string, lane: number): string => `${gradsBuffer(lane)}@${tensor}`;
 
   // Which values want gradients: outputs of layers with weights, and everything downstream of them.
@@ -384,7 +386,7 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
   if (train && (o.datasetCount ?? 0) > 0) declare('order', o.datasetCount! * 4, 'dataset', 'i32', null, null, t.hooks, t.end);
   return {
     spec, graph, mode: o.mode, batch: o.batch, lanes, laneRows: rowsPerLane, schedule: t, slots, layerPlans, buffers,
-    programs: step, laneIo, paramKey, gradKey, paramBuffer, inputTables,
+    programs: step, laneIo, paramKey, gradKey, paramBufferOf, inputTables,
   };
 }
 

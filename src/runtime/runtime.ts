@@ -17,6 +17,7 @@ import { prepare, timedRequests, gradsBuffer, laneRows, type Prepared, type RunM
 import { ThreadPool, type Job } from './pool.js';
 import { inputTableValues } from './input-tables.js';
 import { prepareIndices } from '../tn/embedding.js';
+import { SparseRows } from './sparse-rows.js';
 
 export type { RunMode, TensorSlot } from '../prepare/prepare.js';
 export { laneRows, laneBatch, tensorSlots } from '../prepare/prepare.js';
@@ -91,6 +92,8 @@ export class Runtime {
   private readonly phases: Job[][];
   private pool: ThreadPool | null = null;
   private step = 0;
+  /** Dense embedding tables trained at their touched rows only (lazy Adam). */
+  private readonly sparse: SparseRows;
 
   constructor(readonly core: Core, readonly spec: ModelSpec, readonly batch: number, readonly mode: RunMode, readonly options: RuntimeOptions = {}) {
     this.lanes = options.lanes ?? 1;
@@ -105,7 +108,7 @@ export class Runtime {
     for (const b of this.plan.buffers) this.addr.set(b.name, b.offset);
     // Tensor keys: a slot inside the params layout of the buffer the programs read, per lane for gradients.
     for (const s of this.slots) {
-      this.addr.set(this.prepared.paramKey(s.name), this.addr.get(this.prepared.paramBuffer)! + s.offsetFloats * F32);
+      this.addr.set(this.prepared.paramKey(s.name), this.addr.get(this.prepared.paramBufferOf(s.name))! + s.offsetFloats * F32);
       if (mode === 'train') for (let l = 0; l < this.lanes; l++) this.addr.set(this.prepared.gradKey(s.name, l), this.addr.get(gradsBuffer(l))! + s.offsetFloats * F32);
     }
     this.allocate();
@@ -129,7 +132,11 @@ export class Runtime {
     // Reduce jobs write the gradients lanes wrote, finish jobs the ones only finish writes: disjoint.
     this.phases[PHASE.gradients] = [...pr.reduce.map(place), ...pr.finish.map(place)];
     this.phases[PHASE.finishSum] = pr.finishSum.map(place);
+    this.sparse = new SparseRows(core, this.lanes, this.prepared.laneIo.map((l) => l.embeddings), (t) => this.slot(t), (b) => this.bufferAddr(b));
   }
+
+  /** Trained at its touched rows only (a dense embedding table; src/runtime/sparse-rows.ts). */
+  rowSparse(tensor: string): boolean { return this.sparse.has(tensor); }
 
   /** Grows the linear memory to exactly the plan (whole pages) and zeroes the plan's bytes. */
   private allocate(): void {
@@ -144,8 +151,11 @@ export class Runtime {
     } catch {
       throw new PlanError(`--batch ${this.batch}: could not grow WebAssembly memory to the plan's ${this.plan.endBytes} bytes (out of memory); lower --batch`);
     }
-    // A fresh plan starts from zeros whatever ran in this instance before (biases, padding, Adam state).
-    new Uint8Array(mem.buffer, this.plan.baseBytes, this.plan.totalBytes).fill(0);
+    // A fresh plan starts from zeros whatever ran in this instance before (biases, padding, Adam
+    // state). Pages just grown are zero already (WebAssembly zero-fills them), and left untouched
+    // they cost no RSS: a row-sparse table's untouched gradient rows never become resident.
+    const used = Math.min(this.plan.baseBytes + this.plan.totalBytes, have * WASM_PAGE_BYTES);
+    if (used > this.plan.baseBytes) new Uint8Array(mem.buffer, this.plan.baseBytes, used - this.plan.baseBytes).fill(0);
   }
 
   /** The inputs' standardisation tables (inputTableValues), written once. */
@@ -209,6 +219,8 @@ export class Runtime {
     const rowOf = batch.row ?? ((r: number) => r);
     const gradScale = batch.gradScale ?? (batch.rows > 0 ? 1 / batch.rows : 0);
     const buf = this.core.memory.buffer;
+    // The last step's rows of row-sparse gradients back to zero (kept until now so it can be read).
+    this.sparse.clear();
     let first = 0;
     split.forEach((n, l) => {
       const lane = io[l];
@@ -243,12 +255,14 @@ export class Runtime {
         }
         new Int32Array(buf, this.addr.get(emb.inverse)!, emb.plan.maxBatch).set(idx.inverse);
         emb.rows.forEach((k, j) => new Int32Array(buf, this.addr.get(k)!, emb.plan.maxBatch).set(idx.rows[j]));
+        this.sparse.record(emb, l, idx);
       }
       const meta = this.addr.get(lane.meta)!;
       new Int32Array(buf, meta, 1)[0] = n;
       new Float32Array(buf, meta + 4, 1)[0] = gradScale;
       first += n;
     });
+    this.sparse.unite();
   }
 
   private run(phase: number, evalOnly = false): void {
@@ -279,6 +293,7 @@ export class Runtime {
     this.run(PHASE.prep);
     this.run(PHASE.lanes);
     this.run(PHASE.gradients);
+    this.sparse.reduce();
     this.run(PHASE.finishSum);
     const kl = this.hooks.afterBackward?.() ?? 0;
     const r = this.results();
@@ -323,9 +338,11 @@ export class Runtime {
     const e = this.core.exports;
     const [p, g, m, v] = ['params', 'grads', 'adam.m', 'adam.v'].map((n) => this.bufferAddr(n));
     for (const s of this.slots) {
+      if (this.sparse.has(s.name)) continue;
       const off = s.offsetFloats * F32;
       e.adamF32(p + off, g + off, m + off, v + off, s.floats, lr * s.lrScale, beta1, beta2, eps, this.step);
     }
+    this.sparse.adam(lr, beta1, beta2, eps, this.step);
     if (this.spec.inference === 'svi') {
       const [r, gr, rm, rv] = ['rho', 'grads.rho', 'adam.rho.m', 'adam.rho.v'].map((n) => this.bufferAddr(n));
       const governed = governedTensors(this.spec);

@@ -14,7 +14,11 @@
 //   backward zero drows; scatter-add dout into drows by `inverse` (sums duplicates); the tree's
 //            backward gives dgathered and, directly, the gradients of the factors without
 //            vocabulary indices; per gathered factor: zero, scatter-add dgathered by its row
-//            indices, permute back into the factor's layout. Every gradient is overwritten.
+//            indices, permute back into the factor's layout. Every gradient is overwritten,
+//            except with `rowSparse` for a dense table (one factor): its gradient is written only
+//            at the batch's rows and must be zero elsewhere on entry (the runtime zeroes the rows
+//            after its lazy Adam step, src/runtime/sparse-rows.ts), so a step costs the batch's
+//            rows, not the table's.
 // Programs are static for `maxBatch`: `u` and `b` have maxBatch slots. Unused unique slots get
 // digit 0 (a valid, finite slice) and no batch position refers to them; unused batch positions
 // refer to slot 0 and their dout rows are zeroed by the host, so padding adds exact zeros.
@@ -67,6 +71,8 @@ export interface EmbeddingPlan {
   movedFloats: number;
   /** Contraction order of the gathered network. */
   order: string;
+  /** With `rowSparse`, the dense table whose gradient backward writes only at the looked-up rows; else null. */
+  rowSparse: string | null;
 }
 
 const describe = (tree: Tree, names: string[]): string =>
@@ -74,9 +80,10 @@ const describe = (tree: Tree, names: string[]): string =>
 
 /**
  * Programs looking up at most `maxBatch` ids of a `vocab`-row table stored as `layer` (inModes:
- * vocabulary modes, outModes: embedding modes). `train: false` plans the forward only.
+ * vocabulary modes, outModes: embedding modes). `train: false` plans the forward only;
+ * `rowSparse` leaves a dense table's gradient untouched outside the batch's rows (see the header).
  */
-export function planEmbedding(layer: LayerSpec, vocab: number, maxBatch: number, options: { train?: boolean } = {}): EmbeddingPlan {
+export function planEmbedding(layer: LayerSpec, vocab: number, maxBatch: number, options: { train?: boolean; rowSparse?: boolean } = {}): EmbeddingPlan {
   const train = options.train ?? true;
   const vocabModes = layer.inModes ?? [layer.inFeatures];
   const rows = product(vocabModes);
@@ -139,6 +146,7 @@ export function planEmbedding(layer: LayerSpec, vocab: number, maxBatch: number,
   if (!path) throw new Error(`embedding ${layer.name}: no contraction path`);
   const arenas = { saved: new Arena('saved'), grads: new Arena('dsaved'), scratch: new Arena('scratch') };
   let tree: ReturnType<typeof compileTree>;
+  const rowSparse = train && (options.rowSparse ?? false) && leaves.length === 1 && !homes[0].permuted ? homes[0].g.tensor : null;
   if (leaves.length === 1) {
     // One factor (dense): the gathered slices are the rows.
     const only = leaves[0];
@@ -160,7 +168,7 @@ export function planEmbedding(layer: LayerSpec, vocab: number, maxBatch: number,
       const grad = ref(`grad:${h.g.tensor}`);
       const mark = perm.mark();
       const dperm = h.permuted ? perm.alloc(sizeOf(h.layout)) : grad;
-      backward.push({ op: 'zero', dst: dperm, n: sizeOf(h.layout) });
+      if (rowSparse !== h.g.tensor) backward.push({ op: 'zero', dst: dperm, n: sizeOf(h.layout) });
       backward.push({ op: 'scatter', dst: dperm, src: h.dslice, idx: ref(h.g.idx), count: maxBatch, rowFloats: h.g.rowFloats });
       if (h.permuted) emitPermute(backward, dims, { ref: dperm, indices: h.layout }, h.indices, grad);
       perm.release(mark);
@@ -190,6 +198,7 @@ export function planEmbedding(layer: LayerSpec, vocab: number, maxBatch: number,
     backwardFlopsPerRow: programFlops(backward) / maxBatch,
     movedFloats: movedFloats(forward) + movedFloats(backward),
     order: leaves.length === 1 ? names[0] : describe(path.tree, names),
+    rowSparse,
   };
 }
 

@@ -22,7 +22,7 @@ import { defaultSpec } from '../spec/defaults.js';
 import { modelParams, denseParams, layerParams, layerTensors } from '../model/layers.js';
 import { Ard } from '../ard/ard.js';
 import { governedTensors, rankGroups } from '../bayes/groups.js';
-import { decidePrune, snapshot, restore, sliceRankVar, type Kept, type Snapshot } from '../ard/prune.js';
+import { decidePrune, snapshot, restore, sliceRankVar, GOVERNED_ONLY, type Kept, type Snapshot } from '../ard/prune.js';
 import { klWeight, type Hyperprior, type RankThreshold } from '../bayes/prior.js';
 import { initStd, initialise } from '../runtime/init.js';
 import { formatLayerTable } from '../prepare/table.js';
@@ -299,11 +299,13 @@ function dataDictionary(d: Dataset): Record<string, unknown> {
 function checkCheckpoint(ck: Checkpoint, rt: Runtime, count: number, opts: Resolved): void {
   const bad = (field: string, why: string): never => { throw new CheckpointError(`checkpoint ${field}: ${why}; the file is damaged, start again without --resume`); };
   const snaps = [['', ck.state], ...(ck.good ? [['good.', ck.good.snap] as const] : [])] as const;
+  const governed = governedTensors(rt.spec);
   for (const [prefix, snap] of snaps) {
     for (const [buffer, m] of snap.tensors) {
       if (!rt.hasBuffer(buffer)) bad(`${prefix}${buffer}`, 'is not a buffer of this model');
       for (const s of rt.slots) {
         const data = m.get(s.name);
+        if (!data && GOVERNED_ONLY.has(buffer) && !governed.has(s.name)) continue; // ρ and its Adam state: governed tensors only
         if (!data || data.length !== s.floats) bad(`${prefix}${buffer}/${s.name}`, `has ${data?.length ?? 0} floats, the model's tensor ${s.floats}`);
       }
     }
