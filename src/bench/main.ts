@@ -1,10 +1,11 @@
-// `npm run bench [-- --json] [-- --rounds N] [-- --export DIR…]`: kernel throughput against this machine's measured
-// f32x4 peak, and training samples/s of the default model.
+// `npm run bench [-- --json] [-- --rounds N] [-- --export DIR…] [-- --peers]`: kernel throughput against this
+// machine's measured f32x4 peak, and training samples/s of the default model; --peers: against PyTorch.
 //
 // Shared VMs are noisy (CPU steal changes the clock we get from run to run), so every round times
 // the peak probe right before the kernel, and we report medians of GFLOP/s and of the per-round
 // kernel/peak ratio: a ratio is stable when the absolute numbers are not.
 import { exportLatency } from './export-latency.js';
+import { runPeers } from './peers.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -130,6 +131,8 @@ async function trainRow(core: Core, format: LayerFormat, batch: number, threads:
 }
 
 export async function runBench(argv: string[]): Promise<number> {
+  // `--peers`: the same workloads in PyTorch, side by side (src/bench/peers.ts).
+  if (argv.includes('--peers')) return runPeers(argv);
   const json = argv.includes('--json');
   const exp = argv.indexOf('--export');
   if (exp >= 0) {

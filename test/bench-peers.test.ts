@@ -1,0 +1,50 @@
+// `npm run bench -- --peers`: without a python3 that has torch it skips with a message and exit 0
+// (--json: an empty peers list and the reason); bad options exit 2; with torch present (Debian's
+// python3-torch) a short run gives every workload × thread row with ratio = btnn / torch.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { findTorchPython } from '../src/bench/peers.js';
+
+const BENCH = join(import.meta.dirname, '..', 'build', 'js', 'src', 'bench', 'main.js');
+const bench = (args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [BENCH, '--peers', ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
+
+t.test('no python3 with torch: a message, exit 0, and with --json an empty list', async (t) => {
+  const r = bench(['--json'], { BTNN_PYTHON: '/bin/false' });
+  t.equal(r.status, 0, 'skips, does not fail');
+  t.match(r.stderr, /bench --peers: skipped: no python3 with torch \(tried \/bin\/false\)\. On Debian: apt-get install python3-torch libopenblas0-openmp/);
+  const out = JSON.parse(r.stdout) as { peers: unknown[]; skipped: string };
+  t.same(out.peers, []);
+  t.match(out.skipped, /no python3 with torch/);
+  t.match(findTorchPython({ BTNN_PYTHON: '/nonexistent/python3' }), { skip: /tried \/nonexistent\/python3/ });
+});
+
+t.test('bad options exit 2 naming the option and the value', async (t) => {
+  const r = bench(['--rounds', '0'], { BTNN_PYTHON: '/bin/false' });
+  t.equal(r.status, 2);
+  t.match(r.stderr, /bench: --rounds 0: must be an integer >= 1/);
+  const a = bench(['--ard-rows', 'many'], { BTNN_PYTHON: '/bin/false' });
+  t.equal(a.status, 2);
+  t.match(a.stderr, /--ard-rows many/);
+});
+
+t.test('with torch: every workload at 1 and 2 threads, ratio = btnn / torch', async (t) => {
+  const found = findTorchPython();
+  if ('skip' in found) { t.skip(`python3 with torch not installed: ${found.skip.slice(0, 60)}…`); return; }
+  const r = bench(['--json', '--rounds', '1', '--ard-rows', '512', '--ard-epochs', '1']);
+  t.equal(r.status, 0, r.stderr.slice(-400));
+  const out = JSON.parse(r.stdout) as { blas: string; peers: { workload: string; threads: number; precision: string; btnnSamplesPerSec: number; torchSamplesPerSec: number; ratio: number; btnnPeakRssBytes?: number; torchPeakRssBytes?: number }[] };
+  t.same(out.peers.map((p) => `${p.workload}/${p.threads}`), ['ttm/1', 'ttm/2', 'dense/1', 'dense/2', 'ard/1', 'ard/2']);
+  t.match(out.blas, /\//, 'names the BLAS library file torch loads');
+  for (const p of out.peers) {
+    t.equal(p.precision, 'f32');
+    t.ok(p.btnnSamplesPerSec > 0 && p.torchSamplesPerSec > 0, `${p.workload}/${p.threads}: both measured`);
+    if (p.workload === 'ard') {
+      t.ok(Math.abs(p.ratio - p.btnnSamplesPerSec / p.torchSamplesPerSec) < 1e-9 * p.ratio, 'ard ratio = btnn / torch');
+      t.ok(p.btnnPeakRssBytes! > 10 * 2 ** 20 && p.torchPeakRssBytes! > 10 * 2 ** 20, `peak RSS of both processes (${p.btnnPeakRssBytes} / ${p.torchPeakRssBytes} bytes)`);
+    } else {
+      t.ok(p.ratio > 0, `${p.workload}/${p.threads}: ratio is the median of per-round ratios (${p.ratio.toFixed(2)})`);
+    }
+  }
+});
