@@ -29,6 +29,13 @@ const WORKER_TIMEOUT_MS = 10 * 60 * 1000;
  * a futex wake costs tens of them, which small models (a step of half a millisecond) feel.
  */
 export const SPIN_POLLS = 20000;
+/**
+ * The main thread sleeps in slices this long, re-reading DONE between them. On Node 20 a worker's
+ * Atomics.notify sometimes never wakes the main thread's Atomics.wait although DONE was stored
+ * (measured: up to 14 of ~200 waits in an 80-step run, each a whole timeout; with a 1 s timeout
+ * that made 2 threads 7–15× slower than 1 at random); a lost wake now costs at most a slice.
+ */
+export const WAIT_SLICE_MS = 1;
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -96,7 +103,7 @@ export class ThreadPool {
       for (let k = 0; k < SPIN_POLLS && Atomics.load(w.ctrl, CTRL.DONE) !== w.seq; k++);
       const start = Date.now();
       while (Atomics.load(w.ctrl, CTRL.DONE) !== w.seq) {
-        Atomics.wait(w.ctrl, CTRL.DONE, Atomics.load(w.ctrl, CTRL.DONE), 1000);
+        Atomics.wait(w.ctrl, CTRL.DONE, Atomics.load(w.ctrl, CTRL.DONE), WAIT_SLICE_MS);
         if (Date.now() - start > WORKER_TIMEOUT_MS) throw new Error(`worker thread ${i + 1} stopped answering; rerun with --threads 1`);
       }
       if (w.ctrl[CTRL.FAILED]) {

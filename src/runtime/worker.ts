@@ -18,7 +18,9 @@ for (;;) { // until the main thread terminates this worker
   for (let k = 0; k < SPIN_POLLS && Atomics.load(ctrl, CTRL.SEQ) === seq; k++);
   // Only a new SEQ is a new phase: Atomics.wait can return "ok" without one (an interrupt of this
   // isolate wakes it), and running the last phase again would add its sums twice.
-  while (Atomics.load(ctrl, CTRL.SEQ) === seq) Atomics.wait(ctrl, CTRL.SEQ, seq);
+  // Sliced like the main thread's wait (pool.ts WAIT_SLICE_MS: a notify can be lost), but longer:
+  // an idle worker should not wake a thousand times a second.
+  while (Atomics.load(ctrl, CTRL.SEQ) === seq) Atomics.wait(ctrl, CTRL.SEQ, seq, 20);
   seq = Atomics.load(ctrl, CTRL.SEQ);
   try {
     const jobs = data.phases[ctrl[CTRL.PHASE]];
