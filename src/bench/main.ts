@@ -17,6 +17,7 @@ import { FORMATS, type LayerFormat } from '../spec/formats.js';
 import { defaultSpec } from '../spec/defaults.js';
 import { planFlops, defaultThreads, TRAIN_LANES } from '../train/train.js';
 import { loadMnist } from '../data/mnist.js';
+import { operandBits, dynamicFrac } from '../../hw-sim/fixed/lowp.js';
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -87,6 +88,38 @@ function gemmRows(core: Core, peakCore: Core, rounds: number): KernelRow[] {
     return measure(core, peakCore, s.name, `${s.m}×${s.n}×${s.k}`, 2 * s.m * s.n * s.k,
       () => core.exports.brgemmF32(c, s.n, a, sai, sak, 0, b, s.n, 0, s.m, s.n, s.k, 1, 0), rounds);
   });
+}
+
+/**
+ * The int16 path of a training GEMM (assembly/lowp.ts), beside the f32 rows of the same shapes:
+ * the kernel on quantised operands, and the whole path (largest |x| of A and B, quantise A and Bᵀ
+ * at hw-sim/fixed/lowp.ts's operand bits, the int16 GEMM, the rescale into f32).
+ */
+function int16Rows(core: Core, peakCore: Core, rounds: number): KernelRow[] {
+  const shapes = [{ name: '', m: 256, n: 256, k: 256 }, { name: ' (fc1 fwd)', m: 128, n: 512, k: 784 }];
+  const rows: KernelRow[] = [];
+  for (const s of shapes) {
+    const kp = Math.ceil(s.k / 8) * 8;
+    const bytes = 4 * (s.m * s.k + s.k * s.n + s.m * s.n) + 2 * kp * (s.m + s.n) + 64;
+    const plan = planMemory([{ name: 'gemm', bytes, kind: 'workspace' }], core.exports.heapBase());
+    const pages = Math.ceil(plan.endBytes / 65536) - core.memory.buffer.byteLength / 65536;
+    if (pages > 0) core.memory.grow(pages);
+    const a = findBuffer(plan, 'gemm').offset, b = a + s.m * s.k * 4, c = b + s.k * s.n * 4, qa = c + s.m * s.n * 4, qb = qa + 2 * kp * s.m;
+    const f = new Float32Array(core.memory.buffer, a, s.m * s.k + s.k * s.n);
+    for (let i = 0; i < f.length; i++) f[i] = ((i * 2654435761) % 1000) / 1000 - 0.5;
+    const e = core.exports, bits = operandBits(s.k);
+    const quantise = (): number => {
+      const fa = dynamicFrac(e.maxAbsF32(a, s.m * s.k), bits), fb = dynamicFrac(e.maxAbsF32(b, s.k * s.n), bits);
+      e.quantI16(qa, kp, a, s.k, s.m, s.k, false, fa, false, 0);
+      e.quantI16(qb, kp, b, s.n, s.k, s.n, true, fb, false, 0);
+      return 2 ** -(fa + fb);
+    };
+    const scale = quantise();
+    const flops = 2 * s.m * s.n * s.k, shape = `${s.m}×${s.n}×${s.k}, ${bits}-bit`;
+    rows.push(measure(core, peakCore, `i16 gemm${s.name}`, shape, flops, () => e.gemmI16(c, s.n, qa, kp, qb, kp, s.m, s.n, kp, scale, false), rounds));
+    rows.push(measure(core, peakCore, `i16 quant+gemm${s.name}`, shape, flops, () => e.gemmI16(c, s.n, qa, kp, qb, kp, s.m, s.n, kp, quantise(), false), rounds));
+  }
+  return rows;
 }
 
 /** One lane's programs of each format's default model: forward (prep + forward + loss) and a whole step without Adam. */
@@ -163,7 +196,7 @@ export async function runBench(argv: string[]): Promise<number> {
   const simd = await loadCore('node');
   const scalar = await loadCore('edge-scalar');
   log(`btnn bench: medians of ${rounds} rounds; each round interleaves slices of the f32x4 peak probe and the kernel`);
-  const kernels = [...gemmRows(simd, simd, rounds), ...gemmRows(scalar, simd, Math.min(rounds, 3)), ...FORMATS.flatMap((f) => layerRows(simd, f, 128, rounds))];
+  const kernels = [...gemmRows(simd, simd, rounds), ...int16Rows(simd, simd, rounds), ...gemmRows(scalar, simd, Math.min(rounds, 3)), ...FORMATS.flatMap((f) => layerRows(simd, f, 128, rounds))];
   if (!json) {
     log('');
     log(`${'kernel'.padEnd(26)}${'shape'.padEnd(42)}${'flavour'.padEnd(13)}${'GFLOP/s'.padStart(9)}${'peak'.padStart(9)}${'of peak'.padStart(9)}`);

@@ -32,6 +32,12 @@ export interface CoreExports {
   addRowsF32(y: number, x: number, rows: number, count: number, rowFloats: number): void;
   /** x = 0 zeroes the rows. */
   copyRowsF32(y: number, x: number, rows: number, count: number, rowFloats: number): void;
+  /** Low-precision kernels (assembly/lowp.ts): returns saturations / the largest |x|. */
+  quantI16(q: number, ldq: number, x: number, ldx: number, rows: number, cols: number, transpose: boolean,
+    frac: number, stochastic: boolean, rng: number): number;
+  maxAbsF32(x: number, n: number): number;
+  gemmI16(c: number, ldc: number, a: number, lda: number, bt: number, ldb: number, m: number, n: number, kp: number,
+    scale: number, accumulate: boolean): void;
   rngSeed(rng: number, seed: bigint, stream: bigint): void;
   rngNextU32(rng: number): number;
   rngTruncNormalF32(rng: number, out: number, n: number, std: number, bound: number): void;

@@ -1,0 +1,170 @@
+// Low-precision training kernels (issue 13's int16 path): f32 → int16 quantisation with a
+// power-of-two scale (nearest-even or stochastic rounding from the seeded PCG32 stream), and an
+// int16 × int16 → int32 GEMM on i32x4.dot_i16x8_s whose result is rescaled into f32.
+// Each equals hw-sim/fixed (quantize, dotI16) and hw-sim/fixed/lowp.ts bit for bit on every flavour:
+// - quantI16: the rounding is decided in f64 exactly as hw-sim's quantize: y = x·2^frac (exact),
+//   q = floor(y), f = y − q (exact); nearest-even: up iff f > ½ or (f = ½ and q odd); stochastic:
+//   one u32 r per element drawn before anything else, up iff r < f·2^32. Then saturate to int16
+//   (counted); NaN becomes 0. Elements are visited in x's row-major order, so the stream position
+//   of every element is fixed whatever the layout written.
+// - gemmI16: the int32 sums wrap (mod 2^32: any lane order gives the same bits, see fixed.ts), then
+//   f32(acc)·scale in f32, then + C in f32 when accumulating. Callers pick operand scales so that
+//   no sum wraps (hw-sim/fixed/lowp.ts operandBits); the wrap is the defined behaviour, not a plan.
+// Layout: A is [m × kp] int16 row-major (row stride lda), Bᵀ is [n × kp] (row stride ldb): both
+// k-contiguous, which is what dot_i16x8_s wants; kp is a multiple of 8 with zeros past k.
+import { rngNextU32 } from './rng';
+
+// @ts-ignore: decorator
+@inline function hsum(v: v128): i32 {
+  return i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3);
+}
+
+// @ts-ignore: decorator
+@inline function quantOne(x: f32, scale: f64, stochastic: bool, rng: usize): i32 {
+  const r: u32 = stochastic ? rngNextU32(rng) : 0;
+  if (isNaN<f32>(x)) return 0;
+  const y = <f64>x * scale;
+  let q = Math.floor(y);
+  if (isFinite<f64>(y)) {
+    const f = y - q;
+    if (stochastic) {
+      if (<f64>r < f * 4294967296.0) q += 1;
+    } else if (f > 0.5 || f == 0.5) {
+      // Parity only matters inside int16's range (outside, both neighbours saturate alike).
+      const c = Math.min(Math.max(q, -65536.0), 65536.0);
+      if (f > 0.5 || (<i32>c & 1) != 0) q += 1;
+    }
+  }
+  return <i32>Math.min(Math.max(q, -32769.0), 32768.0); // ±1 past the range marks a saturation
+}
+
+/**
+ * q = sat16(round(x · 2^frac)) for the rows × cols f32 block at x (row stride ldx). transpose false:
+ * q[r·ldq + c]; true: q[c·ldq + r]. Each written row is zero-padded to ldq. stochastic: one PCG32
+ * draw per element from `rng`, in x's row-major order. Returns how many values saturated.
+ */
+export function quantI16(q: usize, ldq: i32, x: usize, ldx: i32, rows: i32, cols: i32, transpose: bool,
+                         frac: i32, stochastic: bool, rng: usize): i32 {
+  const scale = Math.pow(2.0, <f64>frac);
+  let saturated = 0;
+  for (let r = 0; r < rows; r++) {
+    let c = 0;
+    if (ASC_FEATURE_SIMD && !stochastic) {
+      // Nearest-even in f32x4: x·2^frac is exact in f32 too (a power of two; an overflow is ±∞ and
+      // saturates either way, an underflow rounds to 0 either way), f32x4.nearest is ties-to-even,
+      // and trunc_sat maps NaN to 0: the f64 rule's bits, four at a time.
+      const vs = f32x4.splat(<f32>scale), hi = f32x4.splat(32767.0), lo = f32x4.splat(-32768.0);
+      let vsat = i32x4.splat(0);
+      for (; c + 4 <= cols; c += 4) {
+        const y = f32x4.nearest(f32x4.mul(v128.load(x + ((<usize>r * ldx + c) << 2)), vs));
+        vsat = i32x4.sub(vsat, v128.or(f32x4.gt(y, hi), f32x4.lt(y, lo)));
+        const v = i32x4.trunc_sat_f32x4_s(f32x4.min(f32x4.max(y, lo), hi));
+        if (transpose) {
+          store<i16>(q + ((<usize>c * ldq + r) << 1), <i16>i32x4.extract_lane(v, 0));
+          store<i16>(q + ((<usize>(c + 1) * ldq + r) << 1), <i16>i32x4.extract_lane(v, 1));
+          store<i16>(q + ((<usize>(c + 2) * ldq + r) << 1), <i16>i32x4.extract_lane(v, 2));
+          store<i16>(q + ((<usize>(c + 3) * ldq + r) << 1), <i16>i32x4.extract_lane(v, 3));
+        } else {
+          v128.store64_lane(q + ((<usize>r * ldq + c) << 1), i16x8.narrow_i32x4_s(v, v), 0);
+        }
+      }
+      saturated += hsum(vsat);
+    }
+    for (; c < cols; c++) {
+      let v = quantOne(load<f32>(x + ((<usize>r * ldx + c) << 2)), scale, stochastic, rng);
+      if (v > 32767) { v = 32767; saturated++; } else if (v < -32768) { v = -32768; saturated++; }
+      const at = transpose ? <usize>c * ldq + r : <usize>r * ldq + c;
+      store<i16>(q + (at << 1), <i16>v);
+    }
+  }
+  // Zero padding past the written length of every output row.
+  const outRows = transpose ? cols : rows, len = transpose ? rows : cols;
+  if (ldq > len) for (let r = 0; r < outRows; r++) memory.fill(q + ((<usize>r * ldq + len) << 1), 0, <usize>(ldq - len) << 1);
+  return saturated;
+}
+
+/** Largest |x| over n floats (NaN ignored), for choosing a power-of-two scale. */
+export function maxAbsF32(x: usize, n: i32): f32 {
+  let m: f32 = 0;
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    let vm = f32x4.splat(0);
+    for (; i + 4 <= n; i += 4) vm = f32x4.pmax(vm, f32x4.abs(v128.load(x + (<usize>i << 2))));
+    m = max(max(f32x4.extract_lane(vm, 0), f32x4.extract_lane(vm, 1)), max(f32x4.extract_lane(vm, 2), f32x4.extract_lane(vm, 3)));
+  }
+  for (; i < n; i++) {
+    const a = abs<f32>(load<f32>(x + (<usize>i << 2)));
+    if (a > m) m = a;
+  }
+  return m;
+}
+
+// @ts-ignore: decorator
+@inline function put(c: usize, acc: i32, scale: f32, accumulate: bool): void {
+  const v = <f32>acc * scale;
+  store<f32>(c, accumulate ? load<f32>(c) + v : v);
+}
+
+/** One C entry: the dot product of an A row and a Bᵀ row over kp int16 (scalar tail for kp % 8). */
+// @ts-ignore: decorator
+@inline function dotRow(a: usize, b: usize, kp: i32): i32 {
+  let i = 0, s: i32 = 0;
+  if (ASC_FEATURE_SIMD) {
+    let acc = i32x4.splat(0);
+    for (; i + 8 <= kp; i += 8) acc = i32x4.add(acc, i32x4.dot_i16x8_s(v128.load(a + (<usize>i << 1)), v128.load(b + (<usize>i << 1))));
+    s = hsum(acc);
+  }
+  for (; i < kp; i++) s += <i32>load<i16>(a + (<usize>i << 1)) * <i32>load<i16>(b + (<usize>i << 1));
+  return s;
+}
+
+/**
+ * C[m × n] (row stride ldc, f32) = (accumulate ? C : 0) + scale · (A · B) with A [m × kp] and
+ * Bᵀ [n × kp] int16 (see the header); 2 × 4 tiles of C with eight i32x4 accumulators.
+ */
+export function gemmI16(c: usize, ldc: i32, a: usize, lda: i32, bt: usize, ldb: i32, m: i32, n: i32, kp: i32,
+                        scale: f32, accumulate: bool): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 2 <= m; i += 2) {
+      const a0 = a + ((<usize>i * lda) << 1), a1 = a0 + (<usize>lda << 1);
+      let j = 0;
+      for (; j + 4 <= n; j += 4) {
+        const b0 = bt + ((<usize>j * ldb) << 1), b1 = b0 + (<usize>ldb << 1), b2 = b1 + (<usize>ldb << 1), b3 = b2 + (<usize>ldb << 1);
+        let c00 = i32x4.splat(0), c01 = i32x4.splat(0), c02 = i32x4.splat(0), c03 = i32x4.splat(0);
+        let c10 = i32x4.splat(0), c11 = i32x4.splat(0), c12 = i32x4.splat(0), c13 = i32x4.splat(0);
+        let k = 0;
+        for (; k + 8 <= kp; k += 8) {
+          const o = <usize>k << 1;
+          const x0 = v128.load(a0 + o), x1 = v128.load(a1 + o);
+          const y0 = v128.load(b0 + o), y1 = v128.load(b1 + o), y2 = v128.load(b2 + o), y3 = v128.load(b3 + o);
+          c00 = i32x4.add(c00, i32x4.dot_i16x8_s(x0, y0)); c01 = i32x4.add(c01, i32x4.dot_i16x8_s(x0, y1));
+          c02 = i32x4.add(c02, i32x4.dot_i16x8_s(x0, y2)); c03 = i32x4.add(c03, i32x4.dot_i16x8_s(x0, y3));
+          c10 = i32x4.add(c10, i32x4.dot_i16x8_s(x1, y0)); c11 = i32x4.add(c11, i32x4.dot_i16x8_s(x1, y1));
+          c12 = i32x4.add(c12, i32x4.dot_i16x8_s(x1, y2)); c13 = i32x4.add(c13, i32x4.dot_i16x8_s(x1, y3));
+        }
+        let s00 = hsum(c00), s01 = hsum(c01), s02 = hsum(c02), s03 = hsum(c03);
+        let s10 = hsum(c10), s11 = hsum(c11), s12 = hsum(c12), s13 = hsum(c13);
+        for (; k < kp; k++) {
+          const o = <usize>k << 1;
+          const x0 = <i32>load<i16>(a0 + o), x1 = <i32>load<i16>(a1 + o);
+          const y0 = <i32>load<i16>(b0 + o), y1 = <i32>load<i16>(b1 + o), y2 = <i32>load<i16>(b2 + o), y3 = <i32>load<i16>(b3 + o);
+          s00 += x0 * y0; s01 += x0 * y1; s02 += x0 * y2; s03 += x0 * y3;
+          s10 += x1 * y0; s11 += x1 * y1; s12 += x1 * y2; s13 += x1 * y3;
+        }
+        const r0 = c + ((<usize>i * ldc + j) << 2), r1 = r0 + (<usize>ldc << 2);
+        put(r0, s00, scale, accumulate); put(r0 + 4, s01, scale, accumulate); put(r0 + 8, s02, scale, accumulate); put(r0 + 12, s03, scale, accumulate);
+        put(r1, s10, scale, accumulate); put(r1 + 4, s11, scale, accumulate); put(r1 + 8, s12, scale, accumulate); put(r1 + 12, s13, scale, accumulate);
+      }
+      for (; j < n; j++) {
+        const b0 = bt + ((<usize>j * ldb) << 1);
+        put(c + ((<usize>i * ldc + j) << 2), dotRow(a0, b0, kp), scale, accumulate);
+        put(c + ((<usize>(i + 1) * ldc + j) << 2), dotRow(a1, b0, kp), scale, accumulate);
+      }
+    }
+  }
+  for (; i < m; i++) {
+    const a0 = a + ((<usize>i * lda) << 1);
+    for (let j = 0; j < n; j++) put(c + ((<usize>i * ldc + j) << 2), dotRow(a0, bt + ((<usize>j * ldb) << 1), kp), scale, accumulate);
+  }
+}

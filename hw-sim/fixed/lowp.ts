@@ -1,0 +1,62 @@
+// Golden model of the low-precision training kernels (assembly/lowp.ts), built on fixed-point.ts's
+// quantize and dotI16, and the scale policy of dynamic fixed point: per tensor and per step, a
+// power-of-two scale from the largest |x|, and operand widths small enough that an int32 sum of k
+// int16 products cannot wrap.
+import { quantize, dotI16, newCounters, type FixedCounters, type Pcg32, type Rounding } from './fixed-point.js';
+
+/**
+ * Bits per int16 operand (sign included) so that k products never overflow int32. A value of b
+ * bits is at most 2^(b−1) in magnitude (rounding may reach the top), so the sum is at most
+ * k·2^(2(b−1)), which must stay below 2^31: b = ⌈(31 − log2 k)/2⌉, at most 16.
+ * k = 1: 16 bits; k = 128: 12; k = 784: 11.
+ */
+export function operandBits(k: number): number {
+  if (!Number.isInteger(k) || k < 1) throw new RangeError(`k = ${k}: must be an integer >= 1`);
+  return Math.min(16, Math.ceil((31 - Math.log2(k)) / 2));
+}
+
+/** Exponent of x's leading bit: ⌊log2 x⌋ for finite x > 0, exact (no Math.log2 rounding). */
+function floorLog2(x: number): number {
+  let e = Math.floor(Math.log2(x));
+  while (2 ** e > x) e--;
+  while (2 ** (e + 1) <= x) e++;
+  return e;
+}
+
+/**
+ * The largest frac with maxAbs·2^frac < 2^(bits−1): every value of the tensor fits `bits` signed
+ * bits after rounding down, and a value at maxAbs uses the top bit. maxAbs 0 (or not finite): 0.
+ */
+export function dynamicFrac(maxAbs: number, bits: number): number {
+  if (!(maxAbs > 0) || !Number.isFinite(maxAbs)) return 0;
+  return Math.max(-64, Math.min(64, bits - 2 - floorLog2(maxAbs)));
+}
+
+/** What quantI16 writes: q (ldq per output row, zero-padded) and the saturation count. */
+export function quantI16(x: ArrayLike<number>, ldx: number, rows: number, cols: number, transpose: boolean, ldq: number,
+                         frac: number, rounding: Extract<Rounding, 'nearest-even' | 'stochastic'>, rng?: Pcg32): { q: Int16Array; counters: FixedCounters } {
+  const counters = newCounters();
+  const q = new Int16Array((transpose ? cols : rows) * ldq);
+  const fmt = { bits: 16 as const, frac };
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const v = quantize(x[r * ldx + c], fmt, rounding, counters, rng);
+      q[transpose ? c * ldq + r : r * ldq + c] = v;
+    }
+  }
+  return { q, counters };
+}
+
+/** gemmI16: C = (accumulate ? C : 0) + f32(f32(Σ_k A[i,k]·Bᵀ[j,k] mod 2^32) · scale), in place on c. */
+export function gemmI16(c: Float32Array, ldc: number, a: Int16Array, lda: number, bt: Int16Array, ldb: number,
+                        m: number, n: number, kp: number, scale: number, accumulate: boolean, counters?: FixedCounters): void {
+  const s = Math.fround(scale);
+  for (let i = 0; i < m; i++) {
+    const ai = a.subarray(i * lda, i * lda + kp);
+    for (let j = 0; j < n; j++) {
+      const acc = dotI16(ai, bt.subarray(j * ldb, j * ldb + kp), counters);
+      const v = Math.fround(Math.fround(acc) * s);
+      c[i * ldc + j] = accumulate ? Math.fround(c[i * ldc + j] + v) : v;
+    }
+  }
+}
