@@ -168,3 +168,92 @@ export function gemmI16(c: usize, ldc: i32, a: usize, lda: i32, bt: usize, ldb: 
     for (let j = 0; j < n; j++) put(c + ((<usize>i * ldc + j) << 2), dotRow(a0, bt + ((<usize>j * ldb) << 1), kp), scale, accumulate);
   }
 }
+
+// ---- The training GEMM op's int16 path (assembly/tn.ts TN_GEMM_I16) ----
+
+/** Bits per operand so that k products cannot wrap int32: the largest b ≤ 16 with k·4^(b−1) < 2^31 (hw-sim operandBits). */
+export function operandBits(k: i32): i32 {
+  let b = 16;
+  while (b > 1 && (<u64>k << (<u64>(2 * (b - 1)))) >= 0x80000000) b--;
+  return b;
+}
+
+/** hw-sim dynamicFrac: the largest frac with maxAbs·2^frac < 2^(bits−1), in [−64, 64]; 0 for 0, NaN, ∞. */
+export function dynamicFrac(maxAbs: f32, bits: i32): i32 {
+  if (!(maxAbs > 0) || !isFinite<f32>(maxAbs)) return 0;
+  const u = reinterpret<u32>(maxAbs);
+  const ex = <i32>((u >> 23) & 0xff);
+  const e = ex != 0 ? ex - 127 : 31 - <i32>clz<u32>(u & 0x7fffff) - 149; // ⌊log2⌋, subnormals too
+  return min(64, max(-64, bits - 2 - e));
+}
+
+// @ts-ignore: decorator
+@inline function q16(x: f32, s: f32): i16 {
+  if (isNaN<f32>(x)) return 0;
+  return <i16><i32>min<f32>(max<f32>(nearest<f32>(x * s), -32768.0), 32767.0);
+}
+
+/**
+ * A's t blocks side by side as int16 rows of kp (zero-padded): q[r][tt·k + kk] = A_tt[r, kk], read
+ * at a + tt·strideA + r·sai + kk·sak (floats), nearest-even at the frac its largest |x| and `bits`
+ * give. Returns the frac.
+ */
+export function packRowsI16(q: usize, kp: i32, a: usize, sai: i32, sak: i32, strideA: i32, rows: i32, k: i32, t: i32, bits: i32): i32 {
+  let m: f32 = 0;
+  for (let r = 0; r < rows; r++) for (let tt = 0; tt < t; tt++) {
+    const src = a + ((<usize>tt * strideA + <usize>r * sai) << 2);
+    if (sak == 1) { m = max<f32>(m, maxAbsF32(src, k)); continue; }
+    for (let kk = 0; kk < k; kk++) {
+      const v = abs<f32>(load<f32>(src + ((<usize>kk * sak) << 2)));
+      if (v > m) m = v;
+    }
+  }
+  const frac = dynamicFrac(m, bits), s = <f32>Math.pow(2.0, <f64>frac);
+  for (let r = 0; r < rows; r++) {
+    const row = q + ((<usize>r * kp) << 1);
+    for (let tt = 0; tt < t; tt++) {
+      const src = a + ((<usize>tt * strideA + <usize>r * sai) << 2), dst = row + (<usize>(tt * k) << 1);
+      let kk = 0;
+      if (ASC_FEATURE_SIMD && sak == 1) {
+        const vs = f32x4.splat(s), hi = f32x4.splat(32767.0), lo = f32x4.splat(-32768.0);
+        for (; kk + 8 <= k; kk += 8) {
+          const y0 = f32x4.min(f32x4.max(f32x4.nearest(f32x4.mul(v128.load(src + (<usize>kk << 2)), vs)), lo), hi);
+          const y1 = f32x4.min(f32x4.max(f32x4.nearest(f32x4.mul(v128.load(src + (<usize>kk << 2), 16), vs)), lo), hi);
+          v128.store(dst + (<usize>kk << 1), i16x8.narrow_i32x4_s(i32x4.trunc_sat_f32x4_s(y0), i32x4.trunc_sat_f32x4_s(y1)));
+        }
+      }
+      for (; kk < k; kk++) store<i16>(dst + (<usize>kk << 1), q16(load<f32>(src + ((<usize>kk * sak) << 2)), s));
+    }
+    if (kp > t * k) memory.fill(row + (<usize>(t * k) << 1), 0, <usize>(kp - t * k) << 1);
+  }
+  return frac;
+}
+
+/** B's t blocks [k × n] (row stride ldb, block stride strideB) transposed into int16 rows of kp: q[j][tt·k + kk] = B_tt[kk, j]. */
+export function packColsI16(q: usize, kp: i32, b: usize, ldb: i32, strideB: i32, n: i32, k: i32, t: i32, bits: i32): i32 {
+  let m: f32 = 0;
+  for (let tt = 0; tt < t; tt++) for (let kk = 0; kk < k; kk++) {
+    const row = b + ((<usize>tt * strideB + <usize>kk * ldb) << 2);
+    m = max<f32>(m, maxAbsF32(row, n));
+  }
+  const frac = dynamicFrac(m, bits), s = <f32>Math.pow(2.0, <f64>frac);
+  const rowBytes = <usize>kp << 1;
+  for (let tt = 0; tt < t; tt++) for (let kk = 0; kk < k; kk++) {
+    const row = b + ((<usize>tt * strideB + <usize>kk * ldb) << 2), col = q + (<usize>(tt * k + kk) << 1);
+    let j = 0;
+    if (ASC_FEATURE_SIMD) {
+      const vs = f32x4.splat(s), hi = f32x4.splat(32767.0), lo = f32x4.splat(-32768.0);
+      for (; j + 4 <= n; j += 4) {
+        const v = i32x4.trunc_sat_f32x4_s(f32x4.min(f32x4.max(f32x4.nearest(f32x4.mul(v128.load(row + (<usize>j << 2)), vs)), lo), hi));
+        const at = col + <usize>j * rowBytes;
+        store<i16>(at, <i16>i32x4.extract_lane(v, 0));
+        store<i16>(at + rowBytes, <i16>i32x4.extract_lane(v, 1));
+        store<i16>(at + 2 * rowBytes, <i16>i32x4.extract_lane(v, 2));
+        store<i16>(at + 3 * rowBytes, <i16>i32x4.extract_lane(v, 3));
+      }
+    }
+    for (; j < n; j++) store<i16>(col + <usize>j * rowBytes, q16(load<f32>(row + (<usize>j << 2)), s));
+  }
+  if (kp > t * k) for (let j = 0; j < n; j++) memory.fill(q + ((<usize>j * kp + t * k) << 1), 0, <usize>(kp - t * k) << 1);
+  return frac;
+}

@@ -34,10 +34,17 @@
 //            input standardised in the core, by the host's table (so its values are exact f64 math)
 //   AFFINE   [17, 8, dst, src, mean, invStd, rows, cols]   dst[r][j] = (src[r][j] − mean[j])·invStd[j] (f32 inputs)
 //   QGEMM … QAFFINE (18–23): integer inference ops, see assembly/quant.ts.
+//   GEMM_I16 [24, 21 + S, <GEMM's 18 words>, mode, scratch[S]]   the GEMM in int16 (training with
+//            --precision int16): per head, A's and B's t blocks are packed as int16 (k·t padded to
+//            kp = 8⌈k·t/8⌉) at the power-of-two scale their largest |x| allows with operandBits(k·t)
+//            bits, multiplied on dot_i16x8_s into int32 and rescaled into f32 (assembly/lowp.ts;
+//            hw-sim/fixed/lowp.ts is the model). mode 0: nearest-even. The S scratch words
+//            ((m + n)·kp int16) are the op's own, like PERMUTE's odometer.
 // Word 1 of every op is its length, so the interpreter can skip and the host can check. The codes
 // here and in src/tn/opcodes.ts are checked equal by test/opcodes.test.ts (exported as globals).
 import { brgemmF32 } from './gemm';
 import { qRun } from './quant';
+import { packRowsI16, packColsI16, gemmI16, operandBits } from './lowp';
 import {
   addF32, biasAddF32, biasGradF32, reluToF32, reluBackwardToF32, sigmoidF32, sigmoidBackwardF32, tanhF32,
   tanhBackwardF32, scaleF32, lutU8F32, affineF32, copy2dF32, interactF32, interactGradF32, softmaxXent, sigmoidBceF32, mseF32,
@@ -67,8 +74,9 @@ export const TN_QBIAS: i32 = 20;
 export const TN_QRELU: i32 = 21;
 export const TN_QLUT: i32 = 22;
 export const TN_QAFFINE: i32 = 23;
+export const TN_GEMM_I16: i32 = 24;
 /** Op codes are 1..TN_OP_COUNT. */
-export const TN_OP_COUNT: i32 = 23;
+export const TN_OP_COUNT: i32 = 24;
 
 export const ACT_RELU: i32 = 1;
 export const ACT_SIGMOID: i32 = 2;
@@ -97,7 +105,7 @@ export function tnRun(prog: usize, words: i32): void {
   const end = prog + (<usize>words << 2);
   while (p < end) {
     const op = word(p, 0);
-    if (op == TN_GEMM) gemm(p);
+    if (op == TN_GEMM) gemm(p, false);
     else if (op == TN_PERMUTE) permute(addr(p, 2), addr(p, 3), word(p, 4), p + 20);
     else if (op == TN_ZERO) memory.fill(addr(p, 2), 0, <usize>word(p, 3) << 2);
     else if (op == TN_GATHER) gather(addr(p, 2), addr(p, 3), addr(p, 4), word(p, 5), word(p, 6));
@@ -115,6 +123,7 @@ export function tnRun(prog: usize, words: i32): void {
     else if (op == TN_LUT) lutU8F32(addr(p, 2), addr(p, 3), word(p, 4), addr(p, 5));
     else if (op == TN_AFFINE) affineF32(addr(p, 2), addr(p, 3), addr(p, 4), addr(p, 5), word(p, 6), word(p, 7));
     else if (op >= TN_QGEMM && op <= TN_QAFFINE) qRun(op, p);
+    else if (op == TN_GEMM_I16) gemm(p, true);
     else unreachable();
     p += <usize>word(p, 1) << 2;
   }
@@ -153,7 +162,8 @@ function loss(p: usize): void {
   if (dy != 0) memory.fill(dy + ((<usize>rows * cols) << 2), 0, (<usize>(maxRows - rows) * cols) << 2);
 }
 
-function gemm(p: usize): void {
+/** GEMM and GEMM_I16 (same first 18 words; see the header). */
+function gemm(p: usize, int16: bool): void {
   const c = addr(p, 2), ldc = word(p, 3);
   const a = addr(p, 4), sai = word(p, 5), sak = word(p, 6), strideA = word(p, 7);
   const b = addr(p, 8), ldb = word(p, 9), strideB = word(p, 10);
@@ -161,8 +171,16 @@ function gemm(p: usize): void {
   const acc = word(p, 15) != 0;
   const h = word(p, 16);
   const hc = <usize>word(p, 17) << 2, ha = <usize>word(p, 18) << 2, hb = <usize>word(p, 19) << 2;
+  const kt = k * t, kp = (kt + 7) & ~7, bits = int16 ? operandBits(kt) : 0;
+  const qa = p + (21 << 2), qb = qa + ((<usize>m * kp) << 1); // GEMM_I16's scratch
   for (let i = 0; i < h; i++) {
-    brgemmF32(c + <usize>i * hc, ldc, a + <usize>i * ha, sai, sak, strideA, b + <usize>i * hb, ldb, strideB, m, n, k, t, acc);
+    if (int16) {
+      const fa = packRowsI16(qa, kp, a + <usize>i * ha, sai, sak, strideA, m, k, t, bits);
+      const fb = packColsI16(qb, kp, b + <usize>i * hb, ldb, strideB, n, k, t, bits);
+      gemmI16(c + <usize>i * hc, ldc, qa, kp, qb, kp, m, n, kp, <f32>Math.pow(2.0, -<f64>(fa + fb)), acc);
+    } else {
+      brgemmF32(c + <usize>i * hc, ldc, a + <usize>i * ha, sai, sak, strideA, b + <usize>i * hb, ldb, strideB, m, n, k, t, acc);
+    }
   }
   flopCount += 2.0 * <f64>m * <f64>n * <f64>k * <f64>t * <f64>h;
 }

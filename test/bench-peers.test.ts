@@ -35,10 +35,10 @@ t.test('with torch: every workload at 1 and 2 threads, ratio = btnn / torch', as
   const r = bench(['--json', '--rounds', '1', '--ard-rows', '512', '--ard-epochs', '1']);
   t.equal(r.status, 0, r.stderr.slice(-400));
   const out = JSON.parse(r.stdout) as { blas: string; peers: { workload: string; threads: number; precision: string; btnnSamplesPerSec: number; torchSamplesPerSec: number; ratio: number; btnnPeakRssBytes?: number; torchPeakRssBytes?: number }[] };
-  t.same(out.peers.map((p) => `${p.workload}/${p.threads}`), ['ttm/1', 'ttm/2', 'dense/1', 'dense/2', 'ard/1', 'ard/2']);
+  t.same(out.peers.map((p) => `${p.workload}/${p.precision}/${p.threads}`), ['ttm/f32/1', 'ttm/f32/2', 'ttm/int16/1', 'ttm/int16/2', 'dense/f32/1', 'dense/f32/2', 'dense/int16/1', 'dense/int16/2', 'ard/f32/1', 'ard/f32/2']);
   t.match(out.blas, /\//, 'names the BLAS library file torch loads');
   for (const p of out.peers) {
-    t.equal(p.precision, 'f32');
+    t.match(p.precision, /^(f32|int16)$/);
     t.ok(p.btnnSamplesPerSec > 0 && p.torchSamplesPerSec > 0, `${p.workload}/${p.threads}: both measured`);
     if (p.workload === 'ard') {
       t.ok(Math.abs(p.ratio - p.btnnSamplesPerSec / p.torchSamplesPerSec) < 1e-9 * p.ratio, 'ard ratio = btnn / torch');

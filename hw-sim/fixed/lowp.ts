@@ -12,7 +12,9 @@ import { quantize, dotI16, newCounters, type FixedCounters, type Pcg32, type Rou
  */
 export function operandBits(k: number): number {
   if (!Number.isInteger(k) || k < 1) throw new RangeError(`k = ${k}: must be an integer >= 1`);
-  return Math.min(16, Math.ceil((31 - Math.log2(k)) / 2));
+  let b = 16;
+  while (b > 1 && k * 4 ** (b - 1) >= 2 ** 31) b--; // exact: k·2^(2b−2) < 2^62
+  return b;
 }
 
 /** Exponent of x's leading bit: ⌊log2 x⌋ for finite x > 0, exact (no Math.log2 rounding). */
@@ -59,4 +61,37 @@ export function gemmI16(c: Float32Array, ldc: number, a: Int16Array, lda: number
       c[i * ldc + j] = accumulate ? Math.fround(c[i * ldc + j] + v) : v;
     }
   }
+}
+
+/** The f32 GEMM op's fields (src/tn/compile.ts 'gemm'), offsets in floats into one memory view. */
+export interface GemmFields {
+  c: number; ldc: number; a: number; sai: number; sak: number; strideA: number; b: number; ldb: number; strideB: number;
+  m: number; n: number; k: number; t: number; acc: boolean; h: number; hc: number; ha: number; hb: number;
+}
+
+/**
+ * The GEMM_I16 op (assembly/tn.ts) on `mem`, in place: per head, A's and B's t blocks quantised
+ * nearest-even at dynamicFrac(largest |x|, operandBits(k·t)), the int16 GEMM, the rescale by
+ * 2^−(fracA + fracB) in f32. Returns the fracs used, head by head.
+ */
+export function gemmI16Op(mem: Float32Array, g: GemmFields): { fracA: number; fracB: number }[] {
+  const kt = g.k * g.t, kp = Math.ceil(kt / 8) * 8, bits = operandBits(kt);
+  const out: { fracA: number; fracB: number }[] = [];
+  for (let i = 0; i < g.h; i++) {
+    const A = new Float32Array(g.m * kt), B = new Float32Array(g.n * kt);
+    for (let r = 0; r < g.m; r++) for (let tt = 0; tt < g.t; tt++) for (let kk = 0; kk < g.k; kk++) {
+      A[r * kt + tt * g.k + kk] = mem[g.a + i * g.ha + tt * g.strideA + r * g.sai + kk * g.sak];
+    }
+    for (let j = 0; j < g.n; j++) for (let tt = 0; tt < g.t; tt++) for (let kk = 0; kk < g.k; kk++) {
+      B[j * kt + tt * g.k + kk] = mem[g.b + i * g.hb + tt * g.strideB + kk * g.ldb + j];
+    }
+    const maxAbs = (x: Float32Array): number => x.reduce((m, v) => (Math.abs(v) > m ? Math.abs(v) : m), 0);
+    const fracA = dynamicFrac(maxAbs(A), bits), fracB = dynamicFrac(maxAbs(B), bits);
+    const qa = quantI16(A, kt, g.m, kt, false, kp, fracA, 'nearest-even').q;
+    const qb = quantI16(B, kt, g.n, kt, false, kp, fracB, 'nearest-even').q;
+    const c = mem.subarray(g.c + i * g.hc);
+    gemmI16(c, g.ldc, qa, kp, qb, kp, g.m, g.n, kp, 2 ** -(fracA + fracB), g.acc);
+    out.push({ fracA, fracB });
+  }
+  return out;
 }

@@ -6,6 +6,7 @@
 //   ttm    the default TTM MLP at fixed rank (PyTorch rebuilds W from the cores every step, as the
 //          method's reference code does, then one GEMM)
 //   dense  the default dense MLP
+//   …      ttm and dense also with btnn at --precision int16 (PyTorch stays f32)
 //   ard    the `npm start` run (SVI with pruning) end to end, btnn's CLI in a child process against
 //          PyTorch doing the reference method (sampling, KL, EM, masks at full rank); rows and
 //          epochs scaled by --ard-rows / --ard-epochs; peak RSS of both processes
@@ -27,7 +28,7 @@ import type { LinearSpec } from '../spec/types.js';
 export interface PeerRow {
   workload: 'ttm' | 'dense' | 'ard';
   threads: number;
-  precision: 'f32';
+  precision: 'f32' | 'int16';
   btnnSamplesPerSec: number;
   torchSamplesPerSec: number;
   /** btnn / torch. */
@@ -91,10 +92,10 @@ function peerLayers(format: 'ttm' | 'dense'): Record<string, unknown>[] {
 }
 
 /** Fixed-rank training steps, interleaved: per round `steps` btnn steps, then `steps` PyTorch steps. */
-async function stepsRow(peer: Peer, format: 'ttm' | 'dense', threads: number, rounds: number, batch = 128, steps = 20): Promise<PeerRow> {
+async function stepsRow(peer: Peer, format: 'ttm' | 'dense', threads: number, rounds: number, precision: 'f32' | 'int16' = 'f32', batch = 128, steps = 20): Promise<PeerRow> {
   const core = await loadCore('node');
   const data = loadMnist('train', batch * 8);
-  const rt = new Runtime(core, defaultSpec(format), batch, 'train', { lanes: TRAIN_LANES });
+  const rt = new Runtime(core, defaultSpec(format), batch, 'train', { lanes: TRAIN_LANES, precision });
   initialise(rt, 1);
   await rt.useThreads(threads);
   const source = { inputs: { x: data.inputs }, target: data.labels };
@@ -111,7 +112,7 @@ async function stepsRow(peer: Peer, format: 'ttm' | 'dense', threads: number, ro
     ours.push(btnn); theirs.push(torch); ratios.push(btnn / torch);
   }
   await rt.close();
-  return { workload: format, threads, precision: 'f32', btnnSamplesPerSec: median(ours), torchSamplesPerSec: median(theirs), ratio: median(ratios) };
+  return { workload: format, threads, precision, btnnSamplesPerSec: median(ours), torchSamplesPerSec: median(theirs), ratio: median(ratios) };
 }
 
 /** The npm start run, scaled: btnn's CLI in a child (its peak RSS reported by the child itself) and the reference method in PyTorch. */
@@ -177,6 +178,8 @@ export async function runPeers(argv: string[]): Promise<number> {
   try {
     for (const workload of ['ttm', 'dense'] as const) {
       for (const threads of [1, 2]) rows.push(await stepsRow(peer, workload, threads, rounds));
+      // btnn's int16 training GEMMs (--precision int16) against the same f32 PyTorch peer.
+      for (const threads of [1, 2]) rows.push(await stepsRow(peer, workload, threads, rounds, 'int16'));
     }
   } finally {
     peer.close();
@@ -187,13 +190,13 @@ export async function runPeers(argv: string[]): Promise<number> {
     return 0;
   }
   log('');
-  log(`${'workload'.padEnd(10)}${'threads'.padStart(8)}${'btnn samples/s'.padStart(16)}${'torch samples/s'.padStart(17)}${'btnn/torch'.padStart(12)}${'peak RSS btnn / torch'.padStart(24)}`);
+  log(`${'workload'.padEnd(10)}${'precision'.padStart(10)}${'threads'.padStart(8)}${'btnn samples/s'.padStart(16)}${'torch samples/s'.padStart(17)}${'btnn/torch'.padStart(12)}${'peak RSS btnn / torch'.padStart(24)}`);
   for (const r of rows) {
     const rss = r.btnnPeakRssBytes !== undefined ? `${(r.btnnPeakRssBytes / 2 ** 20).toFixed(0)} / ${(r.torchPeakRssBytes! / 2 ** 20).toFixed(0)} MiB` : '';
-    log(`${r.workload.padEnd(10)}${String(r.threads).padStart(8)}${r.btnnSamplesPerSec.toFixed(0).padStart(16)}${r.torchSamplesPerSec.toFixed(0).padStart(17)}${r.ratio.toFixed(2).padStart(12)}${rss.padStart(24)}`);
+    log(`${r.workload.padEnd(10)}${r.precision.padStart(10)}${String(r.threads).padStart(8)}${r.btnnSamplesPerSec.toFixed(0).padStart(16)}${r.torchSamplesPerSec.toFixed(0).padStart(17)}${r.ratio.toFixed(2).padStart(12)}${rss.padStart(24)}`);
   }
   for (const w of ['ttm', 'dense'] as const) {
-    const one = rows.find((r) => r.workload === w && r.threads === 1)!, two = rows.find((r) => r.workload === w && r.threads === 2)!;
+    const one = rows.find((r) => r.workload === w && r.threads === 1 && r.precision === 'f32')!, two = rows.find((r) => r.workload === w && r.threads === 2 && r.precision === 'f32')!;
     log(`${w}: 2 threads over 1: btnn ${(two.btnnSamplesPerSec / one.btnnSamplesPerSec).toFixed(2)}×, torch ${(two.torchSamplesPerSec / one.torchSamplesPerSec).toFixed(2)}×`);
   }
   return 0;

@@ -34,6 +34,7 @@ export const TRAIN_OPTIONS: Options = {
   batch: { type: 'string', arg: 'N', help: 'minibatch size (default 128)' },
   lr: { type: 'string', arg: 'X', help: 'Adam learning rate (default 0.001); each TT core\'s step is scaled by its\nsize relative to a dense layer\'s (see README), so X means the same for\ndense and ttm' },
   schedule: { type: 'string', arg: 'S', help: 'cosine (default: lr decays to 0 over the run, a cosine) or constant' },
+  precision: { type: 'string', arg: 'P', help: 'f32 (default) or int16: every contraction GEMM of a training step (forward,\nbackward, W rebuilt by reconstruct paths) runs in int16 × int16 → int32,\neach operand at a power-of-two scale from its largest |x| and with as many\nbits as keep its sums inside int32 (11–16), rounded to nearest-even; master\nweights, Adam, the prior, losses and activations stay f32' },
   'workspace-mib': { type: 'string', arg: 'N', help: 'contraction workspace each layer may use (default: unlimited). The planner\npicks, per layer, the cheapest path that fits: reconstruct W then GEMM\n(fast at large batches, needs W-sized buffers) or contract x with the\nfactors directly (no W); the training log shows the choice' },
   inference: { type: 'string', arg: 'svi|map', help: 'learn the ranks with the Bayesian low-rank prior (default: off, fixed ranks).\nEvery rank slice (a CP column, a Tucker factor column, a TT/TTM/TR core\nslice on its bond) gets a Gaussian prior whose variance λ is re-estimated\nin closed form every step; slices whose λ collapses are cut and the model\nshrinks. svi: Gaussian posterior per factor entry (σ = softplus(ρ) learned,\nweights sampled every step); map: σ = 0 (the reference code\'s method)' },
   kl: { type: 'string', arg: 'K', help: 'κ, the KL weight after warm-up (default 5e-5): the loss is\nmean NLL + κ·Σ KL(q ‖ prior) over every factor entry. κ = 1/60000 is the\nBayes-correct weight for MNIST; larger κ prunes harder and costs accuracy\n(too large collapses the model). THE compression/accuracy knob' },
@@ -153,6 +154,7 @@ export function parseTrain(values: Values): TrainOptions {
   return {
     ...model,
     schedule: choiceOption(values, 'schedule', ['cosine', 'constant'] as const, 'cosine'),
+    precision: choiceOption(values, 'precision', ['f32', 'int16'] as const, 'f32'),
     epochs,
     batch: intOption(values, 'batch', 128, 1, 65536)!,
     lr,

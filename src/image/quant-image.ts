@@ -125,7 +125,7 @@ export function linkQuant(ops: QOp[], address: (ref: QRef) => number): Int32Arra
   };
   for (const o of ops) {
     const entry = OP_TABLE[o.op];
-    const len = typeof entry.words === 'number' ? entry.words : entry.words(o as { dims: number[] });
+    const len = typeof entry.words === 'number' ? entry.words : (entry.words as (x: unknown) => number)(o);
     const start = words.length;
     words.push(entry.code, len);
     switch (o.op) {

@@ -67,7 +67,17 @@ export interface PrepareOptions {
   path?: PathKind;
   /** Step-size multipliers by tensor (pruning keeps the ones training started with). */
   lrScales?: Record<string, number>;
+  /**
+   * Arithmetic of the contraction GEMMs of a training step (forward, backward, the W rebuilt by
+   * reconstruct paths): f32 (default), or int16 (every gemm op becomes gemmI16: operands at a
+   * power-of-two scale from their largest |x|, int32 sums, f32 results; assembly/lowp.ts). What
+   * stays f32, and why: the master weights, Adam and the ARD updates (small, and the rank decision
+   * must not see rounding), losses, activations, permutes, gathers. Inference plans stay f32.
+   */
+  precision?: Precision;
 }
+
+export type Precision = 'f32' | 'int16';
 
 /** A core program: ops over buffer keys, stored in its own meta buffer. */
 export interface ProgramDecl { key: string; ops: Op[]; words: number }
@@ -337,7 +347,10 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
 
   // Lane programs: forward of every layer, the loss, backward in reverse.
   const step: StepPrograms = { prep: [], lanes: [], reduce: [], finish: [], finishSum: [] };
-  const program = (key: string, ops: Op[]): ProgramDecl => {
+  const int16 = train && (o.precision ?? 'f32') === 'int16';
+  const atPrecision = (ops: Op[]): Op[] => (int16 ? ops.map((x): Op => (x.op === 'gemm' ? { ...x, op: 'gemmI16', mode: 0 } : x)) : ops);
+  const program = (key: string, source: Op[]): ProgramDecl => {
+    const ops = atPrecision(source);
     const words = programBytes(ops) / 4;
     declare(key, words * 4, 'meta', 'i32', null, null, t.hooks, t.end);
     return { key, ops, words };
@@ -351,7 +364,7 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
       y: ref(io.output.key), target: ref(io.target!.key), maxRows: rowsPerLane, cols: io.output.width, meta: ref(io.meta),
     };
     const bwd = train ? [...programs].reverse().flatMap((p) => p.backward[l] ?? []) : [];
-    const evalWords = programBytes([...fwd, lossOp]) / 4;
+    const evalWords = programBytes(atPrecision([...fwd, lossOp])) / 4;
     step.lanes.push({ ...program(`lane${l}.program`, [...fwd, lossOp, ...bwd]), evalWords });
   }
   if (train) {

@@ -13,7 +13,7 @@ import { link } from '../tn/compile.js';
 import { governedTensors } from '../bayes/groups.js';
 import { planMemory, findBuffer, type MemoryPlan } from '../../hw-sim/plan/planner.js';
 import { planGreedy } from '../../hw-sim/plan/greedy-planner.js';
-import { prepare, timedRequests, gradsBuffer, laneRows, type Prepared, type RunMode, type TensorSlot } from '../prepare/prepare.js';
+import { prepare, timedRequests, gradsBuffer, laneRows, type Prepared, type RunMode, type TensorSlot, type Precision } from '../prepare/prepare.js';
 import { ThreadPool, type Job } from './pool.js';
 import { inputTableValues } from './input-tables.js';
 import { prepareIndices } from '../tn/embedding.js';
@@ -44,6 +44,8 @@ export interface RuntimeOptions {
   lrScales?: Record<string, number>;
   /** Memory planner: greedy over lifetimes (default) or linear, every buffer its own bytes (tests compare them). */
   planner?: 'greedy' | 'linear';
+  /** Arithmetic of a training step's contraction GEMMs (prepare.ts PrepareOptions.precision). */
+  precision?: Precision;
 }
 
 /** count × width values in memory, or anything that hands out rows as views (a column read from its file). */
@@ -98,7 +100,7 @@ export class Runtime {
   constructor(readonly core: Core, readonly spec: ModelSpec, readonly batch: number, readonly mode: RunMode, readonly options: RuntimeOptions = {}) {
     this.lanes = options.lanes ?? 1;
     this.prepared = prepare(spec, {
-      batch, mode, lanes: this.lanes, datasetCount: options.datasetCount, budgetBytes: options.workspaceBudgetBytes, path: options.path, lrScales: options.lrScales,
+      batch, mode, lanes: this.lanes, datasetCount: options.datasetCount, budgetBytes: options.workspaceBudgetBytes, path: options.path, lrScales: options.lrScales, precision: options.precision,
     });
     this.laneBatch = this.prepared.laneRows;
     this.layerPlans = this.prepared.layerPlans;

@@ -17,6 +17,9 @@ export interface Operand { ref: Ref; indices: string[] }
 export type Op =
   | { op: 'gemm'; c: Ref; ldc: number; a: Ref; sai: number; sak: number; strideA: number; b: Ref; ldb: number; strideB: number;
       m: number; n: number; k: number; t: number; acc: boolean; h: number; hc: number; ha: number; hb: number }
+  /** A gemm computed in int16 (--precision int16): the same fields; mode 0 rounds to nearest-even. */
+  | { op: 'gemmI16'; c: Ref; ldc: number; a: Ref; sai: number; sak: number; strideA: number; b: Ref; ldb: number; strideB: number;
+      m: number; n: number; k: number; t: number; acc: boolean; h: number; hc: number; ha: number; hb: number; mode: 0 }
   | { op: 'permute'; dst: Ref; src: Ref; dims: number[]; strides: number[] }
   | { op: 'zero'; dst: Ref; n: number }
   | { op: 'gather' | 'scatter'; dst: Ref; src: Ref; idx: Ref; count: number; rowFloats: number }
@@ -70,7 +73,7 @@ export class Arena {
 }
 
 export function gemmFlops(op: Op): number {
-  return op.op === 'gemm' ? 2 * op.m * op.n * op.k * op.t * op.h : 0;
+  return op.op === 'gemm' || op.op === 'gemmI16' ? 2 * op.m * op.n * op.k * op.t * op.h : 0;
 }
 
 /** Floats a program moves without arithmetic (permutes, gathers, scatters): its memory-traffic overhead. */
@@ -92,7 +95,7 @@ export function movedFloats(ops: Op[]): number {
 export function programTrafficFloats(ops: Op[]): number {
   let n = 0;
   for (const o of ops) {
-    if (o.op === 'gemm') n += o.h * (o.t * o.m * o.k + o.t * o.k * o.n + (o.acc ? 2 : 1) * o.m * o.n);
+    if (o.op === 'gemm' || o.op === 'gemmI16') n += o.h * (o.t * o.m * o.k + o.t * o.k * o.n + (o.acc ? 2 : 1) * o.m * o.n);
     else if (o.op === 'permute') n += 2 * product(o.dims);
     else if (o.op === 'gather') n += 2 * o.count * o.rowFloats;
     else if (o.op === 'scatter') n += 3 * o.count * o.rowFloats;
@@ -300,13 +303,18 @@ export function link(ops: Op[], resolve: (buf: string) => number): Int32Array {
   for (const o of ops) {
     const entry = OP_TABLE[o.op];
     if (!entry) throw new Error(`unknown op ${showValue((o as { op: unknown }).op)}`);
-    const len = typeof entry.words === 'number' ? entry.words : entry.words(o as { dims: number[] });
+    const len = typeof entry.words === 'number' ? entry.words : (entry.words as (x: unknown) => number)(o);
     const start = words.length;
     words.push(entry.code, len);
     switch (o.op) {
       case 'gemm':
         words.push(at(o.c), o.ldc, at(o.a), o.sai, o.sak, o.strideA, at(o.b), o.ldb, o.strideB,
           o.m, o.n, o.k, o.t, o.acc ? 1 : 0, o.h, o.hc, o.ha, o.hb);
+        break;
+      case 'gemmI16':
+        words.push(at(o.c), o.ldc, at(o.a), o.sai, o.sak, o.strideA, at(o.b), o.ldb, o.strideB,
+          o.m, o.n, o.k, o.t, o.acc ? 1 : 0, o.h, o.hc, o.ha, o.hb, o.mode);
+        for (let w = 21; w < len; w++) words.push(0); // the op's scratch (not a spread: it can be 10⁶ words)
         break;
       case 'permute': {
         const r = o.dims.length;

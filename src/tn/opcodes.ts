@@ -31,7 +31,14 @@ export const OP_TABLE = {
   qrelu: { code: 21, words: 6 },
   qlut: { code: 22, words: 7 },
   qaffine: { code: 23, words: 10 },
+  gemmI16: { code: 24, words: (o: { m: number; n: number; k: number; t: number }): number => 21 + gemmI16ScratchWords(o) },
 } as const;
+
+/** The int16 GEMM op's own scratch: A and Bᵀ packed as int16 rows of kp = 8⌈k·t/8⌉ (assembly/tn.ts GEMM_I16). */
+export function gemmI16ScratchWords(o: { m: number; n: number; k: number; t: number }): number {
+  const kp = Math.ceil((o.k * o.t) / 8) * 8;
+  return Math.ceil(((o.m + o.n) * kp * 2) / 4);
+}
 
 export type OpName = keyof typeof OP_TABLE;
 

@@ -50,6 +50,8 @@ export interface TrainSummary {
   wasmMemoryBytes: number;
   bytesByKind: Record<string, number>;
   flavour: Flavour;
+  /** Arithmetic of the training step's contraction GEMMs (--precision). */
+  precision: 'f32' | 'int16';
   /** Row ranges a minibatch is split into (fixed, so results do not depend on threads). */
   lanes: number;
   threads: number;

@@ -36,6 +36,7 @@ import { Progress, type LogStream } from '../util/progress.js';
 export type { LogStream } from '../util/progress.js';
 import { readCheckpoint, writeCheckpoint, CheckpointError, type Checkpoint, type LoopState } from './checkpoint.js';
 import type { EpochLog, PruneEvent, Schedule, TrainSummary } from './summary.js';
+import type { Precision } from '../prepare/prepare.js';
 export type { EpochLog, PruneEvent, Schedule, TrainSummary } from './summary.js';
 import { showValue } from '../util/show.js';
 
@@ -138,6 +139,8 @@ export interface TrainOptions {
   bayes?: BayesOptions;
   /** Memory planner (tests compare them; default greedy). */
   planner?: 'greedy' | 'linear';
+  /** Arithmetic of the step's contraction GEMMs (default f32; Runtime's precision). */
+  precision?: Precision;
   /** Tests only: poison a factor with NaN after this many steps, to exercise the divergence guard. */
   injectNanAtStep?: number;
 }
@@ -214,6 +217,8 @@ function identityOptions(opts: Resolved, spec: ModelSpec, data: Dataset, test: D
     ...(opts.spec ? {} : { format: opts.format, maxRank: opts.maxRank }), epochs: opts.epochs, batch: opts.batch, lr: opts.lr, seed: opts.seed,
     schedule: opts.schedule ?? 'cosine', limitTrain: opts.limitTrain ?? null, limitTest: opts.limitTest ?? null, lanes: opts.lanes ?? TRAIN_LANES,
     workspaceBudgetBytes: opts.workspaceBudgetBytes ?? null, bayes: opts.bayes ?? null, flavour: opts.flavour ?? null, spec: opts.spec ? spec : null,
+    // Only when not the default, so an f32 run's checkpoint keeps the identity it always had.
+    ...(opts.precision && opts.precision !== 'f32' ? { precision: opts.precision } : {}),
   };
 }
 
@@ -359,7 +364,7 @@ export class Trainer {
   private static runtimeOptions(opts: Resolved, count: number, loop: Pick<LoopState, 'budgets' | 'lrScales'> | null): RuntimeOptions {
     const budgets = loop?.budgets.map((b) => b ?? Infinity);
     return {
-      datasetCount: count, lanes: opts.lanes ?? TRAIN_LANES, planner: opts.planner,
+      datasetCount: count, lanes: opts.lanes ?? TRAIN_LANES, planner: opts.planner, precision: opts.precision,
       workspaceBudgetBytes: budgets ?? opts.workspaceBudgetBytes, ...(loop ? { lrScales: loop.lrScales } : {}),
     };
   }
@@ -635,7 +640,7 @@ export class Trainer {
       ranks: ranksOf(spec), flopsPerSample: planFlops(rt),
       trainSamplesPerSec: loop.trainMs > 0 ? loop.trained / (loop.trainMs / 1000) : 0, trainSeconds: loop.trainMs / 1000,
       planBytes: rt.plan.endBytes, wasmMemoryBytes: rt.wasmMemoryBytes, bytesByKind: rt.plan.bytesByKind, flavour: rt.core.flavour,
-      lanes: rt.lanes, threads: rt.threads, history: this.history,
+      lanes: rt.lanes, threads: rt.threads, precision: this.opts.precision ?? 'f32', history: this.history,
       ...(bayes ? { inference: bayes.inference, kl: bayes.kl, pruneEvents: this.pruneEvents, warnings: loop.warnings } : {}),
     };
     if (opts.outDir) {
