@@ -78,6 +78,8 @@ export interface PrepareOptions {
 }
 
 export type Precision = 'f32' | 'int16';
+/** With precision int16, GEMMs reducing over fewer than this many terms (k·t) stay f32. */
+export const INT16_MIN_REDUCTION = 64;
 
 /** A core program: ops over buffer keys, stored in its own meta buffer. */
 export interface ProgramDecl { key: string; ops: Op[]; words: number }
@@ -348,7 +350,12 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
   // Lane programs: forward of every layer, the loss, backward in reverse.
   const step: StepPrograms = { prep: [], lanes: [], reduce: [], finish: [], finishSum: [] };
   const int16 = train && (o.precision ?? 'f32') === 'int16';
-  const atPrecision = (ops: Op[]): Op[] => (int16 ? ops.map((x): Op => (x.op === 'gemm' ? { ...x, op: 'gemmI16', mode: 0 } : x)) : ops);
+  // A reduction shorter than INT16_MIN_REDUCTION stays f32: the int16 kernel's horizontal sums and
+  // operand packing cost more than its dot products save there (a lane's weight gradients reduce
+  // over its 32 rows).
+  const atPrecision = (ops: Op[]): Op[] => (int16
+    ? ops.map((x): Op => (x.op === 'gemm' && x.k * x.t >= INT16_MIN_REDUCTION ? { ...x, op: 'gemmI16', mode: 0 } : x))
+    : ops);
   const program = (key: string, source: Op[]): ProgramDecl => {
     const ops = atPrecision(source);
     const words = programBytes(ops) / 4;
