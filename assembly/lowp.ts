@@ -83,6 +83,20 @@ export function quantI16(q: usize, ldq: i32, x: usize, ldx: i32, rows: i32, cols
   return saturated;
 }
 
+/** Σ (x − x) over n floats: 0, or NaN iff some x is NaN or ±∞ (a finiteness test in SIMD). */
+// @ts-ignore: decorator
+@inline function nonFiniteSum(x: usize, n: i32): f32 {
+  let s: f32 = 0;
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    let v = f32x4.splat(0);
+    for (; i + 4 <= n; i += 4) { const y = v128.load(x + (<usize>i << 2)); v = f32x4.add(v, f32x4.sub(y, y)); }
+    s = f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
+  }
+  for (; i < n; i++) { const y = load<f32>(x + (<usize>i << 2)); s += y - y; }
+  return s;
+}
+
 /** Largest |x| over n floats (NaN ignored), for choosing a power-of-two scale. */
 export function maxAbsF32(x: usize, n: i32): f32 {
   let m: f32 = 0;
@@ -171,6 +185,12 @@ export function gemmI16(c: usize, ldc: i32, a: usize, lda: i32, bt: usize, ldb: 
 
 // ---- The training GEMM op's int16 path (assembly/tn.ts TN_GEMM_I16) ----
 
+/**
+ * What the packers return when an operand holds NaN or ±∞: int16 has no such values, and a GEMM
+ * that hid them would let a diverged step look finite to the trainer's guard; the op writes NaN.
+ */
+export const NONFINITE: i32 = 0x7fffffff;
+
 /** Bits per operand so that k products cannot wrap int32: the largest b ≤ 16 with k·4^(b−1) < 2^31 (hw-sim operandBits). */
 export function operandBits(k: i32): i32 {
   let b = 16;
@@ -199,15 +219,17 @@ export function dynamicFrac(maxAbs: f32, bits: i32): i32 {
  * give. Returns the frac.
  */
 export function packRowsI16(q: usize, kp: i32, a: usize, sai: i32, sak: i32, strideA: i32, rows: i32, k: i32, t: i32, bits: i32): i32 {
-  let m: f32 = 0;
+  let m: f32 = 0, sum: f32 = 0; // sum: NaN iff some entry is NaN or ±∞ (x − x)
   for (let r = 0; r < rows; r++) for (let tt = 0; tt < t; tt++) {
     const src = a + ((<usize>tt * strideA + <usize>r * sai) << 2);
-    if (sak == 1) { m = max<f32>(m, maxAbsF32(src, k)); continue; }
+    if (sak == 1) { m = max<f32>(m, maxAbsF32(src, k)); sum += nonFiniteSum(src, k); continue; }
     for (let kk = 0; kk < k; kk++) {
-      const v = abs<f32>(load<f32>(src + ((<usize>kk * sak) << 2)));
+      const x = load<f32>(src + ((<usize>kk * sak) << 2)), v = abs<f32>(x);
+      sum += x - x;
       if (v > m) m = v;
     }
   }
+  if (isNaN<f32>(sum)) return NONFINITE;
   const frac = dynamicFrac(m, bits), s = <f32>Math.pow(2.0, <f64>frac);
   for (let r = 0; r < rows; r++) {
     const row = q + ((<usize>r * kp) << 1);
@@ -231,11 +253,13 @@ export function packRowsI16(q: usize, kp: i32, a: usize, sai: i32, sak: i32, str
 
 /** B's t blocks [k × n] (row stride ldb, block stride strideB) transposed into int16 rows of kp: q[j][tt·k + kk] = B_tt[kk, j]. */
 export function packColsI16(q: usize, kp: i32, b: usize, ldb: i32, strideB: i32, n: i32, k: i32, t: i32, bits: i32): i32 {
-  let m: f32 = 0;
+  let m: f32 = 0, sum: f32 = 0;
   for (let tt = 0; tt < t; tt++) for (let kk = 0; kk < k; kk++) {
     const row = b + ((<usize>tt * strideB + <usize>kk * ldb) << 2);
     m = max<f32>(m, maxAbsF32(row, n));
+    sum += nonFiniteSum(row, n);
   }
+  if (isNaN<f32>(sum)) return NONFINITE;
   const frac = dynamicFrac(m, bits), s = <f32>Math.pow(2.0, <f64>frac);
   const rowBytes = <usize>kp << 1;
   for (let tt = 0; tt < t; tt++) for (let kk = 0; kk < k; kk++) {

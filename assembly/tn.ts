@@ -38,13 +38,15 @@
 //            --precision int16): per head, A's and B's t blocks are packed as int16 (k·t padded to
 //            kp = 8⌈k·t/8⌉) at the power-of-two scale their largest |x| allows with operandBits(k·t)
 //            bits, multiplied on dot_i16x8_s into int32 and rescaled into f32 (assembly/lowp.ts;
-//            hw-sim/fixed/lowp.ts is the model). mode 0: nearest-even. The S scratch words
-//            ((m + n)·kp int16) are the op's own, like PERMUTE's odometer.
+//            hw-sim/fixed/lowp.ts is the model). mode 0: nearest-even. An operand holding NaN or
+//            ±∞ makes that head's C all NaN (int16 has no such values; the trainer's guard must
+//            see them). The S scratch words ((m + n)·kp int16 from the first 16-byte boundary,
+//            4 words of slack) are the op's own, like PERMUTE's odometer.
 // Word 1 of every op is its length, so the interpreter can skip and the host can check. The codes
 // here and in src/tn/opcodes.ts are checked equal by test/opcodes.test.ts (exported as globals).
 import { brgemmF32 } from './gemm';
 import { qRun } from './quant';
-import { packRowsI16, packColsI16, gemmI16, operandBits } from './lowp';
+import { packRowsI16, packColsI16, gemmI16, operandBits, NONFINITE } from './lowp';
 import {
   addF32, biasAddF32, biasGradF32, reluToF32, reluBackwardToF32, sigmoidF32, sigmoidBackwardF32, tanhF32,
   tanhBackwardF32, scaleF32, lutU8F32, affineF32, copy2dF32, interactF32, interactGradF32, softmaxXent, sigmoidBceF32, mseF32,
@@ -172,12 +174,18 @@ function gemm(p: usize, int16: bool): void {
   const h = word(p, 16);
   const hc = <usize>word(p, 17) << 2, ha = <usize>word(p, 18) << 2, hb = <usize>word(p, 19) << 2;
   const kt = k * t, kp = (kt + 7) & ~7, bits = int16 ? operandBits(kt) : 0;
-  const qa = p + (21 << 2), qb = qa + ((<usize>m * kp) << 1); // GEMM_I16's scratch
+  // GEMM_I16's scratch, from the first 16-byte boundary after the 21 words (4 words of slack).
+  const qa = (p + (21 << 2) + 15) & ~(<usize>15), qb = qa + ((<usize>m * kp) << 1);
   for (let i = 0; i < h; i++) {
     if (int16) {
       const fa = packRowsI16(qa, kp, a + <usize>i * ha, sai, sak, strideA, m, k, t, bits);
       const fb = packColsI16(qb, kp, b + <usize>i * hb, ldb, strideB, n, k, t, bits);
-      gemmI16(c + <usize>i * hc, ldc, qa, kp, qb, kp, m, n, kp, <f32>Math.pow(2.0, -<f64>(fa + fb)), acc);
+      const ci = c + <usize>i * hc;
+      if (fa == NONFINITE || fb == NONFINITE) {
+        for (let r = 0; r < m; r++) for (let j = 0; j < n; j++) store<f32>(ci + ((<usize>r * ldc + j) << 2), NaN);
+        continue;
+      }
+      gemmI16(ci, ldc, qa, kp, qb, kp, m, n, kp, <f32>Math.pow(2.0, -<f64>(fa + fb)), acc);
     } else {
       brgemmF32(c + <usize>i * hc, ldc, a + <usize>i * ha, sai, sak, strideA, b + <usize>i * hb, ldb, strideB, m, n, k, t, acc);
     }

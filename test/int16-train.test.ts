@@ -15,6 +15,7 @@ import { defaultSpec } from '../src/spec/defaults.js';
 import { FORMATS } from '../src/spec/formats.js';
 import { link } from '../src/tn/compile.js';
 import { HostRng } from '../src/util/rng.js';
+import { train } from '../src/train/train.js';
 import { gemmI16Op, operandBits } from '../hw-sim/fixed/lowp.js';
 
 const FLAVOURS: Flavour[] = ['node', 'edge-simd', 'edge-scalar'];
@@ -56,6 +57,22 @@ t.test('the GEMM_I16 op equals the golden model bit for bit (heads, batch-reduce
     t.equal(same, 30, `${flavour}: 30 random ops equal hw-sim's gemmI16Op`);
   }
   t.equal(operandBits(784), 11, 'fc1 forward: 11-bit operands');
+  // NaN or ±∞ in an operand: int16 cannot carry it, so the op writes NaN (the trainer's guard must see it).
+  for (const bad of [NaN, Infinity]) {
+    const core = await loadCore('edge-scalar');
+    const g = { a: 0, sai: 4, sak: 1, strideA: 12, b: 12, ldb: 5, strideB: 20, c: 32, ldc: 5, m: 3, n: 5, k: 4, t: 1, acc: false, h: 1, hc: 15, ha: 12, hb: 20 };
+    const base = core.exports.heapBase(), floats = 47;
+    const prog = link([{ op: 'gemmI16', mode: 0, ...g, a: { buf: 'm', off: 0 }, b: { buf: 'm', off: 12 }, c: { buf: 'm', off: 32 } }], () => base);
+    if (core.memory.buffer.byteLength < base + floats * 4 + prog.byteLength) core.memory.grow(1);
+    const mem = new Float32Array(core.memory.buffer, base, floats);
+    mem.fill(0.5);
+    mem[14] = bad;
+    const want = mem.slice();
+    gemmI16Op(want, g);
+    new Int32Array(core.memory.buffer, base + floats * 4, prog.length).set(prog);
+    core.exports.tnRun(base + floats * 4, prog.length);
+    t.ok(new Float32Array(core.memory.buffer, base + 32 * 4, 15).every((v) => Number.isNaN(v)) && want.subarray(32).every((v) => Number.isNaN(v)), `${bad} in B: every C entry NaN, as the model says`);
+  }
 });
 
 /** One step's gradients (no Adam) of the default network of `format` at precision p, on fixed params and data. */
@@ -95,6 +112,15 @@ t.test('int16 steps give the same bits on 1 and 2 threads and on every flavour',
     const g = await gradients('ttm', 'int16', flavour, threads);
     t.ok([...ref].every(([name, a]) => a.every((v, i) => Object.is(v, g.get(name)![i]))), `${flavour}, ${threads} thread(s): identical`);
   }
+});
+
+t.test('int16: a NaN in a factor still trips the divergence guard (restore, halve the lr)', { timeout: 300_000 }, async (t) => {
+  const bayes = { inference: 'map' as const, prior: { kind: 'log-uniform' as const }, kl: 1e-4, klWarmup: { start: 0, length: 1 }, rankThreshold: { rel: 1e-2, abs: 1e-12 }, pruneEvery: 0, emStep: 1, sigmaInit: 0.01 };
+  const dir = mkdtempSync(join(tmpdir(), 'btnn-int16-nan-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const s = await train({ format: 'ttm', epochs: 1, batch: 50, lr: 1e-3, maxRank: 4, seed: 2, limitTrain: 4000, limitTest: 200, log: null, precision: 'int16', bayes, injectNanAtStep: 60, outDir: dir });
+  t.equal(s.warnings!.filter((w) => /non-finite/.test(w)).length, 1, `one divergence warning: ${s.warnings![0]}`);
+  t.ok(Number.isFinite(s.testLoss), 'and training went on to a finite model');
 });
 
 t.test('btnn train --precision int16 trains to within a point of f32 and says so in summary.json', async (t) => {

@@ -72,7 +72,8 @@ export interface GemmFields {
 /**
  * The GEMM_I16 op (assembly/tn.ts) on `mem`, in place: per head, A's and B's t blocks quantised
  * nearest-even at dynamicFrac(largest |x|, operandBits(k·t)), the int16 GEMM, the rescale by
- * 2^−(fracA + fracB) in f32. Returns the fracs used, head by head.
+ * 2^−(fracA + fracB) in f32; an operand with NaN or ±∞ makes the head's C all NaN. Returns the
+ * fracs used, head by head (NaN for such a head).
  */
 export function gemmI16Op(mem: Float32Array, g: GemmFields): { fracA: number; fracB: number }[] {
   const kt = g.k * g.t, kp = Math.ceil(kt / 8) * 8, bits = operandBits(kt);
@@ -85,11 +86,17 @@ export function gemmI16Op(mem: Float32Array, g: GemmFields): { fracA: number; fr
     for (let j = 0; j < g.n; j++) for (let tt = 0; tt < g.t; tt++) for (let kk = 0; kk < g.k; kk++) {
       B[j * kt + tt * g.k + kk] = mem[g.b + i * g.hb + tt * g.strideB + kk * g.ldb + j];
     }
+    const c = mem.subarray(g.c + i * g.hc);
+    if (!A.every(Number.isFinite) || !B.every(Number.isFinite)) {
+      // int16 has no NaN or ±∞: the op says so with NaN everywhere in this head's C.
+      for (let r = 0; r < g.m; r++) for (let j = 0; j < g.n; j++) c[r * g.ldc + j] = NaN;
+      out.push({ fracA: NaN, fracB: NaN });
+      continue;
+    }
     const maxAbs = (x: Float32Array): number => x.reduce((m, v) => (Math.abs(v) > m ? Math.abs(v) : m), 0);
     const fracA = dynamicFrac(maxAbs(A), bits), fracB = dynamicFrac(maxAbs(B), bits);
     const qa = quantI16(A, kt, g.m, kt, false, kp, fracA, 'nearest-even').q;
     const qb = quantI16(B, kt, g.n, kt, false, kp, fracB, 'nearest-even').q;
-    const c = mem.subarray(g.c + i * g.hc);
     gemmI16(c, g.ldc, qa, kp, qb, kp, g.m, g.n, kp, 2 ** -(fracA + fracB), g.acc);
     out.push({ fracA, fracB });
   }

@@ -78,6 +78,8 @@ export class SparseRows {
   }
 
   private at(buffer: string, t: Table): number { return this.addr(buffer) + t.slot.offsetFloats * F32; }
+  /** Row 0 of the table in `buffer`. */
+  private f32At(buffer: string, t: Table): Float32Array { return new Float32Array(this.core.memory.buffer, this.at(buffer, t), t.rowFloats); }
 
   /** Lanes 1.. into lane 0's gradient at their rows. */
   reduce(): void {
@@ -107,6 +109,9 @@ export class SparseRows {
       for (let l = 1; l < this.lanes; l++) {
         e.copyRowsF32(this.at(gradsBuffer(l), t), 0, t.touched + l * t.maxBatch * I32, t.laneCounts[l], t.rowFloats);
       }
+      // Row 0 too, in every lane: a lane with no rows this step still scattered its padding (zeros,
+      // or NaN after a diverged step) into row 0, which no list names.
+      for (let l = 0; l < this.lanes; l++) this.f32At(gradsBuffer(l), t).fill(0);
       t.laneCounts.fill(0);
       t.unionCount = 0;
     }

@@ -37,7 +37,7 @@ export const OP_TABLE = {
 /** The int16 GEMM op's own scratch: A and Bᵀ packed as int16 rows of kp = 8⌈k·t/8⌉ (assembly/tn.ts GEMM_I16). */
 export function gemmI16ScratchWords(o: { m: number; n: number; k: number; t: number }): number {
   const kp = Math.ceil((o.k * o.t) / 8) * 8;
-  return Math.ceil(((o.m + o.n) * kp * 2) / 4);
+  return Math.ceil(((o.m + o.n) * kp * 2) / 4) + 4; // + 4: the scratch starts at a 16-byte boundary
 }
 
 export type OpName = keyof typeof OP_TABLE;
