@@ -19,6 +19,12 @@ import { rngNextU32 } from './rng';
   return i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3);
 }
 
+/** Four nearest-even int16 values (as i32x4) of x·s, clamped: the SIMD form of q16 (see quantI16). */
+// @ts-ignore: decorator
+@inline function q16x4(x: v128, s: v128): v128 {
+  return i32x4.trunc_sat_f32x4_s(f32x4.min(f32x4.max(f32x4.nearest(f32x4.mul(x, s)), f32x4.splat(-32768.0)), f32x4.splat(32767.0)));
+}
+
 // @ts-ignore: decorator
 @inline function quantOne(x: f32, scale: f64, stochastic: bool, rng: usize): i32 {
   const r: u32 = stochastic ? rngNextU32(rng) : 0;
@@ -56,9 +62,10 @@ export function quantI16(q: usize, ldq: i32, x: usize, ldx: i32, rows: i32, cols
       const vs = f32x4.splat(<f32>scale), hi = f32x4.splat(32767.0), lo = f32x4.splat(-32768.0);
       let vsat = i32x4.splat(0);
       for (; c + 4 <= cols; c += 4) {
-        const y = f32x4.nearest(f32x4.mul(v128.load(x + ((<usize>r * ldx + c) << 2)), vs));
+        const xv = v128.load(x + ((<usize>r * ldx + c) << 2));
+        const y = f32x4.nearest(f32x4.mul(xv, vs));
         vsat = i32x4.sub(vsat, v128.or(f32x4.gt(y, hi), f32x4.lt(y, lo)));
-        const v = i32x4.trunc_sat_f32x4_s(f32x4.min(f32x4.max(y, lo), hi));
+        const v = q16x4(xv, vs);
         if (transpose) {
           store<i16>(q + ((<usize>c * ldq + r) << 1), <i16>i32x4.extract_lane(v, 0));
           store<i16>(q + ((<usize>(c + 1) * ldq + r) << 1), <i16>i32x4.extract_lane(v, 1));
@@ -83,18 +90,24 @@ export function quantI16(q: usize, ldq: i32, x: usize, ldx: i32, rows: i32, cols
   return saturated;
 }
 
-/** Σ (x − x) over n floats: 0, or NaN iff some x is NaN or ±∞ (a finiteness test in SIMD). */
+/**
+ * Largest |x| over n floats, NaN if any x is NaN (f32x4.max and the scalar test propagate it) and
+ * ∞ if any is ±∞: one pass gives the packers both their scale and their finiteness test.
+ */
 // @ts-ignore: decorator
-@inline function nonFiniteSum(x: usize, n: i32): f32 {
-  let s: f32 = 0;
+@inline function maxAbsStrict(x: usize, n: i32): f32 {
+  let m: f32 = 0;
   let i = 0;
   if (ASC_FEATURE_SIMD) {
-    let v = f32x4.splat(0);
-    for (; i + 4 <= n; i += 4) { const y = v128.load(x + (<usize>i << 2)); v = f32x4.add(v, f32x4.sub(y, y)); }
-    s = f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
+    let vm = f32x4.splat(0);
+    for (; i + 4 <= n; i += 4) vm = f32x4.max(vm, f32x4.abs(v128.load(x + (<usize>i << 2))));
+    m = max(max(f32x4.extract_lane(vm, 0), f32x4.extract_lane(vm, 1)), max(f32x4.extract_lane(vm, 2), f32x4.extract_lane(vm, 3)));
   }
-  for (; i < n; i++) { const y = load<f32>(x + (<usize>i << 2)); s += y - y; }
-  return s;
+  for (; i < n; i++) {
+    const a = abs<f32>(load<f32>(x + (<usize>i << 2)));
+    if (!(a <= m) && m == m) m = a; // takes a NaN, then keeps it
+  }
+  return m;
 }
 
 /** Largest |x| over n floats (NaN ignored), for choosing a power-of-two scale. */
@@ -219,17 +232,16 @@ export function dynamicFrac(maxAbs: f32, bits: i32): i32 {
  * give. Returns the frac.
  */
 export function packRowsI16(q: usize, kp: i32, a: usize, sai: i32, sak: i32, strideA: i32, rows: i32, k: i32, t: i32, bits: i32): i32 {
-  let m: f32 = 0, sum: f32 = 0; // sum: NaN iff some entry is NaN or ±∞ (x − x)
+  let m: f32 = 0; // NaN or ∞ when some entry is (max<f32> propagates NaN)
   for (let r = 0; r < rows; r++) for (let tt = 0; tt < t; tt++) {
     const src = a + ((<usize>tt * strideA + <usize>r * sai) << 2);
-    if (sak == 1) { m = max<f32>(m, maxAbsF32(src, k)); sum += nonFiniteSum(src, k); continue; }
+    if (sak == 1) { m = max<f32>(m, maxAbsStrict(src, k)); continue; }
     for (let kk = 0; kk < k; kk++) {
-      const x = load<f32>(src + ((<usize>kk * sak) << 2)), v = abs<f32>(x);
-      sum += x - x;
-      if (v > m) m = v;
+      const v = abs<f32>(load<f32>(src + ((<usize>kk * sak) << 2)));
+      if (!(v <= m) && m == m) m = v; // takes a NaN, then keeps it
     }
   }
-  if (isNaN<f32>(sum)) return NONFINITE;
+  if (!isFinite<f32>(m)) return NONFINITE;
   const frac = dynamicFrac(m, bits), s = <f32>Math.pow(2.0, <f64>frac);
   for (let r = 0; r < rows; r++) {
     const row = q + ((<usize>r * kp) << 1);
@@ -237,11 +249,10 @@ export function packRowsI16(q: usize, kp: i32, a: usize, sai: i32, sak: i32, str
       const src = a + ((<usize>tt * strideA + <usize>r * sai) << 2), dst = row + (<usize>(tt * k) << 1);
       let kk = 0;
       if (ASC_FEATURE_SIMD && sak == 1) {
-        const vs = f32x4.splat(s), hi = f32x4.splat(32767.0), lo = f32x4.splat(-32768.0);
+        const vs = f32x4.splat(s);
         for (; kk + 8 <= k; kk += 8) {
-          const y0 = f32x4.min(f32x4.max(f32x4.nearest(f32x4.mul(v128.load(src + (<usize>kk << 2)), vs)), lo), hi);
-          const y1 = f32x4.min(f32x4.max(f32x4.nearest(f32x4.mul(v128.load(src + (<usize>kk << 2), 16), vs)), lo), hi);
-          v128.store(dst + (<usize>kk << 1), i16x8.narrow_i32x4_s(i32x4.trunc_sat_f32x4_s(y0), i32x4.trunc_sat_f32x4_s(y1)));
+          const at = src + (<usize>kk << 2);
+          v128.store(dst + (<usize>kk << 1), i16x8.narrow_i32x4_s(q16x4(v128.load(at), vs), q16x4(v128.load(at, 16), vs)));
         }
       }
       for (; kk < k; kk++) store<i16>(dst + (<usize>kk << 1), q16(load<f32>(src + ((<usize>kk * sak) << 2)), s));
@@ -253,22 +264,18 @@ export function packRowsI16(q: usize, kp: i32, a: usize, sai: i32, sak: i32, str
 
 /** B's t blocks [k × n] (row stride ldb, block stride strideB) transposed into int16 rows of kp: q[j][tt·k + kk] = B_tt[kk, j]. */
 export function packColsI16(q: usize, kp: i32, b: usize, ldb: i32, strideB: i32, n: i32, k: i32, t: i32, bits: i32): i32 {
-  let m: f32 = 0, sum: f32 = 0;
-  for (let tt = 0; tt < t; tt++) for (let kk = 0; kk < k; kk++) {
-    const row = b + ((<usize>tt * strideB + <usize>kk * ldb) << 2);
-    m = max<f32>(m, maxAbsF32(row, n));
-    sum += nonFiniteSum(row, n);
-  }
-  if (isNaN<f32>(sum)) return NONFINITE;
+  let m: f32 = 0;
+  for (let tt = 0; tt < t; tt++) for (let kk = 0; kk < k; kk++) m = max<f32>(m, maxAbsStrict(b + ((<usize>tt * strideB + <usize>kk * ldb) << 2), n));
+  if (!isFinite<f32>(m)) return NONFINITE;
   const frac = dynamicFrac(m, bits), s = <f32>Math.pow(2.0, <f64>frac);
   const rowBytes = <usize>kp << 1;
   for (let tt = 0; tt < t; tt++) for (let kk = 0; kk < k; kk++) {
     const row = b + ((<usize>tt * strideB + <usize>kk * ldb) << 2), col = q + (<usize>(tt * k + kk) << 1);
     let j = 0;
     if (ASC_FEATURE_SIMD) {
-      const vs = f32x4.splat(s), hi = f32x4.splat(32767.0), lo = f32x4.splat(-32768.0);
+      const vs = f32x4.splat(s);
       for (; j + 4 <= n; j += 4) {
-        const v = i32x4.trunc_sat_f32x4_s(f32x4.min(f32x4.max(f32x4.nearest(f32x4.mul(v128.load(row + (<usize>j << 2)), vs)), lo), hi));
+        const v = q16x4(v128.load(row + (<usize>j << 2)), vs);
         const at = col + <usize>j * rowBytes;
         store<i16>(at, <i16>i32x4.extract_lane(v, 0));
         store<i16>(at + rowBytes, <i16>i32x4.extract_lane(v, 1));

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { loadData } from '../data/source.js';
 import { WasmModel } from '../export/module.js';
 import type { ClassRule } from '../image/abi.js';
+import { median } from '../util/math.js';
 
-const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 
 export interface LatencyRow { dir: string; bits: number; moduleBytes: number; weightsBytes: number; arenaBytes: number; v8Us: number; wamrUs: number | null; wasm3Us: number | null }
 

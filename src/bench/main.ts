@@ -17,13 +17,9 @@ import { FORMATS, type LayerFormat } from '../spec/formats.js';
 import { defaultSpec } from '../spec/defaults.js';
 import { planFlops, defaultThreads, TRAIN_LANES } from '../train/train.js';
 import { loadMnist } from '../data/mnist.js';
-import { operandBits, dynamicFrac } from '../../hw-sim/fixed/lowp.js';
+import { median } from '../util/math.js';
+import { operandBits } from '../../hw-sim/fixed/lowp.js';
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 /** Runs fn repeatedly for at least minMs after a warm-up; returns ms per call. */
 function timeIt(fn: () => void, minMs = 40): number {
@@ -92,8 +88,9 @@ function gemmRows(core: Core, peakCore: Core, rounds: number): KernelRow[] {
 
 /**
  * The int16 path of a training GEMM (assembly/lowp.ts), beside the f32 rows of the same shapes:
- * the kernel on quantised operands, and the whole path (largest |x| of A and B, quantise A and Bᵀ
- * at hw-sim/fixed/lowp.ts's operand bits, the int16 GEMM, the rescale into f32).
+ * the kernel on quantised operands, and the whole path as GEMM_I16 runs it (pack A and Bᵀ at the
+ * scale their largest |x| allows with hw-sim/fixed/lowp.ts's operand bits, the int16 GEMM, the
+ * rescale into f32).
  */
 function int16Rows(core: Core, peakCore: Core, rounds: number): KernelRow[] {
   const shapes = [{ name: '', m: 256, n: 256, k: 256 }, { name: ' (fc1 fwd)', m: 128, n: 512, k: 784 }];
@@ -108,10 +105,9 @@ function int16Rows(core: Core, peakCore: Core, rounds: number): KernelRow[] {
     const f = new Float32Array(core.memory.buffer, a, s.m * s.k + s.k * s.n);
     for (let i = 0; i < f.length; i++) f[i] = ((i * 2654435761) % 1000) / 1000 - 0.5;
     const e = core.exports, bits = operandBits(s.k);
+    // What GEMM_I16 does in training: each operand packed at the scale its largest |x| allows.
     const quantise = (): number => {
-      const fa = dynamicFrac(e.maxAbsF32(a, s.m * s.k), bits), fb = dynamicFrac(e.maxAbsF32(b, s.k * s.n), bits);
-      e.quantI16(qa, kp, a, s.k, s.m, s.k, false, fa, false, 0);
-      e.quantI16(qb, kp, b, s.n, s.k, s.n, true, fb, false, 0);
+      const fa = e.packRowsI16(qa, kp, a, s.k, 1, 0, s.m, s.k, 1, bits), fb = e.packColsI16(qb, kp, b, s.n, 0, s.n, s.k, 1, bits);
       return 2 ** -(fa + fb);
     };
     const scale = quantise();

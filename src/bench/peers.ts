@@ -24,6 +24,7 @@ import { defaultSpec } from '../spec/defaults.js';
 import { TRAIN_LANES } from '../train/train.js';
 import { loadMnist } from '../data/mnist.js';
 import type { LinearSpec } from '../spec/types.js';
+import { median } from '../util/math.js';
 
 export interface PeerRow {
   workload: 'ttm' | 'dense' | 'ard';
@@ -38,11 +39,6 @@ export interface PeerRow {
   torchPeakRssBytes?: number;
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** A file of the repo's src/, beside this module's source or its build (build/js/src/bench). */

@@ -20,7 +20,6 @@ import { gradsBuffer, type TensorSlot } from '../prepare/prepare.js';
 const F32 = 4, I32 = 4;
 
 interface Table {
-  tensor: string;
   slot: TensorSlot;
   rowFloats: number;
   maxBatch: number;
@@ -40,7 +39,7 @@ export class SparseRows {
       for (const e of lane) {
         if (!e.plan.rowSparse || !e.touched || this.tables.has(e.plan.rowSparse)) continue;
         this.tables.set(e.plan.rowSparse, {
-          tensor: e.plan.rowSparse, slot: slot(e.plan.rowSparse), rowFloats: e.plan.rowFloats, maxBatch: e.plan.maxBatch,
+          slot: slot(e.plan.rowSparse), rowFloats: e.plan.rowFloats, maxBatch: e.plan.maxBatch,
           touched: addr(e.touched), laneCounts: new Array<number>(lanes).fill(0), unionCount: 0,
         });
       }
