@@ -1,7 +1,10 @@
 // Seeded random numbers: PCG32 (O'Neill, XSH-RR 64→32). The 16-byte state (u64 state, u64
 // increment) lives in linear memory at `rng`, so a checkpoint that saves memory saves the stream,
-// and every flavour and runtime draws the same bits. Normals use Box–Muller in f64 with the
-// module's own (software) log/sin/cos, which are deterministic across runtimes.
+// and every flavour and runtime draws the same bits. Normals use the module's own software math,
+// deterministic across runtimes: Box–Muller in f64 for initialisation, the polar method in f32
+// with vmath's logf for the sampler's per-step draws.
+
+import { logf, logf4 } from './vmath';
 
 const PCG_MULT: u64 = 6364136223846793005;
 
@@ -54,25 +57,61 @@ export function rngNormal(rng: usize): f64 {
   return Math.sqrt(-2.0 * Math.log(u1)) * Math.cos(2.0 * Math.PI * u2);
 }
 
+// @ts-ignore: decorator
+@inline function signedUnit(rng: usize): f32 {
+  // 32 random bits as a signed integer, scaled to [−1, 1] (the conversion rounds to 24 bits).
+  return <f32><i32>nextU32(rng) * <f32>4.656612873077393e-10; // 2^-31
+}
+
 /**
- * n standard normals into f32 `out`, two per accepted pair of Marsaglia's polar method: one log
- * and one sqrt per two draws and no trigonometry, about 4× cheaper than rngNormal per value; the
- * variational sampler draws one per factor entry every step.
+ * n standard normals into f32 `out` by Marsaglia's polar method in f32: a pair (u, v) uniform on
+ * [−1, 1]² from two draws, kept when 0 < q = u² + v² < 1, gives u·f and v·f with
+ * f = √(−2 ln q / q) (vmath's logf): one log and one sqrt per two normals, no trigonometry. The
+ * variational sampler draws one per factor entry every step. With SIMD, four pairs go through the
+ * log at once and the kept ones are stored in pair order, the scalar path's values bit for bit;
+ * batches run only while 8 or more values remain, so both paths draw the same pairs and leave the
+ * stream in the same state.
  */
 export function rngNormalsF32(rng: usize, out: usize, n: i32): void {
   let i = 0, rejects = 0;
+  if (ASC_FEATURE_SIMD) {
+    const one = f32x4.splat(1.0), zero = f32x4.splat(0), m2 = f32x4.splat(-2.0);
+    while (n - i >= 8) {
+      let u = f32x4.splat(0), v = f32x4.splat(0);
+      u = f32x4.replace_lane(u, 0, signedUnit(rng)); v = f32x4.replace_lane(v, 0, signedUnit(rng));
+      u = f32x4.replace_lane(u, 1, signedUnit(rng)); v = f32x4.replace_lane(v, 1, signedUnit(rng));
+      u = f32x4.replace_lane(u, 2, signedUnit(rng)); v = f32x4.replace_lane(v, 2, signedUnit(rng));
+      u = f32x4.replace_lane(u, 3, signedUnit(rng)); v = f32x4.replace_lane(v, 3, signedUnit(rng));
+      const q = f32x4.add(f32x4.mul(u, u), f32x4.mul(v, v));
+      const keep = v128.and(f32x4.lt(q, one), f32x4.ne(q, zero));
+      const f = f32x4.sqrt(f32x4.div(f32x4.mul(m2, logf4(q)), q));
+      const uf = f32x4.mul(u, f), vf = f32x4.mul(v, f);
+      const mask = i32x4.bitmask(keep);
+      if (mask == 0) {
+        // An unseeded (all-zero) state repeats one draw forever: trap rather than hang.
+        if (++rejects > 250) unreachable();
+        continue;
+      }
+      rejects = 0;
+      let o = out + (<usize>i << 2);
+      if (mask & 1) { store<f32>(o, f32x4.extract_lane(uf, 0)); store<f32>(o, f32x4.extract_lane(vf, 0), 4); o += 8; }
+      if (mask & 2) { store<f32>(o, f32x4.extract_lane(uf, 1)); store<f32>(o, f32x4.extract_lane(vf, 1), 4); o += 8; }
+      if (mask & 4) { store<f32>(o, f32x4.extract_lane(uf, 2)); store<f32>(o, f32x4.extract_lane(vf, 2), 4); o += 8; }
+      if (mask & 8) { store<f32>(o, f32x4.extract_lane(uf, 3)); store<f32>(o, f32x4.extract_lane(vf, 3), 4); o += 8; }
+      i += <i32>popcnt<i32>(mask) << 1;
+    }
+  }
   while (i < n) {
-    const u = 2.0 * uniformOpen(rng) - 1.0, v = 2.0 * uniformOpen(rng) - 1.0;
+    const u = signedUnit(rng), v = signedUnit(rng);
     const q = u * u + v * v;
-    if (q >= 1.0 || q == 0.0) {
-      // An unseeded (all-zero) state repeats one draw forever: trap rather than hang.
+    if (!(q < 1.0) || q == 0.0) {
       if (++rejects > 1000) unreachable();
       continue;
     }
     rejects = 0;
-    const f = Math.sqrt(-2.0 * Math.log(q) / q);
-    store<f32>(out + (<usize>i << 2), <f32>(u * f));
-    if (i + 1 < n) store<f32>(out + (<usize>(i + 1) << 2), <f32>(v * f));
+    const f = Mathf.sqrt(-2.0 * logf(q) / q);
+    store<f32>(out + (<usize>i << 2), u * f);
+    if (i + 1 < n) store<f32>(out + (<usize>(i + 1) << 2), v * f);
     i += 2;
   }
 }

@@ -2,8 +2,10 @@
 // (their spec upgraded to version 2) and evaluate to exactly the accuracy, NLL and calibration
 // error btnn 0.1 printed for them. An SVI model averaged over posterior draws gets the exact
 // accuracy, but its NLL and calibration error within a small tolerance: the draws come from the
-// variational sampler, which since 0.1 computes in f32 with polar-method normals (faster, other
-// bits); the same command twice still gives the same bits.
+// variational sampler, which since 0.1 computes in f32 with polar-method normals from 32-bit
+// uniforms and SIMD exp/log (faster, other bits); the same command twice still gives the same
+// bits. The NLL moves by under 0.1 % with the draws; the binned calibration error of this
+// near-chance model (20 % accuracy, 4 draws, 2 000 rows) moved by 0.0046, so it gets 0.01.
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,7 +25,7 @@ for (const name of ['ttm', 'cp', 'svi']) {
     for (const k of ['testSamples', 'testAccuracy', 'posteriorSamples', 'params', 'denseParams', ...(sampled ? [] : ['testNll', 'testEce'])]) t.equal(got[k], want[k], `${k} = ${want[k]}`);
     if (sampled) {
       t.ok(Math.abs(got.testNll - want.testNll) < 2e-3 * want.testNll, `testNll ${got.testNll} within 0.2 % of 0.1's ${want.testNll} (other draws)`);
-      t.ok(Math.abs(got.testEce - want.testEce) < 2e-3, `testEce ${got.testEce} within 0.002 of 0.1's ${want.testEce}`);
+      t.ok(Math.abs(got.testEce - want.testEce) < 1e-2, `testEce ${got.testEce} within 0.01 of 0.1's ${want.testEce} (other draws)`);
       const again = JSON.parse(spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' }).stdout);
       t.same([again.testNll, again.testEce], [got.testNll, got.testEce], 'the same draws every run');
     }

@@ -147,9 +147,12 @@ export function inputNorm(spec: ModelSpec, data: Dataset): InputNorm | undefined
   if (cols.every(({ x }) => x.dtype === 'u8')) {
     let sum = 0, sumSq = 0, n = 0;
     for (const { x, c } of cols) {
+      // A histogram of the 256 byte values, then the sums over it: one increment per byte (MNIST's
+      // 47 M bytes took 11 % of a 10-epoch run as a float loop), exact counts in f64.
+      const counts = new Float64Array(256);
+      forEachChunk(c.data as Uint8Array | FileBytes, (chunk) => { for (let i = 0; i < chunk.length; i++) counts[chunk[i]]++; });
       const range = x.range ?? 255;
-      const lut = Float64Array.from({ length: 256 }, (_, b) => Math.fround(b / range));
-      forEachChunk(c.data as Uint8Array | FileBytes, (chunk) => { for (const b of chunk) { const v = lut[b]; sum += v; sumSq += v * v; } });
+      for (let b = 0; b < 256; b++) { const v = Math.fround(b / range); sum += counts[b] * v; sumSq += counts[b] * v * v; }
       n += c.data.length;
     }
     const mean = sum / n, std = Math.sqrt(Math.max(sumSq / n - mean * mean, 0));
