@@ -10,6 +10,8 @@
 // - gemmI16: the int32 sums wrap (mod 2^32: any lane order gives the same bits, see fixed.ts), then
 //   f32(acc)·scale in f32, then + C in f32 when accumulating. Callers pick operand scales so that
 //   no sum wraps (hw-sim/fixed/lowp.ts operandBits); the wrap is the defined behaviour, not a plan.
+// - packRowsI16Sr / packColsI16Sr: the training packers with quantOne's stochastic rule (GEMM_I16
+//   mode 1, a step's backward GEMMs), scalar: the draws are one serial stream in hw-sim's order.
 // Layout: A is [m × kp] int16 row-major (row stride lda), Bᵀ is [n × kp] (row stride ldb): both
 // k-contiguous, which is what dot_i16x8_s wants; kp is a multiple of 8 with zeros past k.
 import { rngNextU32 } from './rng';
@@ -288,3 +290,52 @@ export function packColsI16(q: usize, kp: i32, b: usize, ldb: i32, strideB: i32,
   if (kp > t * k) for (let j = 0; j < n; j++) memory.fill(q + ((<usize>j * kp + t * k) << 1), 0, <usize>(kp - t * k) << 1);
   return frac;
 }
+
+/**
+ * packRowsI16 and packColsI16 with stochastic rounding (GEMM_I16 mode 1) into the same layouts, at
+ * the frac the operand's largest |x| and `bits` give: quantOne's rule, one draw per element from
+ * `rng` in hw-sim's order (A: row, block, k; B: column, block, k), saturated to int16. Scalar:
+ * the draws are one serial PCG32 stream. Returns the frac, NONFINITE for a NaN or ±∞ operand
+ * (nothing drawn then).
+ */
+export function packRowsI16Sr(q: usize, kp: i32, a: usize, sai: i32, sak: i32, strideA: i32, rows: i32, k: i32, t: i32, bits: i32, rng: usize): i32 {
+  let m: f32 = 0;
+  for (let r = 0; r < rows; r++) for (let tt = 0; tt < t; tt++) {
+    const src = a + ((<usize>tt * strideA + <usize>r * sai) << 2);
+    for (let kk = 0; kk < k; kk++) {
+      const v = abs<f32>(load<f32>(src + ((<usize>kk * sak) << 2)));
+      if (!(v <= m) && m == m) m = v;
+    }
+  }
+  if (!isFinite<f32>(m)) return NONFINITE;
+  const frac = dynamicFrac(m, bits), scale = Math.pow(2.0, <f64>frac);
+  for (let r = 0; r < rows; r++) {
+    const row = q + ((<usize>r * kp) << 1);
+    for (let tt = 0; tt < t; tt++) {
+      const src = a + ((<usize>tt * strideA + <usize>r * sai) << 2), dst = row + (<usize>(tt * k) << 1);
+      for (let kk = 0; kk < k; kk++) store<i16>(dst + (<usize>kk << 1), sat16(quantOne(load<f32>(src + ((<usize>kk * sak) << 2)), scale, true, rng)));
+    }
+    if (kp > t * k) memory.fill(row + (<usize>(t * k) << 1), 0, <usize>(kp - t * k) << 1);
+  }
+  return frac;
+}
+
+export function packColsI16Sr(q: usize, kp: i32, b: usize, ldb: i32, strideB: i32, n: i32, k: i32, t: i32, bits: i32, rng: usize): i32 {
+  let m: f32 = 0;
+  for (let tt = 0; tt < t; tt++) for (let kk = 0; kk < k; kk++) m = max<f32>(m, maxAbsStrict(b + ((<usize>tt * strideB + <usize>kk * ldb) << 2), n));
+  if (!isFinite<f32>(m)) return NONFINITE;
+  const frac = dynamicFrac(m, bits), scale = Math.pow(2.0, <f64>frac);
+  for (let j = 0; j < n; j++) {
+    const row = q + ((<usize>j * kp) << 1);
+    for (let tt = 0; tt < t; tt++) for (let kk = 0; kk < k; kk++) {
+      const x = load<f32>(b + ((<usize>tt * strideB + <usize>kk * ldb + j) << 2));
+      store<i16>(row + (<usize>(tt * k + kk) << 1), sat16(quantOne(x, scale, true, rng)));
+    }
+    if (kp > t * k) memory.fill(row + (<usize>(t * k) << 1), 0, <usize>(kp - t * k) << 1);
+  }
+  return frac;
+}
+
+// @ts-ignore: decorator
+@inline function sat16(v: i32): i16 { return <i16>min(max(v, -32768), 32767); }
+

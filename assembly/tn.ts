@@ -34,11 +34,12 @@
 //            input standardised in the core, by the host's table (so its values are exact f64 math)
 //   AFFINE   [17, 8, dst, src, mean, invStd, rows, cols]   dst[r][j] = (src[r][j] − mean[j])·invStd[j] (f32 inputs)
 //   QGEMM … QAFFINE (18–23): integer inference ops, see assembly/quant.ts.
-//   GEMM_I16 [24, 21 + S, <GEMM's 18 words>, mode, scratch[S]]   the GEMM in int16 (training with
+//   GEMM_I16 [24, 27 + S, <GEMM's 18 words>, mode, seed, stream, rng[4], scratch[S]]   the GEMM in int16 (training with
 //            --precision int16): per head, A's and B's t blocks are packed as int16 (k·t padded to
 //            kp = 8⌈k·t/8⌉) at the power-of-two scale their largest |x| allows with operandBits(k·t)
 //            bits, multiplied on dot_i16x8_s into int32 and rescaled into f32 (assembly/lowp.ts;
-//            hw-sim/fixed/lowp.ts is the model). mode 0: nearest-even. An operand holding NaN or
+//            hw-sim/fixed/lowp.ts is the model). mode 0: nearest-even; mode 1: stochastic, from rng[4]
+//            seeded at every run by (the u64 at address `seed`, `stream`), A's draws then B's, head by head. An operand holding NaN or
 //            ±∞ makes that head's C all NaN (int16 has no such values; the trainer's guard must
 //            see them). The S scratch words ((m + n)·kp int16 from the first 16-byte boundary,
 //            4 words of slack) are the op's own, like PERMUTE's odometer.
@@ -46,7 +47,8 @@
 // here and in src/tn/opcodes.ts are checked equal by test/opcodes.test.ts (exported as globals).
 import { brgemmF32 } from './gemm';
 import { qRun } from './quant';
-import { packRowsI16, packColsI16, gemmI16, operandBits, NONFINITE } from './lowp';
+import { packRowsI16, packColsI16, packRowsI16Sr, packColsI16Sr, gemmI16, operandBits, NONFINITE } from './lowp';
+import { rngSeed } from './rng';
 import {
   addF32, biasAddF32, biasGradF32, reluToF32, reluBackwardToF32, sigmoidF32, sigmoidBackwardF32, tanhF32,
   tanhBackwardF32, scaleF32, lutU8F32, affineF32, copy2dF32, interactF32, interactGradF32, softmaxXent, sigmoidBceF32, mseF32,
@@ -174,12 +176,17 @@ function gemm(p: usize, int16: bool): void {
   const h = word(p, 16);
   const hc = <usize>word(p, 17) << 2, ha = <usize>word(p, 18) << 2, hb = <usize>word(p, 19) << 2;
   const kt = k * t, kp = (kt + 7) & ~7, bits = int16 ? operandBits(kt) : 0;
-  // GEMM_I16's scratch, from the first 16-byte boundary after the 21 words (4 words of slack).
-  const qa = (p + (21 << 2) + 15) & ~(<usize>15), qb = qa + ((<usize>m * kp) << 1);
+  // GEMM_I16's scratch, from the first 16-byte boundary after the 27 words (4 words of slack).
+  const qa = (p + (27 << 2) + 15) & ~(<usize>15), qb = qa + ((<usize>m * kp) << 1);
+  const stochastic = int16 && word(p, 20) == 1, rng = p + (23 << 2);
+  if (stochastic) rngSeed(rng, load<u64>(addr(p, 21)), <u64>word(p, 22));
   for (let i = 0; i < h; i++) {
     if (int16) {
-      const fa = packRowsI16(qa, kp, a + <usize>i * ha, sai, sak, strideA, m, k, t, bits);
-      const fb = packColsI16(qb, kp, b + <usize>i * hb, ldb, strideB, n, k, t, bits);
+      const ai = a + <usize>i * ha, bi = b + <usize>i * hb;
+      const fa = stochastic ? packRowsI16Sr(qa, kp, ai, sai, sak, strideA, m, k, t, bits, rng) : packRowsI16(qa, kp, ai, sai, sak, strideA, m, k, t, bits);
+      // B is not packed (nor drawn for) once A is not finite: hw-sim's order of the stream.
+      const fb = fa == NONFINITE ? NONFINITE
+        : stochastic ? packColsI16Sr(qb, kp, bi, ldb, strideB, n, k, t, bits, rng) : packColsI16(qb, kp, bi, ldb, strideB, n, k, t, bits);
       const ci = c + <usize>i * hc;
       if (fa == NONFINITE || fb == NONFINITE) {
         for (let r = 0; r < m; r++) for (let j = 0; j < n; j++) store<f32>(ci + ((<usize>r * ldc + j) << 2), NaN);

@@ -29,6 +29,19 @@ t.test('bad options exit 2 naming the option and the value', async (t) => {
   t.match(a.stderr, /--ard-rows many/);
 });
 
+t.test('--help explains every option; an unknown option or a --peers-only one without --peers exits 2', async (t) => {
+  const run = (args: string[]) => spawnSync(process.execPath, [BENCH, ...args], { encoding: 'utf8', timeout: 60_000 });
+  const h = run(['--help']);
+  t.equal(h.status, 0);
+  for (const o of ['--peers', '--export', '--rounds', '--ard-rows', '--ard-epochs', '--json']) t.match(h.stdout, o, `--help names ${o}`);
+  const u = run(['--peer']);
+  t.equal(u.status, 2);
+  t.match(u.stderr, /bench: unknown option "--peer"/);
+  const p = run(['--ard-rows', '100']);
+  t.equal(p.status, 2);
+  t.match(p.stderr, /--ard-rows and --ard-epochs apply to --peers only/);
+});
+
 t.test('with torch: every workload at 1 and 2 threads, ratio = btnn / torch', async (t) => {
   const found = findTorchPython();
   if ('skip' in found) { t.skip(`python3 with torch not installed: ${found.skip.slice(0, 60)}…`); return; }

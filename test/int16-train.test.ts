@@ -23,12 +23,13 @@ const CLI = join(import.meta.dirname, '..', 'build', 'js', 'src', 'cli', 'main.j
 /** ‖int16 gradient − f32 gradient‖ / ‖f32 gradient‖ per tensor, at most this (measured worst 5.2e-2, tt; the test prints each format's). */
 const GRAD_REL_BOUND = 0.08;
 
-t.test('the GEMM_I16 op equals the golden model bit for bit (heads, batch-reduce, strided A, accumulate)', async (t) => {
+t.test('the GEMM_I16 op equals the golden model bit for bit (heads, batch-reduce, strided A, accumulate; nearest-even and stochastic)', async (t) => {
   for (const flavour of FLAVOURS) {
     const core = await loadCore(flavour);
     const rng = new HostRng(21);
     let same = 0;
-    for (let c = 0; c < 30; c++) {
+    for (let c = 0; c < 60; c++) {
+      const mode = c < 30 ? 0 : 1; // the last 30: stochastic rounding, some with a NaN head
       const m = 1 + rng.below(9), n = 1 + rng.below(11), k = 1 + rng.below(13), tt = 1 + rng.below(3), h = 1 + rng.below(3);
       const transA = rng.below(2) === 1; // A read through strides as the transpose of a stored [k × m]
       const [sai, sak] = transA ? [1, m] : [k, 1];
@@ -37,24 +38,30 @@ t.test('the GEMM_I16 op equals the golden model bit for bit (heads, batch-reduce
         a: 0, sai, sak, strideA: m * k, b: aFloats, ldb: n, strideB: k * n, c: aFloats + bFloats, ldc: n,
         m, n, k, t: tt, acc: rng.below(2) === 1, h, hc: m * n, ha: tt * m * k, hb: tt * k * n,
       };
-      const base = core.exports.heapBase();
-      const floats = aFloats + bFloats + cFloats;
-      const prog = link([{ op: 'gemmI16', mode: 0, ...g, a: { buf: 'm', off: g.a }, b: { buf: 'm', off: g.b }, c: { buf: 'm', off: g.c } }], () => base);
+      const base = (core.exports.heapBase() + 7) & ~7;
+      const seedOff = (aFloats + bFloats + cFloats + 1) & ~1, floats = seedOff + 2; // the u64 seed after C
+      const refs = { a: { buf: 'm', off: g.a }, b: { buf: 'm', off: g.b }, c: { buf: 'm', off: g.c } };
+      const stream = rng.below(1000);
+      const prog = link([mode === 0 ? { op: 'gemmI16', mode, ...g, ...refs } : { op: 'gemmI16', mode, ...g, ...refs, seed: { buf: 'm', off: seedOff }, stream }], () => base);
       const progAt = base + floats * 4;
       const need = progAt + prog.byteLength;
       if (core.memory.buffer.byteLength < need) core.memory.grow(Math.ceil((need - core.memory.buffer.byteLength) / 65536));
       const mem = new Float32Array(core.memory.buffer, base, floats);
       const scale = 2 ** (rng.below(20) - 10);
-      for (let i = 0; i < floats; i++) mem[i] = rng.normal() * scale * (rng.below(50) === 0 ? 100 : 1);
+      for (let i = 0; i < seedOff; i++) mem[i] = rng.normal() * scale * (rng.below(50) === 0 ? 100 : 1);
+      const seed = BigInt(rng.below(2 ** 30)) * 7919n;
+      new DataView(core.memory.buffer).setBigUint64(base + seedOff * 4, seed, true);
+      const nanHead = mode === 1 && h > 1 && rng.below(3) === 0 ? rng.below(h) : -1;
+      if (nanHead >= 0) mem[g.b + nanHead * g.hb] = NaN; // A drawn for, B not: the stream's order after it
       const want = mem.slice();
-      const fracs = gemmI16Op(want, g);
+      const fracs = gemmI16Op(want, g, mode === 1 ? { seed, stream } : undefined);
       new Int32Array(core.memory.buffer, progAt, prog.length).set(prog);
       core.exports.tnRun(progAt, prog.length);
       const got = new Float32Array(core.memory.buffer, base, floats);
-      if (got.every((v, i) => Object.is(v, want[i])) && fracs.every((f) => Number.isInteger(f.fracA))) same++;
-      else t.fail(`${flavour} case ${c}: ${m}×${n}×${k}·${tt} h${h} transA=${transA} differs`);
+      if (got.every((v, i) => Object.is(v, want[i])) && fracs.every((f, i) => (i === nanHead ? Number.isNaN(f.fracA) : Number.isInteger(f.fracA)))) same++;
+      else t.fail(`${flavour} case ${c}: mode ${mode} ${m}×${n}×${k}·${tt} h${h} transA=${transA} nanHead ${nanHead} differs`);
     }
-    t.equal(same, 30, `${flavour}: 30 random ops equal hw-sim's gemmI16Op`);
+    t.equal(same, 60, `${flavour}: 60 random ops (30 nearest-even, 30 stochastic) equal hw-sim's gemmI16Op`);
   }
   t.equal(operandBits(784), 11, 'fc1 forward: 11-bit operands');
   // NaN or ±∞ in an operand: int16 cannot carry it, so the op writes NaN (the trainer's guard must see it).
@@ -73,6 +80,39 @@ t.test('the GEMM_I16 op equals the golden model bit for bit (heads, batch-reduce
     core.exports.tnRun(base + floats * 4, prog.length);
     t.ok(new Float32Array(core.memory.buffer, base + 32 * 4, 15).every((v) => Number.isNaN(v)) && want.subarray(32).every((v) => Number.isNaN(v)), `${bad} in B: every C entry NaN, as the model says`);
   }
+});
+
+t.test('stochastic rounding in GEMM_I16 is unbiased in the mean; nearest-even is not', async (t) => {
+  // A = [1, v, v, …] (the 1 sets the scale), B = 1: C = 1 + 63·v. With 11-bit operands (k = 64: 12)
+  // v = 0.3 steps of the grid rounds to 0 every time to nearest; stochastically its mean is v.
+  const core = await loadCore('node');
+  const k = 64, bits = operandBits(k), step = 2 ** -(bits - 2), v = 0.3 * step;
+  const g = { a: 0, sai: k, sak: 1, strideA: k, b: k, ldb: 1, strideB: k, c: 2 * k, ldc: 1, m: 1, n: 1, k, t: 1, acc: false, h: 1, hc: 1, ha: k, hb: k };
+  const base = (core.exports.heapBase() + 7) & ~7, seedOff = 2 * k + 2, floats = seedOff + 2;
+  const refs = { a: { buf: 'm', off: 0 }, b: { buf: 'm', off: k }, c: { buf: 'm', off: 2 * k } };
+  const exact = Math.fround(1 + (k - 1) * Math.fround(v));
+  const run = (mode: 0 | 1, draws: number): number[] => {
+    const prog = link([mode === 0 ? { op: 'gemmI16', mode, ...g, ...refs } : { op: 'gemmI16', mode, ...g, ...refs, seed: { buf: 'm', off: seedOff }, stream: 5 }], () => base);
+    const progAt = base + floats * 4;
+    if (core.memory.buffer.byteLength < progAt + prog.byteLength) core.memory.grow(1);
+    const mem = new Float32Array(core.memory.buffer, base, floats);
+    const out: number[] = [];
+    for (let d = 0; d < draws; d++) {
+      mem.fill(Math.fround(v), 0, k); mem[0] = 1; mem.fill(1, k, 2 * k);
+      new DataView(core.memory.buffer).setBigUint64(base + seedOff * 4, BigInt(d), true);
+      new Int32Array(core.memory.buffer, progAt, prog.length).set(prog);
+      core.exports.tnRun(progAt, prog.length);
+      out.push(mem[2 * k]);
+    }
+    return out;
+  };
+  const sr = run(1, 4000), ne = run(0, 1)[0];
+  const mean = sr.reduce((a, x) => a + x, 0) / sr.length;
+  const sd = Math.sqrt(sr.reduce((a, x) => a + (x - mean) ** 2, 0) / (sr.length - 1));
+  const se = sd / Math.sqrt(sr.length);
+  t.ok(Math.abs(mean - exact) < 4 * se, `stochastic: mean ${mean.toFixed(6)} vs exact ${exact.toFixed(6)} (±${(4 * se).toExponential(2)})`);
+  t.ok(Math.abs(ne - exact) > 20 * se, `nearest-even: ${ne} (off by ${(exact - ne).toFixed(4)}, every time)`);
+  t.ok(new Set(sr).size > 5, `stochastic: the draws differ from seed to seed (${new Set(sr).size} distinct values)`);
 });
 
 /** One step's gradients (no Adam) of the default network of `format` at precision p, on fixed params and data. */

@@ -2,7 +2,7 @@
 // quantize and dotI16, and the scale policy of dynamic fixed point: per tensor and per step, a
 // power-of-two scale from the largest |x|, and operand widths small enough that an int32 sum of k
 // int16 products cannot wrap.
-import { quantize, dotI16, newCounters, type FixedCounters, type Pcg32, type Rounding } from './fixed-point.js';
+import { quantize, dotI16, newCounters, Pcg32, type FixedCounters, type Rounding } from './fixed-point.js';
 
 /**
  * Bits per int16 operand (sign included) so that k products never overflow int32. A value of b
@@ -71,12 +71,16 @@ export interface GemmFields {
 
 /**
  * The GEMM_I16 op (assembly/tn.ts) on `mem`, in place: per head, A's and B's t blocks quantised
- * nearest-even at dynamicFrac(largest |x|, operandBits(k·t)), the int16 GEMM, the rescale by
- * 2^−(fracA + fracB) in f32; an operand with NaN or ±∞ makes the head's C all NaN. Returns the
+ * nearest-even (mode 0) or stochastically (mode 1: `stochastic` given) at dynamicFrac(largest
+ * |x|, operandBits(k·t)), the int16 GEMM, the rescale by 2^−(fracA + fracB) in f32; an operand with NaN or ±∞ makes the head's C all NaN. Returns the
  * fracs used, head by head (NaN for such a head).
  */
-export function gemmI16Op(mem: Float32Array, g: GemmFields): { fracA: number; fracB: number }[] {
+export function gemmI16Op(mem: Float32Array, g: GemmFields, stochastic?: { seed: bigint; stream: number }): { fracA: number; fracB: number }[] {
   const kt = g.k * g.t, kp = Math.ceil(kt / 8) * 8, bits = operandBits(kt);
+  // Mode 1: one stream per run of the op, A's draws then B's, head by head; none for a head's
+  // operand from the first that is not finite on.
+  const rng = stochastic ? new Pcg32(stochastic.seed, stochastic.stream) : undefined;
+  const rounding = rng ? 'stochastic' as const : 'nearest-even' as const;
   const out: { fracA: number; fracB: number }[] = [];
   for (let i = 0; i < g.h; i++) {
     const A = new Float32Array(g.m * kt), B = new Float32Array(g.n * kt);
@@ -87,16 +91,18 @@ export function gemmI16Op(mem: Float32Array, g: GemmFields): { fracA: number; fr
       B[j * kt + tt * g.k + kk] = mem[g.b + i * g.hb + tt * g.strideB + kk * g.ldb + j];
     }
     const c = mem.subarray(g.c + i * g.hc);
-    if (!A.every(Number.isFinite) || !B.every(Number.isFinite)) {
+    const nanHead = (): void => {
       // int16 has no NaN or ±∞: the op says so with NaN everywhere in this head's C.
       for (let r = 0; r < g.m; r++) for (let j = 0; j < g.n; j++) c[r * g.ldc + j] = NaN;
       out.push({ fracA: NaN, fracB: NaN });
-      continue;
-    }
+    };
     const maxAbs = (x: Float32Array): number => x.reduce((m, v) => (Math.abs(v) > m ? Math.abs(v) : m), 0);
-    const fracA = dynamicFrac(maxAbs(A), bits), fracB = dynamicFrac(maxAbs(B), bits);
-    const qa = quantI16(A, kt, g.m, kt, false, kp, fracA, 'nearest-even').q;
-    const qb = quantI16(B, kt, g.n, kt, false, kp, fracB, 'nearest-even').q;
+    if (!A.every(Number.isFinite)) { nanHead(); continue; }
+    const fracA = dynamicFrac(maxAbs(A), bits);
+    const qa = quantI16(A, kt, g.m, kt, false, kp, fracA, rounding, rng).q;
+    if (!B.every(Number.isFinite)) { nanHead(); continue; }
+    const fracB = dynamicFrac(maxAbs(B), bits);
+    const qb = quantI16(B, kt, g.n, kt, false, kp, fracB, rounding, rng).q;
     gemmI16(c, g.ldc, qa, kp, qb, kp, g.m, g.n, kp, 2 ** -(fracA + fracB), g.acc);
     out.push({ fracA, fracB });
   }

@@ -159,7 +159,37 @@ async function trainRow(core: Core, format: LayerFormat, batch: number, threads:
   return { model: `default ${format} (784-512-10)`, batch, flavour: core.flavour, lanes: rt.lanes, threads: used, samplesPerSec: sps, gflops: (sps * flopsPerSample) / 1e9, flopsPerSample };
 }
 
+const USAGE = `Usage: npm run bench -- [--rounds N] [--json]
+       npm run bench -- --peers [--rounds N] [--ard-rows N] [--ard-epochs N] [--json]
+       npm run bench -- --export DIR [DIR…] [--rounds N] [--json]
+  (no mode)      kernels (f32 and int16 GEMMs, every format's layer) against the f32x4 peak probe,
+                 and training steps of the default TTM and dense models on 1 and 2 threads
+  --peers        the same training workloads and the ARD run in PyTorch (python3 with torch),
+                 interleaved, printed as btnn / PyTorch ratios; skips with a message without torch
+  --export DIR   per-sample latency of modules written by btnn export --target wasm (V8, WAMR, wasm3)
+  --rounds N     rounds per measurement; medians are reported (default 9; --peers 7)
+  --ard-rows N   --peers: MNIST rows of the ARD run (default 20000)
+  --ard-epochs N --peers: epochs of the ARD run (default 3)
+  --json         machine-readable output on stdout
+`;
+
 export async function runBench(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) { process.stdout.write(USAGE); return 0; }
+  const valued = new Set(['--rounds', '--ard-rows', '--ard-epochs']);
+  const flags = new Set(['--peers', '--json', '--export']);
+  const exportAt = argv.indexOf('--export');
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (valued.has(a)) { i++; continue; }
+    if (flags.has(a)) continue;
+    if (exportAt >= 0 && i > exportAt && !a.startsWith('-')) continue; // --export's directories
+    process.stderr.write(`bench: unknown option ${JSON.stringify(a)}\n${USAGE}`);
+    return 2;
+  }
+  if (!argv.includes('--peers') && (argv.includes('--ard-rows') || argv.includes('--ard-epochs'))) {
+    process.stderr.write('bench: --ard-rows and --ard-epochs apply to --peers only\n');
+    return 2;
+  }
   // `--peers`: the same workloads in PyTorch, side by side (src/bench/peers.ts).
   if (argv.includes('--peers')) return runPeers(argv);
   const json = argv.includes('--json');

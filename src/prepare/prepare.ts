@@ -13,7 +13,7 @@ import { buildGraph, targetWidth, type Graph } from '../spec/graph.js';
 import { layerTensors, lrScale } from '../model/layers.js';
 import { rankGroups, governedTensors } from '../bayes/groups.js';
 import { planLayer, type LayerPlan, type PathKind } from '../tn/plan.js';
-import { link, type Op } from '../tn/compile.js';
+import { link, type Op, type Ref } from '../tn/compile.js';
 import { product } from '../util/math.js';
 import type { BufferKind } from '../../hw-sim/plan/planner.js';
 import type { TimedRequest } from '../../hw-sim/plan/greedy-planner.js';
@@ -70,7 +70,8 @@ export interface PrepareOptions {
   /**
    * Arithmetic of the contraction GEMMs of a training step (forward, backward, the W rebuilt by
    * reconstruct paths): f32 (default), or int16 (every gemm op becomes gemmI16: operands at a
-   * power-of-two scale from their largest |x|, int32 sums, f32 results; assembly/lowp.ts). What
+   * power-of-two scale from their largest |x|, int32 sums, f32 results; assembly/lowp.ts; the
+   * forward GEMMs round to nearest-even, the backward ones stochastically, seeded per step). What
    * stays f32, and why: the master weights, Adam and the ARD updates (small, and the rank decision
    * must not see rounding), losses, activations, permutes, gathers. Inference plans stay f32.
    */
@@ -80,6 +81,9 @@ export interface PrepareOptions {
 export type Precision = 'f32' | 'int16';
 /** With precision int16, GEMMs reducing over fewer than this many terms (k·t) stay f32. */
 export const INT16_MIN_REDUCTION = 64;
+
+/** Byte offset in a lane's meta cell of the u64 the host writes before each step: the stochastic-rounding seed. */
+export const STEP_SEED_OFFSET = 24;
 
 /** A core program: ops over buffer keys, stored in its own meta buffer. */
 export interface ProgramDecl { key: string; ops: Op[]; words: number }
@@ -108,7 +112,7 @@ export interface LaneIo {
   inputs: { name: string; key: string; width: number; dtype: 'f32' | 'i32' | 'u8' }[];
   /** classes: the softmax's width, for checking class ids (null: f32 targets). */
   target: { key: string; width: number; dtype: 'f32' | 'i32'; classes: number | null } | null;
-  /** 32 bytes: rows (i32 @0), gradScale (f32 @4), loss sum (f64 @8), correct (i32 @16). */
+  /** 32 bytes: rows (i32 @0), gradScale (f32 @4), loss sum (f64 @8), correct (i32 @16), the step's seed (u64 @STEP_SEED_OFFSET). */
   meta: string;
   /** The loss input's values (the model's outputs: logits or predictions). */
   output: { key: string; width: number };
@@ -353,11 +357,17 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
   // A reduction shorter than INT16_MIN_REDUCTION stays f32: the int16 kernel's horizontal sums and
   // operand packing cost more than its dot products save there (a lane's weight gradients reduce
   // over its 32 rows).
-  const atPrecision = (ops: Op[]): Op[] => (int16
-    ? ops.map((x): Op => (x.op === 'gemm' && x.k * x.t >= INT16_MIN_REDUCTION ? { ...x, op: 'gemmI16', mode: 0 } : x))
+  // The backward GEMMs round stochastically (a gradient's small updates survive in expectation),
+  // each op its own stream of the step's seed (the lane's meta cell, written by Runtime.load), so
+  // the draws depend on neither the thread count nor the order the lanes run in.
+  let streams = 0;
+  const atPrecision = (ops: Op[], seed?: Ref): Op[] => (int16
+    ? ops.map((x): Op => (x.op === 'gemm' && x.k * x.t >= INT16_MIN_REDUCTION
+      ? (seed ? { ...x, op: 'gemmI16', mode: 1, seed, stream: streams++ } : { ...x, op: 'gemmI16', mode: 0 })
+      : x))
     : ops);
-  const program = (key: string, source: Op[]): ProgramDecl => {
-    const ops = atPrecision(source);
+  const program = (key: string, source: Op[], backwardFrom = source.length, seed?: Ref): ProgramDecl => {
+    const ops = [...atPrecision(source.slice(0, backwardFrom)), ...atPrecision(source.slice(backwardFrom), seed)];
     const words = programBytes(ops) / 4;
     declare(key, words * 4, 'meta', 'i32', null, null, t.hooks, t.end);
     return { key, ops, words };
@@ -372,7 +382,7 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
     };
     const bwd = train ? [...programs].reverse().flatMap((p) => p.backward[l] ?? []) : [];
     const evalWords = programBytes(atPrecision([...fwd, lossOp])) / 4;
-    step.lanes.push({ ...program(`lane${l}.program`, [...fwd, lossOp, ...bwd]), evalWords });
+    step.lanes.push({ ...program(`lane${l}.program`, [...fwd, lossOp, ...bwd], fwd.length + 1, { buf: io.meta, off: STEP_SEED_OFFSET / 4 }), evalWords });
   }
   if (train) {
     // Lane gradients summed into lane 0's, lane order, in `lanes` chunks of whole 16-byte groups.

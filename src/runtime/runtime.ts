@@ -13,7 +13,7 @@ import { link } from '../tn/compile.js';
 import { governedTensors } from '../bayes/groups.js';
 import { planMemory, findBuffer, type MemoryPlan } from '../../hw-sim/plan/planner.js';
 import { planGreedy } from '../../hw-sim/plan/greedy-planner.js';
-import { prepare, timedRequests, gradsBuffer, laneRows, type Prepared, type RunMode, type TensorSlot, type Precision } from '../prepare/prepare.js';
+import { prepare, timedRequests, gradsBuffer, laneRows, STEP_SEED_OFFSET, type Prepared, type RunMode, type TensorSlot, type Precision } from '../prepare/prepare.js';
 import { ThreadPool, type Job } from './pool.js';
 import { inputTableValues } from './input-tables.js';
 import { prepareIndices } from '../tn/embedding.js';
@@ -46,6 +46,11 @@ export interface RuntimeOptions {
   planner?: 'greedy' | 'linear';
   /** Arithmetic of a training step's contraction GEMMs (prepare.ts PrepareOptions.precision). */
   precision?: Precision;
+  /**
+   * Seed of the int16 backward GEMMs' stochastic rounding (the run's --seed). A step's seed is
+   * (roundingSeed, Adam steps so far), so a resumed or re-planned run repeats the same draws.
+   */
+  roundingSeed?: number;
 }
 
 /** count × width values in memory, or anything that hands out rows as views (a column read from its file). */
@@ -219,6 +224,7 @@ export class Runtime {
     }
     const split = laneRows(batch.rows, this.lanes);
     const rowOf = batch.row ?? ((r: number) => r);
+    const stepSeed = (BigInt.asUintN(32, BigInt(this.options.roundingSeed ?? 0)) << 32n) | BigInt.asUintN(32, BigInt(this.step));
     const gradScale = batch.gradScale ?? (batch.rows > 0 ? 1 / batch.rows : 0);
     const buf = this.core.memory.buffer;
     // The last step's rows of row-sparse gradients back to zero (kept until now so it can be read).
@@ -262,6 +268,7 @@ export class Runtime {
       const meta = this.addr.get(lane.meta)!;
       new Int32Array(buf, meta, 1)[0] = n;
       new Float32Array(buf, meta + 4, 1)[0] = gradScale;
+      new DataView(buf).setBigUint64(meta + STEP_SEED_OFFSET, stepSeed, true);
       first += n;
     });
     this.sparse.unite();

@@ -364,7 +364,7 @@ export class Trainer {
   private static runtimeOptions(opts: Resolved, count: number, loop: Pick<LoopState, 'budgets' | 'lrScales'> | null): RuntimeOptions {
     const budgets = loop?.budgets.map((b) => b ?? Infinity);
     return {
-      datasetCount: count, lanes: opts.lanes ?? TRAIN_LANES, planner: opts.planner, precision: opts.precision,
+      datasetCount: count, lanes: opts.lanes ?? TRAIN_LANES, planner: opts.planner, precision: opts.precision, roundingSeed: opts.seed,
       workspaceBudgetBytes: budgets ?? opts.workspaceBudgetBytes, ...(loop ? { lrScales: loop.lrScales } : {}),
     };
   }
