@@ -233,7 +233,7 @@ export function dynamicFrac(maxAbs: f32, bits: i32): i32 {
  * at a + tt·strideA + r·sai + kk·sak (floats), nearest-even at the frac its largest |x| and `bits`
  * give. Returns the frac.
  */
-export function packRowsI16(q: usize, kp: i32, a: usize, sai: i32, sak: i32, strideA: i32, rows: i32, k: i32, t: i32, bits: i32): i32 {
+export function packRowsI16(q: usize, kp: i32, a: usize, sai: i32, sak: i32, strideA: i32, rows: i32, k: i32, t: i32, bits: i32, cnt: usize): i32 {
   let m: f32 = 0; // NaN or ∞ when some entry is (max<f32> propagates NaN)
   for (let r = 0; r < rows; r++) for (let tt = 0; tt < t; tt++) {
     const src = a + ((<usize>tt * strideA + <usize>r * sai) << 2);
@@ -245,6 +245,7 @@ export function packRowsI16(q: usize, kp: i32, a: usize, sai: i32, sak: i32, str
   }
   if (!isFinite<f32>(m)) return NONFINITE;
   const frac = dynamicFrac(m, bits), s = <f32>Math.pow(2.0, <f64>frac);
+  let flushed = 0;
   for (let r = 0; r < rows; r++) {
     const row = q + ((<usize>r * kp) << 1);
     for (let tt = 0; tt < t; tt++) {
@@ -252,43 +253,84 @@ export function packRowsI16(q: usize, kp: i32, a: usize, sai: i32, sak: i32, str
       let kk = 0;
       if (ASC_FEATURE_SIMD && sak == 1) {
         const vs = f32x4.splat(s);
+        let vflushed = i32x4.splat(0); // −1 per flushed value
         for (; kk + 8 <= k; kk += 8) {
           const at = src + (<usize>kk << 2);
-          v128.store(dst + (<usize>kk << 1), i16x8.narrow_i32x4_s(q16x4(v128.load(at), vs), q16x4(v128.load(at, 16), vs)));
+          const x0 = v128.load(at), x1 = v128.load(at, 16);
+          const q0 = q16x4(x0, vs), q1 = q16x4(x1, vs);
+          vflushed = i32x4.add(vflushed, flushedLanes(q0, x0));
+          vflushed = i32x4.add(vflushed, flushedLanes(q1, x1));
+          v128.store(dst + (<usize>kk << 1), i16x8.narrow_i32x4_s(q0, q1));
         }
+        flushed -= hsum(vflushed);
       }
-      for (; kk < k; kk++) store<i16>(dst + (<usize>kk << 1), q16(load<f32>(src + ((<usize>kk * sak) << 2)), s));
+      for (; kk < k; kk++) {
+        const x = load<f32>(src + ((<usize>kk * sak) << 2)), v = q16(x, s);
+        if (v == 0 && x != 0) flushed++;
+        store<i16>(dst + (<usize>kk << 1), v);
+      }
     }
     if (kp > t * k) memory.fill(row + (<usize>(t * k) << 1), 0, <usize>(kp - t * k) << 1);
   }
+  addCounts(cnt, rows * k * t, flushed);
   return frac;
 }
 
 /** B's t blocks [k × n] (row stride ldb, block stride strideB) transposed into int16 rows of kp: q[j][tt·k + kk] = B_tt[kk, j]. */
-export function packColsI16(q: usize, kp: i32, b: usize, ldb: i32, strideB: i32, n: i32, k: i32, t: i32, bits: i32): i32 {
+export function packColsI16(q: usize, kp: i32, b: usize, ldb: i32, strideB: i32, n: i32, k: i32, t: i32, bits: i32, cnt: usize): i32 {
   let m: f32 = 0;
   for (let tt = 0; tt < t; tt++) for (let kk = 0; kk < k; kk++) m = max<f32>(m, maxAbsStrict(b + ((<usize>tt * strideB + <usize>kk * ldb) << 2), n));
   if (!isFinite<f32>(m)) return NONFINITE;
   const frac = dynamicFrac(m, bits), s = <f32>Math.pow(2.0, <f64>frac);
   const rowBytes = <usize>kp << 1;
+  let flushed = 0;
   for (let tt = 0; tt < t; tt++) for (let kk = 0; kk < k; kk++) {
     const row = b + ((<usize>tt * strideB + <usize>kk * ldb) << 2), col = q + (<usize>(tt * k + kk) << 1);
     let j = 0;
     if (ASC_FEATURE_SIMD) {
       const vs = f32x4.splat(s);
+      let vflushed = i32x4.splat(0);
       for (; j + 4 <= n; j += 4) {
-        const v = q16x4(v128.load(row + (<usize>j << 2)), vs);
+        const x = v128.load(row + (<usize>j << 2));
+        const v = q16x4(x, vs);
+        vflushed = i32x4.add(vflushed, flushedLanes(v, x));
         const at = col + <usize>j * rowBytes;
         store<i16>(at, <i16>i32x4.extract_lane(v, 0));
         store<i16>(at + rowBytes, <i16>i32x4.extract_lane(v, 1));
         store<i16>(at + 2 * rowBytes, <i16>i32x4.extract_lane(v, 2));
         store<i16>(at + 3 * rowBytes, <i16>i32x4.extract_lane(v, 3));
       }
+      flushed -= hsum(vflushed);
     }
-    for (; j < n; j++) store<i16>(col + <usize>j * rowBytes, q16(load<f32>(row + (<usize>j << 2)), s));
+    for (; j < n; j++) {
+      const x = load<f32>(row + (<usize>j << 2)), v = q16(x, s);
+      if (v == 0 && x != 0) flushed++;
+      store<i16>(col + <usize>j * rowBytes, v);
+    }
   }
   if (kp > t * k) for (let j = 0; j < n; j++) memory.fill(q + ((<usize>j * kp + t * k) << 1), 0, <usize>(kp - t * k) << 1);
+  addCounts(cnt, n * k * t, flushed);
   return frac;
+}
+
+/** −1 in each lane whose value x is nonzero but quantised to q = 0 (i32x4 q, f32x4 x). */
+// @ts-ignore: decorator
+@inline function flushedLanes(q: v128, x: v128): v128 {
+  return v128.and(i32x4.eq(q, i32x4.splat(0)), f32x4.ne(x, f32x4.splat(0)));
+}
+
+/**
+ * The op's counters at cnt (0: none): u32 values quantised, u32 nonzero values that became 0 (a
+ * gradient entry below half a step is lost to nearest rounding, kept in the mean by stochastic
+ * rounding), u32 heads with a NaN or ±∞ operand. int16 saturation and int32 wrap-around cannot
+ * happen with operandBits and dynamicFrac (a value at the largest |x| uses the top bit of `bits`
+ * ≤ 16, and k·t such products fit int32), so they have no counter.
+ */
+// @ts-ignore: decorator
+@inline export function addCounts(cnt: usize, values: i32, flushed: i32): void {
+  if (cnt == 0) return;
+  store<u32>(cnt, load<u32>(cnt) + <u32>values);
+  store<u32>(cnt, load<u32>(cnt, 4) + <u32>flushed, 4);
 }
 
 /**
@@ -298,7 +340,7 @@ export function packColsI16(q: usize, kp: i32, b: usize, ldb: i32, strideB: i32,
  * the draws are one serial PCG32 stream. Returns the frac, NONFINITE for a NaN or ±∞ operand
  * (nothing drawn then).
  */
-export function packRowsI16Sr(q: usize, kp: i32, a: usize, sai: i32, sak: i32, strideA: i32, rows: i32, k: i32, t: i32, bits: i32, rng: usize): i32 {
+export function packRowsI16Sr(q: usize, kp: i32, a: usize, sai: i32, sak: i32, strideA: i32, rows: i32, k: i32, t: i32, bits: i32, rng: usize, cnt: usize): i32 {
   let m: f32 = 0;
   for (let r = 0; r < rows; r++) for (let tt = 0; tt < t; tt++) {
     const src = a + ((<usize>tt * strideA + <usize>r * sai) << 2);
@@ -309,30 +351,40 @@ export function packRowsI16Sr(q: usize, kp: i32, a: usize, sai: i32, sak: i32, s
   }
   if (!isFinite<f32>(m)) return NONFINITE;
   const frac = dynamicFrac(m, bits), scale = Math.pow(2.0, <f64>frac);
+  let flushed = 0;
   for (let r = 0; r < rows; r++) {
     const row = q + ((<usize>r * kp) << 1);
     for (let tt = 0; tt < t; tt++) {
       const src = a + ((<usize>tt * strideA + <usize>r * sai) << 2), dst = row + (<usize>(tt * k) << 1);
-      for (let kk = 0; kk < k; kk++) store<i16>(dst + (<usize>kk << 1), sat16(quantOne(load<f32>(src + ((<usize>kk * sak) << 2)), scale, true, rng)));
+      for (let kk = 0; kk < k; kk++) {
+        const x = load<f32>(src + ((<usize>kk * sak) << 2)), v = sat16(quantOne(x, scale, true, rng));
+        if (v == 0 && x != 0) flushed++;
+        store<i16>(dst + (<usize>kk << 1), v);
+      }
     }
     if (kp > t * k) memory.fill(row + (<usize>(t * k) << 1), 0, <usize>(kp - t * k) << 1);
   }
+  addCounts(cnt, rows * k * t, flushed);
   return frac;
 }
 
-export function packColsI16Sr(q: usize, kp: i32, b: usize, ldb: i32, strideB: i32, n: i32, k: i32, t: i32, bits: i32, rng: usize): i32 {
+export function packColsI16Sr(q: usize, kp: i32, b: usize, ldb: i32, strideB: i32, n: i32, k: i32, t: i32, bits: i32, rng: usize, cnt: usize): i32 {
   let m: f32 = 0;
   for (let tt = 0; tt < t; tt++) for (let kk = 0; kk < k; kk++) m = max<f32>(m, maxAbsStrict(b + ((<usize>tt * strideB + <usize>kk * ldb) << 2), n));
   if (!isFinite<f32>(m)) return NONFINITE;
   const frac = dynamicFrac(m, bits), scale = Math.pow(2.0, <f64>frac);
+  let flushed = 0;
   for (let j = 0; j < n; j++) {
     const row = q + ((<usize>j * kp) << 1);
     for (let tt = 0; tt < t; tt++) for (let kk = 0; kk < k; kk++) {
       const x = load<f32>(b + ((<usize>tt * strideB + <usize>kk * ldb + j) << 2));
-      store<i16>(row + (<usize>(tt * k + kk) << 1), sat16(quantOne(x, scale, true, rng)));
+      const v = sat16(quantOne(x, scale, true, rng));
+      if (v == 0 && x != 0) flushed++;
+      store<i16>(row + (<usize>(tt * k + kk) << 1), v);
     }
     if (kp > t * k) memory.fill(row + (<usize>(t * k) << 1), 0, <usize>(kp - t * k) << 1);
   }
+  addCounts(cnt, n * k * t, flushed);
   return frac;
 }
 

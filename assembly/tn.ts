@@ -34,12 +34,13 @@
 //            input standardised in the core, by the host's table (so its values are exact f64 math)
 //   AFFINE   [17, 8, dst, src, mean, invStd, rows, cols]   dst[r][j] = (src[r][j] − mean[j])·invStd[j] (f32 inputs)
 //   QGEMM … QAFFINE (18–23): integer inference ops, see assembly/quant.ts.
-//   GEMM_I16 [24, 27 + S, <GEMM's 18 words>, mode, seed, stream, rng[4], scratch[S]]   the GEMM in int16 (training with
+//   GEMM_I16 [24, 28 + S, <GEMM's 18 words>, mode, seed, stream, counts, rng[4], scratch[S]]   the GEMM in int16 (training with
 //            --precision int16): per head, A's and B's t blocks are packed as int16 (k·t padded to
 //            kp = 8⌈k·t/8⌉) at the power-of-two scale their largest |x| allows with operandBits(k·t)
 //            bits, multiplied on dot_i16x8_s into int32 and rescaled into f32 (assembly/lowp.ts;
 //            hw-sim/fixed/lowp.ts is the model). mode 0: nearest-even; mode 1: stochastic, from rng[4]
-//            seeded at every run by (the u64 at address `seed`, `stream`), A's draws then B's, head by head. An operand holding NaN or
+//            seeded at every run by (the u64 at address `seed`, `stream`), A's draws then B's, head by head.
+//            counts (0: none): three u32 the op adds to (lowp.ts addCounts). An operand holding NaN or
 //            ±∞ makes that head's C all NaN (int16 has no such values; the trainer's guard must
 //            see them). The S scratch words ((m + n)·kp int16 from the first 16-byte boundary,
 //            4 words of slack) are the op's own, like PERMUTE's odometer.
@@ -176,19 +177,20 @@ function gemm(p: usize, int16: bool): void {
   const h = word(p, 16);
   const hc = <usize>word(p, 17) << 2, ha = <usize>word(p, 18) << 2, hb = <usize>word(p, 19) << 2;
   const kt = k * t, kp = (kt + 7) & ~7, bits = int16 ? operandBits(kt) : 0;
-  // GEMM_I16's scratch, from the first 16-byte boundary after the 27 words (4 words of slack).
-  const qa = (p + (27 << 2) + 15) & ~(<usize>15), qb = qa + ((<usize>m * kp) << 1);
-  const stochastic = int16 && word(p, 20) == 1, rng = p + (23 << 2);
+  // GEMM_I16's scratch, from the first 16-byte boundary after the 28 words (4 words of slack).
+  const qa = (p + (28 << 2) + 15) & ~(<usize>15), qb = qa + ((<usize>m * kp) << 1);
+  const stochastic = int16 && word(p, 20) == 1, rng = p + (24 << 2), cnt = int16 ? addr(p, 23) : 0;
   if (stochastic) rngSeed(rng, load<u64>(addr(p, 21)), <u64>word(p, 22));
   for (let i = 0; i < h; i++) {
     if (int16) {
       const ai = a + <usize>i * ha, bi = b + <usize>i * hb;
-      const fa = stochastic ? packRowsI16Sr(qa, kp, ai, sai, sak, strideA, m, k, t, bits, rng) : packRowsI16(qa, kp, ai, sai, sak, strideA, m, k, t, bits);
+      const fa = stochastic ? packRowsI16Sr(qa, kp, ai, sai, sak, strideA, m, k, t, bits, rng, cnt) : packRowsI16(qa, kp, ai, sai, sak, strideA, m, k, t, bits, cnt);
       // B is not packed (nor drawn for) once A is not finite: hw-sim's order of the stream.
       const fb = fa == NONFINITE ? NONFINITE
-        : stochastic ? packColsI16Sr(qb, kp, bi, ldb, strideB, n, k, t, bits, rng) : packColsI16(qb, kp, bi, ldb, strideB, n, k, t, bits);
+        : stochastic ? packColsI16Sr(qb, kp, bi, ldb, strideB, n, k, t, bits, rng, cnt) : packColsI16(qb, kp, bi, ldb, strideB, n, k, t, bits, cnt);
       const ci = c + <usize>i * hc;
       if (fa == NONFINITE || fb == NONFINITE) {
+        if (cnt != 0) store<u32>(cnt, load<u32>(cnt, 8) + 1, 8);
         for (let r = 0; r < m; r++) for (let j = 0; j < n; j++) store<f32>(ci + ((<usize>r * ldc + j) << 2), NaN);
         continue;
       }

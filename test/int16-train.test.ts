@@ -39,10 +39,11 @@ t.test('the GEMM_I16 op equals the golden model bit for bit (heads, batch-reduce
         m, n, k, t: tt, acc: rng.below(2) === 1, h, hc: m * n, ha: tt * m * k, hb: tt * k * n,
       };
       const base = (core.exports.heapBase() + 7) & ~7;
-      const seedOff = (aFloats + bFloats + cFloats + 1) & ~1, floats = seedOff + 2; // the u64 seed after C
+      const seedOff = (aFloats + bFloats + cFloats + 1) & ~1, countsOff = seedOff + 2, floats = countsOff + 3; // the u64 seed, then 3 u32 counters, after C
       const refs = { a: { buf: 'm', off: g.a }, b: { buf: 'm', off: g.b }, c: { buf: 'm', off: g.c } };
       const stream = rng.below(1000);
-      const prog = link([mode === 0 ? { op: 'gemmI16', mode, ...g, ...refs } : { op: 'gemmI16', mode, ...g, ...refs, seed: { buf: 'm', off: seedOff }, stream }], () => base);
+      const counts = { buf: 'm', off: countsOff };
+      const prog = link([mode === 0 ? { op: 'gemmI16', mode, ...g, ...refs, counts } : { op: 'gemmI16', mode, ...g, ...refs, seed: { buf: 'm', off: seedOff }, stream, counts }], () => base);
       const progAt = base + floats * 4;
       const need = progAt + prog.byteLength;
       if (core.memory.buffer.byteLength < need) core.memory.grow(Math.ceil((need - core.memory.buffer.byteLength) / 65536));
@@ -50,18 +51,25 @@ t.test('the GEMM_I16 op equals the golden model bit for bit (heads, batch-reduce
       const scale = 2 ** (rng.below(20) - 10);
       for (let i = 0; i < seedOff; i++) mem[i] = rng.normal() * scale * (rng.below(50) === 0 ? 100 : 1);
       const seed = BigInt(rng.below(2 ** 30)) * 7919n;
+      // Some values far below the largest (0 after rounding to nearest, 0 or ±1 step stochastically), and exact zeros.
+      for (let i = 0; i < seedOff; i++) if (rng.below(8) === 0) mem[i] *= 1e-4; else if (rng.below(16) === 0) mem[i] = 0;
+      new Uint32Array(core.memory.buffer, base + countsOff * 4, 3).set([7, 0, 1]); // counters add to what is there
       new DataView(core.memory.buffer).setBigUint64(base + seedOff * 4, seed, true);
       const nanHead = mode === 1 && h > 1 && rng.below(3) === 0 ? rng.below(h) : -1;
       if (nanHead >= 0) mem[g.b + nanHead * g.hb] = NaN; // A drawn for, B not: the stream's order after it
       const want = mem.slice();
-      const fracs = gemmI16Op(want, g, mode === 1 ? { seed, stream } : undefined);
+      const wantCounts = { values: 7, flushed: 0, nonFinite: 1 };
+      const fracs = gemmI16Op(want, g, mode === 1 ? { seed, stream } : undefined, wantCounts);
       new Int32Array(core.memory.buffer, progAt, prog.length).set(prog);
       core.exports.tnRun(progAt, prog.length);
-      const got = new Float32Array(core.memory.buffer, base, floats);
-      if (got.every((v, i) => Object.is(v, want[i])) && fracs.every((f, i) => (i === nanHead ? Number.isNaN(f.fracA) : Number.isInteger(f.fracA)))) same++;
-      else t.fail(`${flavour} case ${c}: mode ${mode} ${m}×${n}×${k}·${tt} h${h} transA=${transA} nanHead ${nanHead} differs`);
+      const got = new Float32Array(core.memory.buffer, base, seedOff);
+      const gotCounts = [...new Uint32Array(core.memory.buffer, base + countsOff * 4, 3)];
+      if (c === 40) t.ok(wantCounts.flushed > 0, `a case with flushed values (${wantCounts.flushed} of ${wantCounts.values - 7})`);
+      if (got.every((v, i) => Object.is(v, want[i])) && fracs.every((f, i) => (i === nanHead ? Number.isNaN(f.fracA) : Number.isInteger(f.fracA)))
+        && gotCounts.join() === [wantCounts.values, wantCounts.flushed, wantCounts.nonFinite].join()) same++;
+      else t.fail(`${flavour} case ${c}: mode ${mode} ${m}×${n}×${k}·${tt} h${h} transA=${transA} nanHead ${nanHead} differs (counts ${gotCounts} vs ${JSON.stringify(wantCounts)})`);
     }
-    t.equal(same, 60, `${flavour}: 60 random ops (30 nearest-even, 30 stochastic) equal hw-sim's gemmI16Op`);
+    t.equal(same, 60, `${flavour}: 60 random ops (30 nearest-even, 30 stochastic) equal hw-sim's gemmI16Op, counters included`);
   }
   t.equal(operandBits(784), 11, 'fc1 forward: 11-bit operands');
   // NaN or ±∞ in an operand: int16 cannot carry it, so the op writes NaN (the trainer's guard must see it).
@@ -170,8 +178,16 @@ t.test('btnn train --precision int16 trains to within a point of f32 and says so
   for (const p of ['f32', 'int16']) {
     const r = spawnSync(process.execPath, [CLI, 'train', '--epochs', '1', '--limit-train', '10000', '--limit-test', '2000', '--precision', p, '--out', join(dir, p)], { encoding: 'utf8' });
     t.equal(r.status, 0, r.stderr.slice(-300));
-    const s = JSON.parse(readFileSync(join(dir, p, 'summary.json'), 'utf8')) as { testAccuracy: number; precision: string };
+    const s = JSON.parse(readFileSync(join(dir, p, 'summary.json'), 'utf8')) as { testAccuracy: number; precision: string; int16?: { values: number; flushed: number; flushedShare: number; nonFinite: number } };
     t.equal(s.precision, p);
+    if (p === 'f32') t.equal(s.int16, undefined, 'f32: no int16 counters');
+    else {
+      // 79 steps of the default network: every step packs fc1's and fc2's operands (> 10⁶ values).
+      const c = s.int16!;
+      t.ok(c.values > 79e6 && c.flushed > 0 && c.flushed < 0.05 * c.values && c.nonFinite === 0,
+        `int16 counters: ${c.values} values, ${c.flushed} rounded to 0 (${(100 * c.flushedShare).toFixed(2)} %), ${c.nonFinite} non-finite heads`);
+      t.match(r.stdout, /int16 GEMMs\s+\d+ operand values, \d+\.\d\d % of them nonzero rounded to 0; 0 heads met NaN/);
+    }
     acc[p] = s.testAccuracy;
   }
   t.ok(Math.abs(acc.int16 - acc.f32) < 0.01, `test accuracy int16 ${acc.int16} vs f32 ${acc.f32}`);

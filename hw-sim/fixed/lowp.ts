@@ -75,7 +75,10 @@ export interface GemmFields {
  * |x|, operandBits(k·t)), the int16 GEMM, the rescale by 2^−(fracA + fracB) in f32; an operand with NaN or ±∞ makes the head's C all NaN. Returns the
  * fracs used, head by head (NaN for such a head).
  */
-export function gemmI16Op(mem: Float32Array, g: GemmFields, stochastic?: { seed: bigint; stream: number }): { fracA: number; fracB: number }[] {
+/** GEMM_I16's counters (assembly/lowp.ts addCounts): values quantised, nonzero values rounded to 0, heads with a NaN or ±∞ operand. */
+export interface Int16Counts { values: number; flushed: number; nonFinite: number }
+
+export function gemmI16Op(mem: Float32Array, g: GemmFields, stochastic?: { seed: bigint; stream: number }, counts?: Int16Counts): { fracA: number; fracB: number }[] {
   const kt = g.k * g.t, kp = Math.ceil(kt / 8) * 8, bits = operandBits(kt);
   // Mode 1: one stream per run of the op, A's draws then B's, head by head; none for a head's
   // operand from the first that is not finite on.
@@ -95,14 +98,22 @@ export function gemmI16Op(mem: Float32Array, g: GemmFields, stochastic?: { seed:
       // int16 has no NaN or ±∞: the op says so with NaN everywhere in this head's C.
       for (let r = 0; r < g.m; r++) for (let j = 0; j < g.n; j++) c[r * g.ldc + j] = NaN;
       out.push({ fracA: NaN, fracB: NaN });
+      if (counts) counts.nonFinite++;
+    };
+    const count = (x: Float32Array, q: Int16Array, rows: number): void => {
+      if (!counts) return;
+      counts.values += rows * kt;
+      for (let r = 0; r < rows; r++) for (let i = 0; i < kt; i++) if (q[r * kp + i] === 0 && x[r * kt + i] !== 0) counts.flushed++;
     };
     const maxAbs = (x: Float32Array): number => x.reduce((m, v) => (Math.abs(v) > m ? Math.abs(v) : m), 0);
     if (!A.every(Number.isFinite)) { nanHead(); continue; }
     const fracA = dynamicFrac(maxAbs(A), bits);
     const qa = quantI16(A, kt, g.m, kt, false, kp, fracA, rounding, rng).q;
+    count(A, qa, g.m);
     if (!B.every(Number.isFinite)) { nanHead(); continue; }
     const fracB = dynamicFrac(maxAbs(B), bits);
     const qb = quantI16(B, kt, g.n, kt, false, kp, fracB, rounding, rng).q;
+    count(B, qb, g.n);
     gemmI16(c, g.ldc, qa, kp, qb, kp, g.m, g.n, kp, 2 ** -(fracA + fracB), g.acc);
     out.push({ fracA, fracB });
   }

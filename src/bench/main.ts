@@ -107,7 +107,7 @@ function int16Rows(core: Core, peakCore: Core, rounds: number): KernelRow[] {
     const e = core.exports, bits = operandBits(s.k);
     // What GEMM_I16 does in training: each operand packed at the scale its largest |x| allows.
     const quantise = (): number => {
-      const fa = e.packRowsI16(qa, kp, a, s.k, 1, 0, s.m, s.k, 1, bits), fb = e.packColsI16(qb, kp, b, s.n, 0, s.n, s.k, 1, bits);
+      const fa = e.packRowsI16(qa, kp, a, s.k, 1, 0, s.m, s.k, 1, bits, 0), fb = e.packColsI16(qb, kp, b, s.n, 0, s.n, s.k, 1, bits, 0);
       return 2 ** -(fa + fb);
     };
     const scale = quantise();

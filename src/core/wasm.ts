@@ -38,9 +38,9 @@ export interface CoreExports {
   maxAbsF32(x: number, n: number): number;
   gemmI16(c: number, ldc: number, a: number, lda: number, bt: number, ldb: number, m: number, n: number, kp: number,
     scale: number, accumulate: boolean): void;
-  /** A training GEMM's operand packing (GEMM_I16): returns the frac used (0x7fffffff: NaN or ±∞ seen). */
-  packRowsI16(q: number, kp: number, a: number, sai: number, sak: number, strideA: number, rows: number, k: number, t: number, bits: number): number;
-  packColsI16(q: number, kp: number, b: number, ldb: number, strideB: number, n: number, k: number, t: number, bits: number): number;
+  /** A training GEMM's operand packing (GEMM_I16): returns the frac used (0x7fffffff: NaN or ±∞ seen); cnt: its counters (0: none). */
+  packRowsI16(q: number, kp: number, a: number, sai: number, sak: number, strideA: number, rows: number, k: number, t: number, bits: number, cnt: number): number;
+  packColsI16(q: number, kp: number, b: number, ldb: number, strideB: number, n: number, k: number, t: number, bits: number, cnt: number): number;
   rngSeed(rng: number, seed: bigint, stream: bigint): void;
   rngNextU32(rng: number): number;
   rngTruncNormalF32(rng: number, out: number, n: number, std: number, bound: number): void;

@@ -82,6 +82,12 @@ export type Precision = 'f32' | 'int16';
 /** With precision int16, GEMMs reducing over fewer than this many terms (k·t) stay f32. */
 export const INT16_MIN_REDUCTION = 64;
 
+/**
+ * int16 training's counters: per program 16 bytes, u32 values quantised, u32 nonzero values
+ * rounded to 0, u32 GEMM heads with a NaN or ±∞ operand (assembly/lowp.ts addCounts).
+ */
+export const INT16_COUNTS = 'int16.counts';
+
 /** Byte offset in a lane's meta cell of the u64 the host writes before each step: the stochastic-rounding seed. */
 export const STEP_SEED_OFFSET = 24;
 
@@ -360,14 +366,17 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
   // The backward GEMMs round stochastically (a gradient's small updates survive in expectation),
   // each op its own stream of the step's seed (the lane's meta cell, written by Runtime.load), so
   // the draws depend on neither the thread count nor the order the lanes run in.
-  let streams = 0;
-  const atPrecision = (ops: Op[], seed?: Ref): Op[] => (int16
+  // Each program's int16 GEMMs add to the program's own three counters in INT16_COUNTS (programs
+  // of one phase run on different threads), which the host sums after the step.
+  let streams = 0, countSlots = 0;
+  const atPrecision = (ops: Op[], counts?: Ref, seed?: Ref): Op[] => (int16
     ? ops.map((x): Op => (x.op === 'gemm' && x.k * x.t >= INT16_MIN_REDUCTION
-      ? (seed ? { ...x, op: 'gemmI16', mode: 1, seed, stream: streams++ } : { ...x, op: 'gemmI16', mode: 0 })
+      ? (seed ? { ...x, op: 'gemmI16', mode: 1, seed, stream: streams++, counts } : { ...x, op: 'gemmI16', mode: 0, counts })
       : x))
     : ops);
   const program = (key: string, source: Op[], backwardFrom = source.length, seed?: Ref): ProgramDecl => {
-    const ops = [...atPrecision(source.slice(0, backwardFrom)), ...atPrecision(source.slice(backwardFrom), seed)];
+    const counts = int16 ? ref(INT16_COUNTS, 4 * countSlots++) : undefined;
+    const ops = [...atPrecision(source.slice(0, backwardFrom), counts), ...atPrecision(source.slice(backwardFrom), counts, seed)];
     const words = programBytes(ops) / 4;
     declare(key, words * 4, 'meta', 'i32', null, null, t.hooks, t.end);
     return { key, ops, words };
@@ -413,6 +422,7 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
     programs.forEach((p, i) => p.finish.forEach((job, c) => { if (job.length) step.finish.push(program(`${spec.layers[i].name}.prog.finish${c}`, job)); }));
     programs.forEach((p, i) => { if (p.finishSum.length) step.finishSum.push(program(`${spec.layers[i].name}.prog.finishSum`, p.finishSum)); });
   }
+  if (int16) declare(INT16_COUNTS, 16 * countSlots, 'meta', 'i32', null, null, t.hooks, t.end);
   if (train && (o.datasetCount ?? 0) > 0) declare('order', o.datasetCount! * 4, 'dataset', 'i32', null, null, t.hooks, t.end);
   return {
     spec, graph, mode: o.mode, batch: o.batch, lanes, laneRows: rowsPerLane, schedule: t, slots, layerPlans, buffers,

@@ -13,7 +13,7 @@ import { link } from '../tn/compile.js';
 import { governedTensors } from '../bayes/groups.js';
 import { planMemory, findBuffer, type MemoryPlan } from '../../hw-sim/plan/planner.js';
 import { planGreedy } from '../../hw-sim/plan/greedy-planner.js';
-import { prepare, timedRequests, gradsBuffer, laneRows, STEP_SEED_OFFSET, type Prepared, type RunMode, type TensorSlot, type Precision } from '../prepare/prepare.js';
+import { prepare, timedRequests, gradsBuffer, laneRows, STEP_SEED_OFFSET, INT16_COUNTS, type Prepared, type RunMode, type TensorSlot, type Precision } from '../prepare/prepare.js';
 import { ThreadPool, type Job } from './pool.js';
 import { inputTableValues } from './input-tables.js';
 import { prepareIndices } from '../tn/embedding.js';
@@ -73,7 +73,12 @@ export interface Batch {
   gradScale?: number;
 }
 
-export interface StepResult { lossSum: number; correct: number; kl: number; applied: boolean }
+export interface StepResult {
+  lossSum: number; correct: number; kl: number; applied: boolean;
+  /** --precision int16: the step's GEMM operand values quantised, the nonzero ones rounded to 0, heads with NaN or ±∞. */
+  int16?: Int16StepCounts;
+}
+export interface Int16StepCounts { values: number; flushed: number; nonFinite: number }
 
 /** What the ARD driver (src/bayes/ard.ts) adds around a training step. */
 export interface StepHooks {
@@ -224,6 +229,7 @@ export class Runtime {
     }
     const split = laneRows(batch.rows, this.lanes);
     const rowOf = batch.row ?? ((r: number) => r);
+    if (this.hasBuffer(INT16_COUNTS)) { const b = findBuffer(this.plan, INT16_COUNTS); this.u8(b.offset, b.bytes).fill(0); }
     const stepSeed = (BigInt.asUintN(32, BigInt(this.options.roundingSeed ?? 0)) << 32n) | BigInt.asUintN(32, BigInt(this.step));
     const gradScale = batch.gradScale ?? (batch.rows > 0 ? 1 / batch.rows : 0);
     const buf = this.core.memory.buffer;
@@ -281,6 +287,16 @@ export class Runtime {
   }
 
   /** Loss sum and correct count over the lanes, in lane order (fixed bits whoever ran them). */
+  /** Sums the int16 GEMMs' counters (prepare.ts INT16_COUNTS; load() clears them); undefined for f32. */
+  private int16Counts(): Int16StepCounts | undefined {
+    if (!this.hasBuffer(INT16_COUNTS)) return undefined;
+    const b = findBuffer(this.plan, INT16_COUNTS);
+    const u = new Uint32Array(this.core.memory.buffer, b.offset, b.bytes / 4);
+    const c = { values: 0, flushed: 0, nonFinite: 0 };
+    for (let i = 0; i < u.length; i += 4) { c.values += u[i]; c.flushed += u[i + 1]; c.nonFinite += u[i + 2]; }
+    return c;
+  }
+
   private results(): { lossSum: number; correct: number } {
     let lossSum = 0, correct = 0;
     for (const lane of this.prepared.laneIo) {
@@ -307,11 +323,12 @@ export class Runtime {
     const kl = this.hooks.afterBackward?.() ?? 0;
     const r = this.results();
     const applied = lr !== undefined && Number.isFinite(r.lossSum) && Number.isFinite(kl);
+    const int16 = this.int16Counts();
     if (applied) {
       this.hooks.beforeUpdate?.();
       this.adamStep(lr);
     }
-    return { ...r, kl, applied };
+    return { ...r, kl, applied, ...(int16 ? { int16 } : {}) };
   }
 
   /**

@@ -21,12 +21,13 @@ export type Op =
    * A gemm computed in int16 (--precision int16): the same fields. mode 0 rounds both operands to
    * nearest-even; mode 1 rounds them stochastically from a PCG32 stream seeded per run of the op
    * by (the u64 at `seed`, `stream`): a step's backward GEMMs, whose gradient operands would
-   * otherwise lose every update smaller than half a step, always in the same direction.
+   * otherwise lose every update smaller than half a step, always in the same direction. `counts`:
+   * three u32 the op adds to (values quantised, nonzero values rounded to 0, non-finite heads).
    */
   | { op: 'gemmI16'; c: Ref; ldc: number; a: Ref; sai: number; sak: number; strideA: number; b: Ref; ldb: number; strideB: number;
-      m: number; n: number; k: number; t: number; acc: boolean; h: number; hc: number; ha: number; hb: number; mode: 0 }
+      m: number; n: number; k: number; t: number; acc: boolean; h: number; hc: number; ha: number; hb: number; mode: 0; counts?: Ref }
   | { op: 'gemmI16'; c: Ref; ldc: number; a: Ref; sai: number; sak: number; strideA: number; b: Ref; ldb: number; strideB: number;
-      m: number; n: number; k: number; t: number; acc: boolean; h: number; hc: number; ha: number; hb: number; mode: 1; seed: Ref; stream: number }
+      m: number; n: number; k: number; t: number; acc: boolean; h: number; hc: number; ha: number; hb: number; mode: 1; seed: Ref; stream: number; counts?: Ref }
   | { op: 'permute'; dst: Ref; src: Ref; dims: number[]; strides: number[] }
   | { op: 'zero'; dst: Ref; n: number }
   | { op: 'gather' | 'scatter'; dst: Ref; src: Ref; idx: Ref; count: number; rowFloats: number }
@@ -321,8 +322,8 @@ export function link(ops: Op[], resolve: (buf: string) => number): Int32Array {
       case 'gemmI16':
         words.push(at(o.c), o.ldc, at(o.a), o.sai, o.sak, o.strideA, at(o.b), o.ldb, o.strideB,
           o.m, o.n, o.k, o.t, o.acc ? 1 : 0, o.h, o.hc, o.ha, o.hb, o.mode,
-          o.mode === 1 ? at(o.seed) : 0, o.mode === 1 ? o.stream : 0);
-        for (let w = 23; w < len; w++) words.push(0); // rng state and scratch (not a spread: it can be 10⁶ words)
+          o.mode === 1 ? at(o.seed) : 0, o.mode === 1 ? o.stream : 0, o.counts ? at(o.counts) : 0);
+        for (let w = 24; w < len; w++) words.push(0); // rng state and scratch (not a spread: it can be 10⁶ words)
         break;
       case 'permute': {
         const r = o.dims.length;

@@ -34,8 +34,8 @@ export const OP_TABLE = {
   gemmI16: { code: 24, words: (o: { m: number; n: number; k: number; t: number }): number => GEMM_I16_HEADER_WORDS + gemmI16ScratchWords(o) },
 } as const;
 
-/** GEMM_I16's words before its scratch: code, length, GEMM's 18, mode, seed, stream, a 4-word rng state. */
-export const GEMM_I16_HEADER_WORDS = 27;
+/** GEMM_I16's words before its scratch: code, length, GEMM's 18, mode, seed, stream, counts, a 4-word rng state. */
+export const GEMM_I16_HEADER_WORDS = 28;
 
 /** The int16 GEMM op's own scratch: A and Bᵀ packed as int16 rows of kp = 8⌈k·t/8⌉ (assembly/tn.ts GEMM_I16). */
 export function gemmI16ScratchWords(o: { m: number; n: number; k: number; t: number }): number {

@@ -36,6 +36,8 @@ export interface LoopState {
   lrScales: Record<string, number>;
   history: unknown[];
   pruneEvents: unknown[];
+  /** --precision int16: GEMM operand values quantised, nonzero ones rounded to 0, non-finite heads, over the applied steps (absent in older checkpoints: 0). */
+  int16Counts?: { values: number; flushed: number; nonFinite: number };
   warnings: string[];
   /** The spec training started from (the model file's rank history begins there). */
   initialSpec: ModelSpec;

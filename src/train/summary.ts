@@ -52,6 +52,12 @@ export interface TrainSummary {
   flavour: Flavour;
   /** Arithmetic of the training step's contraction GEMMs (--precision). */
   precision: 'f32' | 'int16';
+  /**
+   * --precision int16: over the applied steps, the contraction GEMMs' operand values quantised,
+   * the nonzero ones that rounded to 0 (and their share), the GEMM heads that met NaN or ±∞.
+   * int16 saturation and int32 overflow cannot happen (operand bits and scales are chosen so).
+   */
+  int16?: { values: number; flushed: number; flushedShare: number; nonFinite: number };
   /** Row ranges a minibatch is split into (fixed, so results do not depend on threads). */
   lanes: number;
   threads: number;

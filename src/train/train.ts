@@ -31,7 +31,7 @@ import { saveModel } from '../model/file.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { makeDirs } from '../io/mkdir.js';
 import { trainingReportHtml } from './report.js';
-import { Runtime, type Batch, type DataSource, type RuntimeOptions } from '../runtime/runtime.js';
+import { Runtime, type Batch, type DataSource, type RuntimeOptions, type StepResult } from '../runtime/runtime.js';
 import { Progress, type LogStream } from '../util/progress.js';
 export type { LogStream } from '../util/progress.js';
 import { readCheckpoint, writeCheckpoint, CheckpointError, type Checkpoint, type LoopState } from './checkpoint.js';
@@ -545,7 +545,7 @@ export class Trainer {
         if (loop.step === opts.injectNanAtStep) rt.tensor(rt.slots[0].name)[0] = NaN;
         const batch: Batch = { source, rows, row: (r) => perm[start + r] };
         const lr = loop.lrFactor * scheduledLr(opts.lr, schedule, loop.step, this.totalSteps);
-        let r = { lossSum: NaN, correct: 0, kl: NaN, applied: false };
+        let r: StepResult = { lossSum: NaN, correct: 0, kl: NaN, applied: false };
         try {
           r = rt.trainStep(batch, lr);
         } catch (err) {
@@ -571,6 +571,10 @@ export class Trainer {
         loop.epochLossSum += r.lossSum;
         loop.epochCorrect += r.correct;
         loop.epochKlSum += r.kl;
+        if (r.int16) {
+          const c = (loop.int16Counts ??= { values: 0, flushed: 0, nonFinite: 0 });
+          c.values += r.int16.values; c.flushed += r.int16.flushed; c.nonFinite += r.int16.nonFinite;
+        }
         loop.cursor = start + rows;
         const before = this.rt.spec;
         if (bayes && loop.step % (bayes.pruneEvery || this.stepsPerEpoch) === 0 && await this.prune()) {
@@ -640,7 +644,9 @@ export class Trainer {
       ranks: ranksOf(spec), flopsPerSample: planFlops(rt),
       trainSamplesPerSec: loop.trainMs > 0 ? loop.trained / (loop.trainMs / 1000) : 0, trainSeconds: loop.trainMs / 1000,
       planBytes: rt.plan.endBytes, wasmMemoryBytes: rt.wasmMemoryBytes, bytesByKind: rt.plan.bytesByKind, flavour: rt.core.flavour,
-      lanes: rt.lanes, threads: rt.threads, precision: this.opts.precision ?? 'f32', history: this.history,
+      lanes: rt.lanes, threads: rt.threads, precision: this.opts.precision ?? 'f32',
+      ...(loop.int16Counts ? { int16: { ...loop.int16Counts, flushedShare: loop.int16Counts.values ? loop.int16Counts.flushed / loop.int16Counts.values : 0 } } : {}),
+      history: this.history,
       ...(bayes ? { inference: bayes.inference, kl: bayes.kl, pruneEvents: this.pruneEvents, warnings: loop.warnings } : {}),
     };
     if (opts.outDir) {
