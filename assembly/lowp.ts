@@ -284,35 +284,36 @@ export function packColsI16(q: usize, kp: i32, b: usize, ldb: i32, strideB: i32,
   const frac = dynamicFrac(m, bits), s = <f32>Math.pow(2.0, <f64>frac);
   const rowBytes = <usize>kp << 1;
   let flushed = 0;
-  for (let tt = 0; tt < t; tt++) {
-    let kk = 0;
+  // B's rows in order r = tt·k + kk (block tt, row kk) are the packed rows' k index.
+  const kt = k * t;
+  let r = 0;
+  if (ASC_FEATURE_SIMD) {
+    r = kt & ~7; // whole groups of 8 rows transposed in registers, the rest row by row below
+    flushed += packCols8(q, rowBytes, b, ldb, strideB, n, k, s, r);
+  }
+  for (; r < kt; r++) {
+    const tt = r / k, kk = r % k;
+    const row = b + ((<usize>tt * strideB + <usize>kk * ldb) << 2), col = q + (<usize>r << 1);
+    let j = 0;
     if (ASC_FEATURE_SIMD) {
-      kk = k & ~7; // whole groups of 8 rows transposed in registers, the rest row by row below
-      flushed += packCols8(q, rowBytes, b + ((<usize>tt * strideB) << 2), ldb, n, tt * k, s, kk);
+      const vs = f32x4.splat(s);
+      let vflushed = i32x4.splat(0);
+      for (; j + 4 <= n; j += 4) {
+        const x = v128.load(row + (<usize>j << 2));
+        const v = q16x4(x, vs);
+        vflushed = i32x4.add(vflushed, flushedLanes(v, x));
+        const at = col + <usize>j * rowBytes;
+        store<i16>(at, <i16>i32x4.extract_lane(v, 0));
+        store<i16>(at + rowBytes, <i16>i32x4.extract_lane(v, 1));
+        store<i16>(at + 2 * rowBytes, <i16>i32x4.extract_lane(v, 2));
+        store<i16>(at + 3 * rowBytes, <i16>i32x4.extract_lane(v, 3));
+      }
+      flushed -= hsum(vflushed);
     }
-    for (; kk < k; kk++) {
-      const row = b + ((<usize>tt * strideB + <usize>kk * ldb) << 2), col = q + (<usize>(tt * k + kk) << 1);
-      let j = 0;
-      if (ASC_FEATURE_SIMD) {
-        const vs = f32x4.splat(s);
-        let vflushed = i32x4.splat(0);
-        for (; j + 4 <= n; j += 4) {
-          const x = v128.load(row + (<usize>j << 2));
-          const v = q16x4(x, vs);
-          vflushed = i32x4.add(vflushed, flushedLanes(v, x));
-          const at = col + <usize>j * rowBytes;
-          store<i16>(at, <i16>i32x4.extract_lane(v, 0));
-          store<i16>(at + rowBytes, <i16>i32x4.extract_lane(v, 1));
-          store<i16>(at + 2 * rowBytes, <i16>i32x4.extract_lane(v, 2));
-          store<i16>(at + 3 * rowBytes, <i16>i32x4.extract_lane(v, 3));
-        }
-        flushed -= hsum(vflushed);
-      }
-      for (; j < n; j++) {
-        const x = load<f32>(row + (<usize>j << 2)), v = q16(x, s);
-        if (v == 0 && x != 0) flushed++;
-        store<i16>(col + <usize>j * rowBytes, v);
-      }
+    for (; j < n; j++) {
+      const x = load<f32>(row + (<usize>j << 2)), v = q16(x, s);
+      if (v == 0 && x != 0) flushed++;
+      store<i16>(col + <usize>j * rowBytes, v);
     }
   }
   if (kp > t * k) for (let j = 0; j < n; j++) memory.fill(q + ((<usize>j * kp + t * k) << 1), 0, <usize>(kp - t * k) << 1);
@@ -321,22 +322,25 @@ export function packColsI16(q: usize, kp: i32, b: usize, ldb: i32, strideB: i32,
 }
 
 /**
- * packColsI16's first k8 rows of one block (k8 a multiple of 8): 8 rows × 4 columns at a time,
+ * packColsI16's first r8 rows r = tt·k + kk (r8 a multiple of 8): 8 rows × 4 columns at a time,
  * quantised, narrowed and transposed in registers, so each column gets one 16-byte store of 8
  * consecutive k instead of eight 2-byte stores a row apart (that strided pack took a third of an
- * int16 step). Column j's values go to q + j·rowBytes + (kBase + kk)·2. Returns the flushed count.
+ * int16 step). Row r of column j goes to q + j·rowBytes + r·2. Returns the flushed count.
  */
-function packCols8(q: usize, rowBytes: usize, b: usize, ldb: i32, n: i32, kBase: i32, s: f32, k8: i32): i32 {
+function packCols8(q: usize, rowBytes: usize, b: usize, ldb: i32, strideB: i32, n: i32, k: i32, s: f32, r8: i32): i32 {
   let flushed = 0;
-  const vs = f32x4.splat(s), ld = <usize>ldb << 2;
-  for (let kk = 0; kk < k8; kk += 8) {
-    const r0 = b + ((<usize>kk * ldb) << 2), colBase = q + (<usize>(kBase + kk) << 1);
+  const vs = f32x4.splat(s);
+  for (let g = 0; g < r8; g += 8) {
+    // Rows g..g+7 of the t blocks seen as one column of rows (a group may straddle blocks).
+    const a0 = rowAt(b, ldb, strideB, k, g), a1 = rowAt(b, ldb, strideB, k, g + 1), a2 = rowAt(b, ldb, strideB, k, g + 2), a3 = rowAt(b, ldb, strideB, k, g + 3);
+    const a4 = rowAt(b, ldb, strideB, k, g + 4), a5 = rowAt(b, ldb, strideB, k, g + 5), a6 = rowAt(b, ldb, strideB, k, g + 6), a7 = rowAt(b, ldb, strideB, k, g + 7);
+    const colBase = q + (<usize>g << 1);
     let vflushed = i32x4.splat(0);
     let j = 0;
     for (; j + 4 <= n; j += 4) {
-      const p = r0 + (<usize>j << 2);
-      const x0 = v128.load(p), x1 = v128.load(p + ld), x2 = v128.load(p + 2 * ld), x3 = v128.load(p + 3 * ld);
-      const x4 = v128.load(p + 4 * ld), x5 = v128.load(p + 5 * ld), x6 = v128.load(p + 6 * ld), x7 = v128.load(p + 7 * ld);
+      const o = <usize>j << 2;
+      const x0 = v128.load(a0 + o), x1 = v128.load(a1 + o), x2 = v128.load(a2 + o), x3 = v128.load(a3 + o);
+      const x4 = v128.load(a4 + o), x5 = v128.load(a5 + o), x6 = v128.load(a6 + o), x7 = v128.load(a7 + o);
       const v0 = q16x4(x0, vs), v1 = q16x4(x1, vs), v2 = q16x4(x2, vs), v3 = q16x4(x3, vs);
       const v4 = q16x4(x4, vs), v5 = q16x4(x5, vs), v6 = q16x4(x6, vs), v7 = q16x4(x7, vs);
       vflushed = i32x4.add(vflushed, i32x4.add(i32x4.add(flushedLanes(v0, x0), flushedLanes(v1, x1)), i32x4.add(flushedLanes(v2, x2), flushedLanes(v3, x3))));
@@ -355,13 +359,19 @@ function packCols8(q: usize, rowBytes: usize, b: usize, ldb: i32, n: i32, kBase:
     flushed -= hsum(vflushed);
     for (; j < n; j++) {
       for (let r = 0; r < 8; r++) {
-        const x = load<f32>(r0 + ((<usize>r * ldb + j) << 2)), v = q16(x, s);
+        const x = load<f32>(rowAt(b, ldb, strideB, k, g + r) + (<usize>j << 2)), v = q16(x, s);
         if (v == 0 && x != 0) flushed++;
         store<i16>(colBase + <usize>j * rowBytes + (<usize>r << 1), v);
       }
     }
   }
   return flushed;
+}
+
+/** Address of row r = tt·k + kk of B's t blocks (row stride ldb, block stride strideB floats). */
+// @ts-ignore: decorator
+@inline function rowAt(b: usize, ldb: i32, strideB: i32, k: i32, r: i32): usize {
+  return b + ((<usize>(r / k) * strideB + <usize>(r % k) * ldb) << 2);
 }
 
 /** −1 in each lane whose value x is nonzero but quantised to q = 0 (i32x4 q, f32x4 x). */

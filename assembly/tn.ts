@@ -40,9 +40,12 @@
 //            bits, multiplied on dot_i16x8_s into int32 and rescaled into f32 (assembly/lowp.ts;
 //            hw-sim/fixed/lowp.ts is the model). mode 0: nearest-even; mode 1: stochastic, from rng[4]
 //            seeded at every run by (the u64 at address `seed`, `stream`), A's draws then B's, head by head.
-//            counts (0: none): three u32 the op adds to (lowp.ts addCounts). An operand holding NaN or
+//            counts (0: none): three u32 the op adds to (lowp.ts addCounts). bPacked (0: none; mode
+//            0, h = 1): B was packed by a PACK_I16 there (frac, then Bᵀ), and only A's scratch is used.
+//   PACK_I16 [25, 10, dst, b, ldb, strideB, n, k, t, counts]   B's t blocks as GEMM_I16 packs them,
+//            into dst: i32 frac (NONFINITE for NaN or ±∞), 12 bytes, then n int16 rows of kp. An operand holding NaN or
 //            ±∞ makes that head's C all NaN (int16 has no such values; the trainer's guard must
-//            see them). The S scratch words ((m + n)·kp int16 from the first 16-byte boundary,
+//            see them). The S scratch words ((m + n)·kp int16, m·kp with bPacked, from the first 16-byte boundary,
 //            4 words of slack) are the op's own, like PERMUTE's odometer.
 // Word 1 of every op is its length, so the interpreter can skip and the host can check. The codes
 // here and in src/tn/opcodes.ts are checked equal by test/opcodes.test.ts (exported as globals).
@@ -80,8 +83,9 @@ export const TN_QRELU: i32 = 21;
 export const TN_QLUT: i32 = 22;
 export const TN_QAFFINE: i32 = 23;
 export const TN_GEMM_I16: i32 = 24;
+export const TN_PACK_I16: i32 = 25;
 /** Op codes are 1..TN_OP_COUNT. */
-export const TN_OP_COUNT: i32 = 24;
+export const TN_OP_COUNT: i32 = 25;
 
 export const ACT_RELU: i32 = 1;
 export const ACT_SIGMOID: i32 = 2;
@@ -129,6 +133,7 @@ export function tnRun(prog: usize, words: i32): void {
     else if (op == TN_AFFINE) affineF32(addr(p, 2), addr(p, 3), addr(p, 4), addr(p, 5), word(p, 6), word(p, 7));
     else if (op >= TN_QGEMM && op <= TN_QAFFINE) qRun(op, p);
     else if (op == TN_GEMM_I16) gemm(p, true);
+    else if (op == TN_PACK_I16) packI16(p);
     else unreachable();
     p += <usize>word(p, 1) << 2;
   }
@@ -167,6 +172,13 @@ function loss(p: usize): void {
   if (dy != 0) memory.fill(dy + ((<usize>rows * cols) << 2), 0, (<usize>(maxRows - rows) * cols) << 2);
 }
 
+/** PACK_I16: B packed once for the GEMM_I16 ops that name it as bPacked (see the header). */
+function packI16(p: usize): void {
+  const dst = addr(p, 2), k = word(p, 7), t = word(p, 8);
+  const kt = k * t, kp = (kt + 7) & ~7;
+  store<i32>(dst, packColsI16(dst + 16, kp, addr(p, 3), word(p, 4), word(p, 5), word(p, 6), k, t, operandBits(kt), addr(p, 9)));
+}
+
 /** GEMM and GEMM_I16 (same first 18 words; see the header). */
 function gemm(p: usize, int16: bool): void {
   const c = addr(p, 2), ldc = word(p, 3);
@@ -177,9 +189,11 @@ function gemm(p: usize, int16: bool): void {
   const h = word(p, 16);
   const hc = <usize>word(p, 17) << 2, ha = <usize>word(p, 18) << 2, hb = <usize>word(p, 19) << 2;
   const kt = k * t, kp = (kt + 7) & ~7, bits = int16 ? operandBits(kt) : 0;
-  // GEMM_I16's scratch, from the first 16-byte boundary after the 28 words (4 words of slack).
-  const qa = (p + (28 << 2) + 15) & ~(<usize>15), qb = qa + ((<usize>m * kp) << 1);
-  const stochastic = int16 && word(p, 20) == 1, rng = p + (24 << 2), cnt = int16 ? addr(p, 23) : 0;
+  // GEMM_I16's scratch, from the first 16-byte boundary after the 29 words (4 words of slack).
+  const qa = (p + (29 << 2) + 15) & ~(<usize>15);
+  const stochastic = int16 && word(p, 20) == 1, rng = p + (25 << 2), cnt = int16 ? addr(p, 23) : 0;
+  const bPacked = int16 ? addr(p, 24) : 0; // PACK_I16's output: frac, then Bᵀ (mode 0, one head)
+  const qb = bPacked != 0 ? bPacked + 16 : qa + ((<usize>m * kp) << 1);
   if (stochastic) rngSeed(rng, load<u64>(addr(p, 21)), <u64>word(p, 22));
   for (let i = 0; i < h; i++) {
     if (int16) {
@@ -187,6 +201,7 @@ function gemm(p: usize, int16: bool): void {
       const fa = stochastic ? packRowsI16Sr(qa, kp, ai, sai, sak, strideA, m, k, t, bits, rng, cnt) : packRowsI16(qa, kp, ai, sai, sak, strideA, m, k, t, bits, cnt);
       // B is not packed (nor drawn for) once A is not finite: hw-sim's order of the stream.
       const fb = fa == NONFINITE ? NONFINITE
+        : bPacked != 0 ? load<i32>(bPacked)
         : stochastic ? packColsI16Sr(qb, kp, bi, ldb, strideB, n, k, t, bits, rng, cnt) : packColsI16(qb, kp, bi, ldb, strideB, n, k, t, bits, cnt);
       const ci = c + <usize>i * hc;
       if (fa == NONFINITE || fb == NONFINITE) {

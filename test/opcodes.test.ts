@@ -38,7 +38,7 @@ t.test('OPCODE keeps its old values and link emits the table lengths', async (t)
   t.same({ ...OPCODE }, {
     gemm: 1, permute: 2, zero: 3, gather: 4, scatter: 5, add: 6, bias: 7, biasGrad: 8, act: 9, actGrad: 10,
     copy2d: 11, interact: 12, interactGrad: 13, loss: 14, scale: 15, lut: 16, affine: 17,
-    qgemm: 18, qpermute: 19, qbias: 20, qrelu: 21, qlut: 22, qaffine: 23, gemmI16: 24,
+    qgemm: 18, qpermute: 19, qbias: 20, qrelu: 21, qlut: 22, qaffine: 23, gemmI16: 24, packI16: 25,
   });
   const r = { buf: 'b', off: 0 };
   const ops: Op[] = [

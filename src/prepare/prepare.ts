@@ -14,6 +14,7 @@ import { layerTensors, lrScale } from '../model/layers.js';
 import { rankGroups, governedTensors } from '../bayes/groups.js';
 import { planLayer, type LayerPlan, type PathKind } from '../tn/plan.js';
 import { link, type Op, type Ref } from '../tn/compile.js';
+import { packedI16Bytes } from '../tn/opcodes.js';
 import { product } from '../util/math.js';
 import type { BufferKind } from '../../hw-sim/plan/planner.js';
 import type { TimedRequest } from '../../hw-sim/plan/greedy-planner.js';
@@ -81,6 +82,13 @@ export interface PrepareOptions {
 export type Precision = 'f32' | 'int16';
 /** With precision int16, GEMMs reducing over fewer than this many terms (k·t) stay f32. */
 export const INT16_MIN_REDUCTION = 64;
+/**
+ * ... and so do GEMMs with fewer than this many multiply-adds per operand value packed,
+ * m·n / (m + n) (B packed once for all lanes counts as free, so m·n / m): the int16 kernel wins
+ * on dot products and loses on packing, which a thin GEMM (the finish phase's m = n = 16, say)
+ * is mostly made of.
+ */
+export const INT16_MIN_INTENSITY = 16;
 
 /**
  * int16 training's counters: per program 16 bytes, u32 values quantised, u32 nonzero values
@@ -98,6 +106,7 @@ export interface ProgramDecl { key: string; ops: Op[]; words: number }
  * The programs of one step, grouped in the phases the runtime runs in this order; the jobs of
  * one phase touch disjoint memory, so any thread may run any of them (bits do not change).
  *   prep    per reconstructed layer, one job per chunk of W's leading rows (rebuilt once per step)
+ *   pack    int16: per shared forward B (a W), one PACK_I16 job (packed once for all lanes)
  *   lanes   one job per lane: forward, loss, backward (eval runs the first evalWords words)
  *   reduce  lane gradients summed into lane 0's in lane order, split into `lanes` chunks
  *   finish  per reconstructed layer, one job per chunk of W's rows: its rows of the lanes' dW
@@ -106,6 +115,7 @@ export interface ProgramDecl { key: string; ops: Op[]; words: number }
  */
 export interface StepPrograms {
   prep: ProgramDecl[];
+  pack: ProgramDecl[];
   lanes: (ProgramDecl & { evalWords: number })[];
   reduce: ProgramDecl[];
   finish: ProgramDecl[];
@@ -358,25 +368,55 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
   });
 
   // Lane programs: forward of every layer, the loss, backward in reverse.
-  const step: StepPrograms = { prep: [], lanes: [], reduce: [], finish: [], finishSum: [] };
+  const step: StepPrograms = { prep: [], pack: [], lanes: [], reduce: [], finish: [], finishSum: [] };
   const int16 = train && (o.precision ?? 'f32') === 'int16';
   // A reduction shorter than INT16_MIN_REDUCTION stays f32: the int16 kernel's horizontal sums and
   // operand packing cost more than its dot products save there (a lane's weight gradients reduce
   // over its 32 rows).
-  // The backward GEMMs round stochastically (a gradient's small updates survive in expectation),
-  // each op its own stream of the step's seed (the lane's meta cell, written by Runtime.load), so
-  // the draws depend on neither the thread count nor the order the lanes run in.
+  // A lane's backward GEMMs round stochastically (a gradient's small updates survive in
+  // expectation), each op its own stream of the step's seed (the lane's meta cell, written by
+  // Runtime.load), so the draws depend on neither the thread count nor the order the lanes run in.
   // Each program's int16 GEMMs add to the program's own three counters in INT16_COUNTS (programs
   // of one phase run on different threads), which the host sums after the step.
   let streams = 0, countSlots = 0;
-  const atPrecision = (ops: Op[], counts?: Ref, seed?: Ref): Op[] => (int16
-    ? ops.map((x): Op => (x.op === 'gemm' && x.k * x.t >= INT16_MIN_REDUCTION
+  const byName = new Map(buffers.map((b) => [b.name, b]));
+  // A lane's forward GEMM whose B no lane writes (a shared buffer: params, or the W the prep phase
+  // rebuilt) reads the same B in every lane: see sharePacked.
+  const paramKeys = new Set(slots.map((x) => paramKey(x.name)));
+  const sharedB = (x: { h: number; b: Ref }): boolean => {
+    const d = byName.get(x.b.buf);
+    return x.h === 1 && (paramKeys.has(x.b.buf) || (d !== undefined && d.lane === null && d.kind !== 'grads'));
+  };
+  const worthInt16 = (x: { m: number; n: number; h: number; b: Ref }, laneForward: boolean): boolean =>
+    (x.m * x.n) / (x.m + (laneForward && sharedB(x) ? 0 : x.n)) >= INT16_MIN_INTENSITY;
+  const atPrecision = (ops: Op[], counts?: Ref, seed?: Ref, laneForward = false): Op[] => (int16
+    ? ops.map((x): Op => (x.op === 'gemm' && x.k * x.t >= INT16_MIN_REDUCTION && worthInt16(x, laneForward)
       ? (seed ? { ...x, op: 'gemmI16', mode: 1, seed, stream: streams++, counts } : { ...x, op: 'gemmI16', mode: 0, counts })
       : x))
     : ops);
-  const program = (key: string, source: Op[], backwardFrom = source.length, seed?: Ref): ProgramDecl => {
+  // A shared B: the pack phase packs it once per step (PACK_I16) and the lanes' GEMM_I16 read it
+  // packed (bPacked), instead of each lane packing W again. Same bits.
+  const packed = new Map<string, Ref>();
+  const sharePacked = (ops: Op[]): Op[] => ops.map((x): Op => {
+    if (x.op !== 'gemmI16' || x.mode !== 0 || !sharedB(x)) return x;
+    const lastUse = byName.get(x.b.buf)?.lastUse ?? t.end; // a tensor lives in params (or weights) all run
+    const key = JSON.stringify([x.b, x.ldb, x.strideB, x.n, x.k, x.t]);
+    let dst = packed.get(key);
+    if (!dst) {
+      const name = declare(`int16.packed${packed.size}`, packedI16Bytes(x), 'workspace', 'u8', null, null, t.prep, lastUse);
+      dst = ref(name);
+      packed.set(key, dst);
+      const pack: Op = { op: 'packI16', dst, b: x.b, ldb: x.ldb, strideB: x.strideB, n: x.n, k: x.k, t: x.t };
+      step.pack.push(program(`${name}.prog`, [pack]));
+    }
+    return { ...x, bPacked: dst };
+  });
+  const program = (key: string, source: Op[], lane?: { backwardFrom: number; seed: Ref }): ProgramDecl => {
     const counts = int16 ? ref(INT16_COUNTS, 4 * countSlots++) : undefined;
-    const ops = [...atPrecision(source.slice(0, backwardFrom), counts), ...atPrecision(source.slice(backwardFrom), counts, seed)];
+    const ops = (lane
+      ? [...sharePacked(atPrecision(source.slice(0, lane.backwardFrom), counts, undefined, true)), ...atPrecision(source.slice(lane.backwardFrom), counts, lane.seed)]
+      : atPrecision(source, counts))
+      .map((x) => (x.op === 'packI16' && counts ? { ...x, counts } : x));
     const words = programBytes(ops) / 4;
     declare(key, words * 4, 'meta', 'i32', null, null, t.hooks, t.end);
     return { key, ops, words };
@@ -390,8 +430,8 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
       y: ref(io.output.key), target: ref(io.target!.key), maxRows: rowsPerLane, cols: io.output.width, meta: ref(io.meta),
     };
     const bwd = train ? [...programs].reverse().flatMap((p) => p.backward[l] ?? []) : [];
-    const evalWords = programBytes(atPrecision([...fwd, lossOp])) / 4;
-    step.lanes.push({ ...program(`lane${l}.program`, [...fwd, lossOp, ...bwd], fwd.length + 1, { buf: io.meta, off: STEP_SEED_OFFSET / 4 }), evalWords });
+    const evalWords = programBytes(sharePacked(atPrecision([...fwd, lossOp], undefined, undefined, true))) / 4;
+    step.lanes.push({ ...program(`lane${l}.program`, [...fwd, lossOp, ...bwd], { backwardFrom: fwd.length + 1, seed: { buf: io.meta, off: STEP_SEED_OFFSET / 4 } }), evalWords });
   }
   if (train) {
     // Lane gradients summed into lane 0's, lane order, in `lanes` chunks of whole 16-byte groups.
@@ -419,6 +459,9 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
         if (ops.length) step.reduce.push(program(`reduce.${c}`, ops));
       }
     }
+    // Finish and finishSum push dW back through the reconstruction. Their GEMMs round to nearest:
+    // stochastically they cost one serial PCG32 draw per operand value (1.1 M values per step of
+    // the default model: +35 % step time, measured); a vectorised generator would make it pay.
     programs.forEach((p, i) => p.finish.forEach((job, c) => { if (job.length) step.finish.push(program(`${spec.layers[i].name}.prog.finish${c}`, job)); }));
     programs.forEach((p, i) => { if (p.finishSum.length) step.finishSum.push(program(`${spec.layers[i].name}.prog.finishSum`, p.finishSum)); });
   }

@@ -2,6 +2,7 @@
 // place the declared buffers, grows the WASM memory to exactly that plan, links every program
 // once, and runs steps. It owns the phase order, as TFLM's Invoke does:
 //   trainStep  hooks.beforeStep (ARD: EM update, sampling) → load the batch into the lanes → prep →
+//              pack (int16: shared Ws packed once) →
 //              lanes (forward, loss, backward) → reduce → finish → finishSum → hooks.afterBackward
 //              (ARD: prior gradients) → Adam, unless the loss or the hook's value is not finite
 //   inferStep  load → prep (unless told W is current) → lanes' forward and loss
@@ -29,7 +30,7 @@ export class PlanError extends Error {
 const F32 = 4;
 const WASM_PAGE_BYTES = 65536;
 /** Phases: prep → lanes → reduce and finish (independent memory: one phase) → finishSum. */
-const PHASE = { prep: 0, lanes: 1, gradients: 2, finishSum: 3 } as const;
+const PHASE = { prep: 0, pack: 1, lanes: 2, gradients: 3, finishSum: 4 } as const;
 
 export interface RuntimeOptions {
   /** Training-set size, for the shuffle order buffer (train only). */
@@ -140,6 +141,7 @@ export class Runtime {
     const pr = this.prepared.programs;
     this.phases = [];
     this.phases[PHASE.prep] = pr.prep.map(place);
+    this.phases[PHASE.pack] = pr.pack.map(place);
     this.phases[PHASE.lanes] = pr.lanes.map((p) => ({ ...place(p), evalWords: p.evalWords }));
     // Reduce jobs write the gradients lanes wrote, finish jobs the ones only finish writes: disjoint.
     this.phases[PHASE.gradients] = [...pr.reduce.map(place), ...pr.finish.map(place)];
@@ -281,6 +283,7 @@ export class Runtime {
   }
 
   private run(phase: number, evalOnly = false): void {
+    if (this.phases[phase].length === 0) return; // f32 steps have no pack jobs: no thread round trip
     if (this.pool) { this.pool.run(phase, evalOnly); return; }
     const e = this.core.exports;
     for (const job of this.phases[phase]) e.tnRun(job.addr, evalOnly && job.evalWords !== undefined ? job.evalWords : job.words);
@@ -316,6 +319,7 @@ export class Runtime {
     this.hooks.beforeStep?.();
     this.load(batch);
     this.run(PHASE.prep);
+    this.run(PHASE.pack);
     this.run(PHASE.lanes);
     this.run(PHASE.gradients);
     this.sparse.reduce();
@@ -337,7 +341,7 @@ export class Runtime {
    */
   inferStep(batch: Batch, options: { prep?: boolean } = {}): { lossSum: number; correct: number } {
     this.load(batch);
-    if (options.prep ?? true) this.run(PHASE.prep);
+    if (options.prep ?? true) { this.run(PHASE.prep); this.run(PHASE.pack); }
     this.run(PHASE.lanes, true);
     return this.results();
   }

@@ -25,9 +25,16 @@ export type Op =
    * three u32 the op adds to (values quantised, nonzero values rounded to 0, non-finite heads).
    */
   | { op: 'gemmI16'; c: Ref; ldc: number; a: Ref; sai: number; sak: number; strideA: number; b: Ref; ldb: number; strideB: number;
-      m: number; n: number; k: number; t: number; acc: boolean; h: number; hc: number; ha: number; hb: number; mode: 0; counts?: Ref }
+      m: number; n: number; k: number; t: number; acc: boolean; h: number; hc: number; ha: number; hb: number; mode: 0; counts?: Ref;
+      /** B already packed by a PACK_I16 (h = 1): shared W packed once per step instead of once per lane. */
+      bPacked?: Ref }
   | { op: 'gemmI16'; c: Ref; ldc: number; a: Ref; sai: number; sak: number; strideA: number; b: Ref; ldb: number; strideB: number;
       m: number; n: number; k: number; t: number; acc: boolean; h: number; hc: number; ha: number; hb: number; mode: 1; seed: Ref; stream: number; counts?: Ref }
+  /**
+   * B's t blocks packed as GEMM_I16 would (nearest-even at the frac its largest |x| gives) into
+   * dst: the frac, then Bᵀ (tn/opcodes.ts packedI16Bytes). Run once per step for a B all lanes share.
+   */
+  | { op: 'packI16'; dst: Ref; b: Ref; ldb: number; strideB: number; n: number; k: number; t: number; counts?: Ref }
   | { op: 'permute'; dst: Ref; src: Ref; dims: number[]; strides: number[] }
   | { op: 'zero'; dst: Ref; n: number }
   | { op: 'gather' | 'scatter'; dst: Ref; src: Ref; idx: Ref; count: number; rowFloats: number }
@@ -322,8 +329,12 @@ export function link(ops: Op[], resolve: (buf: string) => number): Int32Array {
       case 'gemmI16':
         words.push(at(o.c), o.ldc, at(o.a), o.sai, o.sak, o.strideA, at(o.b), o.ldb, o.strideB,
           o.m, o.n, o.k, o.t, o.acc ? 1 : 0, o.h, o.hc, o.ha, o.hb, o.mode,
-          o.mode === 1 ? at(o.seed) : 0, o.mode === 1 ? o.stream : 0, o.counts ? at(o.counts) : 0);
-        for (let w = 24; w < len; w++) words.push(0); // rng state and scratch (not a spread: it can be 10⁶ words)
+          o.mode === 1 ? at(o.seed) : 0, o.mode === 1 ? o.stream : 0, o.counts ? at(o.counts) : 0,
+          o.mode === 0 && o.bPacked ? at(o.bPacked) : 0);
+        for (let w = 25; w < len; w++) words.push(0); // rng state and scratch (not a spread: it can be 10⁶ words)
+        break;
+      case 'packI16':
+        words.push(at(o.dst), at(o.b), o.ldb, o.strideB, o.n, o.k, o.t, o.counts ? at(o.counts) : 0);
         break;
       case 'permute': {
         const r = o.dims.length;

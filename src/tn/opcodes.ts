@@ -31,16 +31,22 @@ export const OP_TABLE = {
   qrelu: { code: 21, words: 6 },
   qlut: { code: 22, words: 7 },
   qaffine: { code: 23, words: 10 },
-  gemmI16: { code: 24, words: (o: { m: number; n: number; k: number; t: number }): number => GEMM_I16_HEADER_WORDS + gemmI16ScratchWords(o) },
+  gemmI16: { code: 24, words: (o: { m: number; n: number; k: number; t: number; bPacked?: unknown }): number => GEMM_I16_HEADER_WORDS + gemmI16ScratchWords(o) },
+  packI16: { code: 25, words: 10 },
 } as const;
 
-/** GEMM_I16's words before its scratch: code, length, GEMM's 18, mode, seed, stream, counts, a 4-word rng state. */
-export const GEMM_I16_HEADER_WORDS = 28;
+/** GEMM_I16's words before its scratch: code, length, GEMM's 18, mode, seed, stream, counts, bPacked, a 4-word rng state. */
+export const GEMM_I16_HEADER_WORDS = 29;
 
 /** The int16 GEMM op's own scratch: A and Bᵀ packed as int16 rows of kp = 8⌈k·t/8⌉ (assembly/tn.ts GEMM_I16). */
-export function gemmI16ScratchWords(o: { m: number; n: number; k: number; t: number }): number {
+export function gemmI16ScratchWords(o: { m: number; n: number; k: number; t: number; bPacked?: unknown }): number {
   const kp = Math.ceil((o.k * o.t) / 8) * 8;
-  return Math.ceil(((o.m + o.n) * kp * 2) / 4) + 4; // + 4: the scratch starts at a 16-byte boundary
+  return Math.ceil(((o.m + (o.bPacked ? 0 : o.n)) * kp * 2) / 4) + 4; // + 4: the scratch starts at a 16-byte boundary
+}
+
+/** PACK_I16's output: the frac (i32, then 12 bytes of padding), then Bᵀ as n int16 rows of kp (GEMM_I16's bPacked). */
+export function packedI16Bytes(o: { n: number; k: number; t: number }): number {
+  return 16 + o.n * Math.ceil((o.k * o.t) / 8) * 8 * 2;
 }
 
 export type OpName = keyof typeof OP_TABLE;
