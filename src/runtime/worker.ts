@@ -2,7 +2,7 @@
 // memory, which already holds the linked programs; it runs its share of each phase's jobs.
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { loadCore, type Flavour } from '../core/wasm.js';
-import { CTRL, SPIN_POLLS, type Job } from './pool.js';
+import { CTRL, spinUntil, type Job } from './pool.js';
 
 interface WorkerData {
   module: WebAssembly.Module; memory: WebAssembly.Memory; flavour: Flavour; phases: Job[][];
@@ -15,12 +15,12 @@ const ctrl = new Int32Array(data.control);
 parentPort!.postMessage('ready');
 let seq = 0;
 for (;;) { // until the main thread terminates this worker
-  for (let k = 0; k < SPIN_POLLS && Atomics.load(ctrl, CTRL.SEQ) === seq; k++);
+  spinUntil(() => Atomics.load(ctrl, CTRL.SEQ) !== seq);
   // Only a new SEQ is a new phase: Atomics.wait can return "ok" without one (an interrupt of this
   // isolate wakes it), and running the last phase again would add its sums twice.
   // Sliced like the main thread's wait (pool.ts WAIT_SLICE_MS: a notify can be lost), but longer:
-  // an idle worker should not wake a thousand times a second.
-  while (Atomics.load(ctrl, CTRL.SEQ) === seq) Atomics.wait(ctrl, CTRL.SEQ, seq, 20);
+  // an idle worker need not wake a thousand times a second; 2 ms bounds what a lost wake costs.
+  while (Atomics.load(ctrl, CTRL.SEQ) === seq) Atomics.wait(ctrl, CTRL.SEQ, seq, 2);
   seq = Atomics.load(ctrl, CTRL.SEQ);
   try {
     const jobs = data.phases[ctrl[CTRL.PHASE]];
