@@ -14,7 +14,7 @@
 //   mode 1, a step's backward GEMMs), scalar: the draws are one serial stream in hw-sim's order.
 // Layout: A is [m × kp] int16 row-major (row stride lda), Bᵀ is [n × kp] (row stride ldb): both
 // k-contiguous, which is what dot_i16x8_s wants; kp is a multiple of 8 with zeros past k.
-import { rngNextU32 } from './rng';
+import { rngNextU32, pcgOutput, PCG_MULT } from './rng';
 
 // @ts-ignore: decorator
 @inline function hsum(v: v128): i32 {
@@ -413,18 +413,23 @@ export function packRowsI16Sr(q: usize, kp: i32, a: usize, sai: i32, sak: i32, s
   if (!isFinite<f32>(m)) return NONFINITE;
   const frac = dynamicFrac(m, bits), scale = Math.pow(2.0, <f64>frac);
   let flushed = 0;
+  let st = load<u64>(rng); // the stream in registers: one store when the operand is done
+  const inc = load<u64>(rng, 8);
   for (let r = 0; r < rows; r++) {
     const row = q + ((<usize>r * kp) << 1);
     for (let tt = 0; tt < t; tt++) {
       const src = a + ((<usize>tt * strideA + <usize>r * sai) << 2), dst = row + (<usize>(tt * k) << 1);
       for (let kk = 0; kk < k; kk++) {
-        const x = load<f32>(src + ((<usize>kk * sak) << 2)), v = sat16(quantOne(x, scale, true, rng));
+        const x = load<f32>(src + ((<usize>kk * sak) << 2));
+        const r = pcgOutput(st); st = st * PCG_MULT + inc;
+        const v = srFinite(x, scale, r);
         if (v == 0 && x != 0) flushed++;
         store<i16>(dst + (<usize>kk << 1), v);
       }
     }
     if (kp > t * k) memory.fill(row + (<usize>(t * k) << 1), 0, <usize>(kp - t * k) << 1);
   }
+  store<u64>(rng, st);
   addCounts(cnt, rows * k * t, flushed);
   return frac;
 }
@@ -435,18 +440,33 @@ export function packColsI16Sr(q: usize, kp: i32, b: usize, ldb: i32, strideB: i3
   if (!isFinite<f32>(m)) return NONFINITE;
   const frac = dynamicFrac(m, bits), scale = Math.pow(2.0, <f64>frac);
   let flushed = 0;
+  let st = load<u64>(rng); // the stream in registers: one store when the operand is done
+  const inc = load<u64>(rng, 8);
   for (let j = 0; j < n; j++) {
     const row = q + ((<usize>j * kp) << 1);
     for (let tt = 0; tt < t; tt++) for (let kk = 0; kk < k; kk++) {
       const x = load<f32>(b + ((<usize>tt * strideB + <usize>kk * ldb + j) << 2));
-      const v = sat16(quantOne(x, scale, true, rng));
+      const r = pcgOutput(st); st = st * PCG_MULT + inc;
+      const v = srFinite(x, scale, r);
       if (v == 0 && x != 0) flushed++;
       store<i16>(row + (<usize>(tt * k + kk) << 1), v);
     }
     if (kp > t * k) memory.fill(row + (<usize>(t * k) << 1), 0, <usize>(kp - t * k) << 1);
   }
+  store<u64>(rng, st);
   addCounts(cnt, n * k * t, flushed);
   return frac;
+}
+
+/**
+ * quantOne's stochastic rule for a finite x whose scaled |y| < 2^15 (the packers' frac makes it
+ * so): the same f64 arithmetic without its NaN, ±∞ and saturation branches; r is this element's draw.
+ */
+// @ts-ignore: decorator
+@inline function srFinite(x: f32, scale: f64, r: u32): i16 {
+  const y = <f64>x * scale;
+  const q = Math.floor(y);
+  return sat16(<i32>q + (<f64>r < (y - q) * 4294967296.0 ? 1 : 0));
 }
 
 // @ts-ignore: decorator

@@ -6,15 +6,21 @@
 
 import { logf, logf4 } from './vmath';
 
-const PCG_MULT: u64 = 6364136223846793005;
+export const PCG_MULT: u64 = 6364136223846793005;
+
+/** PCG32's output for the state before the step (XSH-RR); the step is state·PCG_MULT + increment. */
+// @ts-ignore: decorator
+@inline export function pcgOutput(old: u64): u32 {
+  const xorshifted = <u32>(((old >> 18) ^ old) >> 27);
+  const rot = <u32>(old >> 59);
+  return rotr<u32>(xorshifted, rot);
+}
 
 // @ts-ignore: decorator
 @inline function nextU32(rng: usize): u32 {
   const old = load<u64>(rng);
   store<u64>(rng, old * PCG_MULT + load<u64>(rng, 8));
-  const xorshifted = <u32>(((old >> 18) ^ old) >> 27);
-  const rot = <u32>(old >> 59);
-  return rotr<u32>(xorshifted, rot);
+  return pcgOutput(old);
 }
 
 /** Seed a stream (PCG's srandom_r): distinct `stream` values give independent sequences. */

@@ -38,8 +38,9 @@
 //            --precision int16): per head, A's and B's t blocks are packed as int16 (k·t padded to
 //            kp = 8⌈k·t/8⌉) at the power-of-two scale their largest |x| allows with operandBits(k·t)
 //            bits, multiplied on dot_i16x8_s into int32 and rescaled into f32 (assembly/lowp.ts;
-//            hw-sim/fixed/lowp.ts is the model). mode 0: nearest-even; mode 1: stochastic, from rng[4]
-//            seeded at every run by (the u64 at address `seed`, `stream`), A's draws then B's, head by head.
+//            hw-sim/fixed/lowp.ts is the model). mode 0: nearest-even; mode bit 0 (A), bit 1 (B): that
+//            operand stochastic, from rng[4] seeded at every run by (the u64 at address `seed`,
+//            `stream`), A's draws then B's, head by head.
 //            counts (0: none): three u32 the op adds to (lowp.ts addCounts). bPacked (0: none; mode
 //            0, h = 1): B was packed by a PACK_I16 there (frac, then Bᵀ), and only A's scratch is used.
 //   PACK_I16 [25, 10, dst, b, ldb, strideB, n, k, t, counts]   B's t blocks as GEMM_I16 packs them,
@@ -191,18 +192,19 @@ function gemm(p: usize, int16: bool): void {
   const kt = k * t, kp = (kt + 7) & ~7, bits = int16 ? operandBits(kt) : 0;
   // GEMM_I16's scratch, from the first 16-byte boundary after the 29 words (4 words of slack).
   const qa = (p + (29 << 2) + 15) & ~(<usize>15);
-  const stochastic = int16 && word(p, 20) == 1, rng = p + (25 << 2), cnt = int16 ? addr(p, 23) : 0;
+  const mode = int16 ? word(p, 20) : 0, rng = p + (25 << 2), cnt = int16 ? addr(p, 23) : 0;
+  const srA = (mode & 1) != 0, srB = (mode & 2) != 0;
   const bPacked = int16 ? addr(p, 24) : 0; // PACK_I16's output: frac, then Bᵀ (mode 0, one head)
   const qb = bPacked != 0 ? bPacked + 16 : qa + ((<usize>m * kp) << 1);
-  if (stochastic) rngSeed(rng, load<u64>(addr(p, 21)), <u64>word(p, 22));
+  if (mode != 0) rngSeed(rng, load<u64>(addr(p, 21)), <u64>word(p, 22));
   for (let i = 0; i < h; i++) {
     if (int16) {
       const ai = a + <usize>i * ha, bi = b + <usize>i * hb;
-      const fa = stochastic ? packRowsI16Sr(qa, kp, ai, sai, sak, strideA, m, k, t, bits, rng, cnt) : packRowsI16(qa, kp, ai, sai, sak, strideA, m, k, t, bits, cnt);
+      const fa = srA ? packRowsI16Sr(qa, kp, ai, sai, sak, strideA, m, k, t, bits, rng, cnt) : packRowsI16(qa, kp, ai, sai, sak, strideA, m, k, t, bits, cnt);
       // B is not packed (nor drawn for) once A is not finite: hw-sim's order of the stream.
       const fb = fa == NONFINITE ? NONFINITE
         : bPacked != 0 ? load<i32>(bPacked)
-        : stochastic ? packColsI16Sr(qb, kp, bi, ldb, strideB, n, k, t, bits, rng, cnt) : packColsI16(qb, kp, bi, ldb, strideB, n, k, t, bits, cnt);
+        : srB ? packColsI16Sr(qb, kp, bi, ldb, strideB, n, k, t, bits, rng, cnt) : packColsI16(qb, kp, bi, ldb, strideB, n, k, t, bits, cnt);
       const ci = c + <usize>i * hc;
       if (fa == NONFINITE || fb == NONFINITE) {
         if (cnt != 0) store<u32>(cnt, load<u32>(cnt, 8) + 1, 8);

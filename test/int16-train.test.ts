@@ -30,7 +30,7 @@ t.test('the GEMM_I16 op equals the golden model bit for bit (heads, batch-reduce
     const rng = new HostRng(21);
     let same = 0;
     for (let c = 0; c < 60; c++) {
-      const mode = c < 30 ? 0 : 1; // the last 30: stochastic rounding, some with a NaN head
+      const mode = c < 30 ? 0 : ((c % 3) + 1) as 1 | 2 | 3; // the last 30: stochastic A, B or both, some with a NaN head
       const m = 1 + rng.below(9), n = 1 + rng.below(11), k = 1 + rng.below(13), tt = 1 + rng.below(3), h = 1 + rng.below(3);
       const transA = rng.below(2) === 1; // A read through strides as the transpose of a stored [k × m]
       const [sai, sak] = transA ? [1, m] : [k, 1];
@@ -56,11 +56,11 @@ t.test('the GEMM_I16 op equals the golden model bit for bit (heads, batch-reduce
       for (let i = 0; i < seedOff; i++) if (rng.below(8) === 0) mem[i] *= 1e-4; else if (rng.below(16) === 0) mem[i] = 0;
       new Uint32Array(core.memory.buffer, base + countsOff * 4, 3).set([7, 0, 1]); // counters add to what is there
       new DataView(core.memory.buffer).setBigUint64(base + seedOff * 4, seed, true);
-      const nanHead = mode === 1 && h > 1 && rng.below(3) === 0 ? rng.below(h) : -1;
+      const nanHead = mode !== 0 && h > 1 && rng.below(3) === 0 ? rng.below(h) : -1;
       if (nanHead >= 0) mem[g.b + nanHead * g.hb] = NaN; // A drawn for, B not: the stream's order after it
       const want = mem.slice();
       const wantCounts = { values: 7, flushed: 0, nonFinite: 1 };
-      const fracs = gemmI16Op(want, g, mode === 1 ? { seed, stream } : undefined, wantCounts);
+      const fracs = gemmI16Op(want, g, mode !== 0 ? { seed, stream, a: (mode & 1) !== 0, b: (mode & 2) !== 0 } : undefined, wantCounts);
       new Int32Array(core.memory.buffer, progAt, prog.length).set(prog);
       core.exports.tnRun(progAt, prog.length);
       const got = new Float32Array(core.memory.buffer, base, seedOff);
@@ -70,7 +70,7 @@ t.test('the GEMM_I16 op equals the golden model bit for bit (heads, batch-reduce
         && gotCounts.join() === [wantCounts.values, wantCounts.flushed, wantCounts.nonFinite].join()) same++;
       else t.fail(`${flavour} case ${c}: mode ${mode} ${m}×${n}×${k}·${tt} h${h} transA=${transA} nanHead ${nanHead} differs (counts ${gotCounts} vs ${JSON.stringify(wantCounts)})`);
     }
-    t.equal(same, 60, `${flavour}: 60 random ops (30 nearest-even, 30 stochastic) equal hw-sim's gemmI16Op, counters included`);
+    t.equal(same, 60, `${flavour}: 60 random ops (30 nearest-even, 30 stochastic in A, B or both) equal hw-sim's gemmI16Op, counters included`);
   }
   t.equal(operandBits(784), 11, 'fc1 forward: 11-bit operands');
   // NaN or ±∞ in an operand: int16 cannot carry it, so the op writes NaN (the trainer's guard must see it).
@@ -135,7 +135,7 @@ t.test('stochastic rounding in GEMM_I16 is unbiased in the mean; nearest-even is
   const base = (core.exports.heapBase() + 7) & ~7, seedOff = 2 * k + 2, floats = seedOff + 2;
   const refs = { a: { buf: 'm', off: 0 }, b: { buf: 'm', off: k }, c: { buf: 'm', off: 2 * k } };
   const exact = Math.fround(1 + (k - 1) * Math.fround(v));
-  const run = (mode: 0 | 1, draws: number): number[] => {
+  const run = (mode: 0 | 3, draws: number): number[] => {
     const prog = link([mode === 0 ? { op: 'gemmI16', mode, ...g, ...refs } : { op: 'gemmI16', mode, ...g, ...refs, seed: { buf: 'm', off: seedOff }, stream: 5 }], () => base);
     const progAt = base + floats * 4;
     if (core.memory.buffer.byteLength < progAt + prog.byteLength) core.memory.grow(1);
@@ -150,7 +150,7 @@ t.test('stochastic rounding in GEMM_I16 is unbiased in the mean; nearest-even is
     }
     return out;
   };
-  const sr = run(1, 4000), ne = run(0, 1)[0];
+  const sr = run(3, 4000), ne = run(0, 1)[0];
   const mean = sr.reduce((a, x) => a + x, 0) / sr.length;
   const sd = Math.sqrt(sr.reduce((a, x) => a + (x - mean) ** 2, 0) / (sr.length - 1));
   const se = sd / Math.sqrt(sr.length);

@@ -78,12 +78,14 @@ export interface GemmFields {
 /** GEMM_I16's counters (assembly/lowp.ts addCounts): values quantised, nonzero values rounded to 0, heads with a NaN or ±∞ operand. */
 export interface Int16Counts { values: number; flushed: number; nonFinite: number }
 
-export function gemmI16Op(mem: Float32Array, g: GemmFields, stochastic?: { seed: bigint; stream: number }, counts?: Int16Counts): { fracA: number; fracB: number }[] {
+export function gemmI16Op(mem: Float32Array, g: GemmFields, stochastic?: { seed: bigint; stream: number; a?: boolean; b?: boolean }, counts?: Int16Counts): { fracA: number; fracB: number }[] {
   const kt = g.k * g.t, kp = Math.ceil(kt / 8) * 8, bits = operandBits(kt);
   // Mode 1: one stream per run of the op, A's draws then B's, head by head; none for a head's
   // operand from the first that is not finite on.
+  // Which operands round stochastically (GEMM_I16's mode bits; both unless said).
   const rng = stochastic ? new Pcg32(stochastic.seed, stochastic.stream) : undefined;
-  const rounding = rng ? 'stochastic' as const : 'nearest-even' as const;
+  const roundingA = rng && stochastic!.a !== false ? 'stochastic' as const : 'nearest-even' as const;
+  const roundingB = rng && stochastic!.b !== false ? 'stochastic' as const : 'nearest-even' as const;
   const out: { fracA: number; fracB: number }[] = [];
   for (let i = 0; i < g.h; i++) {
     const A = new Float32Array(g.m * kt), B = new Float32Array(g.n * kt);
@@ -108,11 +110,11 @@ export function gemmI16Op(mem: Float32Array, g: GemmFields, stochastic?: { seed:
     const maxAbs = (x: Float32Array): number => x.reduce((m, v) => (Math.abs(v) > m ? Math.abs(v) : m), 0);
     if (!A.every(Number.isFinite)) { nanHead(); continue; }
     const fracA = dynamicFrac(maxAbs(A), bits);
-    const qa = quantI16(A, kt, g.m, kt, false, kp, fracA, rounding, rng).q;
+    const qa = quantI16(A, kt, g.m, kt, false, kp, fracA, roundingA, rng).q;
     count(A, qa, g.m);
     if (!B.every(Number.isFinite)) { nanHead(); continue; }
     const fracB = dynamicFrac(maxAbs(B), bits);
-    const qb = quantI16(B, kt, g.n, kt, false, kp, fracB, rounding, rng).q;
+    const qb = quantI16(B, kt, g.n, kt, false, kp, fracB, roundingB, rng).q;
     count(B, qb, g.n);
     gemmI16(c, g.ldc, qa, kp, qb, kp, g.m, g.n, kp, 2 ** -(fracA + fracB), g.acc);
     out.push({ fracA, fracB });

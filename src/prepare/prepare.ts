@@ -387,11 +387,16 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
     const d = byName.get(x.b.buf);
     return x.h === 1 && (paramKeys.has(x.b.buf) || (d !== undefined && d.lane === null && d.kind !== 'grads'));
   };
+  // In a backward GEMM, the operands that may carry a gradient round stochastically; a parameter
+  // or a saved activation is not one and rounds to nearest (a serial PCG32 draw per value is most
+  // of what stochastic rounding costs).
+  const notGradient = (r: Ref): boolean => paramKeys.has(r.buf) || byName.get(r.buf)?.kind === 'activations';
+  const srMode = (x: { a: Ref; b: Ref }): number => (notGradient(x.a) ? 0 : 1) | (notGradient(x.b) ? 0 : 2);
   const worthInt16 = (x: { m: number; n: number; h: number; b: Ref }, laneForward: boolean): boolean =>
     (x.m * x.n) / (x.m + (laneForward && sharedB(x) ? 0 : x.n)) >= INT16_MIN_INTENSITY;
   const atPrecision = (ops: Op[], counts?: Ref, seed?: Ref, laneForward = false): Op[] => (int16
     ? ops.map((x): Op => (x.op === 'gemm' && x.k * x.t >= INT16_MIN_REDUCTION && worthInt16(x, laneForward)
-      ? (seed ? { ...x, op: 'gemmI16', mode: 1, seed, stream: streams++, counts } : { ...x, op: 'gemmI16', mode: 0, counts })
+      ? (seed && srMode(x) !== 0 ? { ...x, op: 'gemmI16', mode: srMode(x) as 1 | 2 | 3, seed, stream: streams++, counts } : { ...x, op: 'gemmI16', mode: 0, counts })
       : x))
     : ops);
   // A shared B: the pack phase packs it once per step (PACK_I16) and the lanes' GEMM_I16 read it

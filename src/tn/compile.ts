@@ -19,9 +19,10 @@ export type Op =
       m: number; n: number; k: number; t: number; acc: boolean; h: number; hc: number; ha: number; hb: number }
   /**
    * A gemm computed in int16 (--precision int16): the same fields. mode 0 rounds both operands to
-   * nearest-even; mode 1 rounds them stochastically from a PCG32 stream seeded per run of the op
-   * by (the u64 at `seed`, `stream`): a step's backward GEMMs, whose gradient operands would
-   * otherwise lose every update smaller than half a step, always in the same direction. `counts`:
+   * nearest-even; mode bit 0 rounds A, bit 1 rounds B stochastically instead, from a PCG32 stream
+   * seeded per run of the op by (the u64 at `seed`, `stream`): a step's backward GEMMs, whose
+   * gradient operands would otherwise lose every update smaller than half a step, always in the
+   * same direction (parameters and saved activations stay nearest: they are not gradients). `counts`:
    * three u32 the op adds to (values quantised, nonzero values rounded to 0, non-finite heads).
    */
   | { op: 'gemmI16'; c: Ref; ldc: number; a: Ref; sai: number; sak: number; strideA: number; b: Ref; ldb: number; strideB: number;
@@ -29,7 +30,7 @@ export type Op =
       /** B already packed by a PACK_I16 (h = 1): shared W packed once per step instead of once per lane. */
       bPacked?: Ref }
   | { op: 'gemmI16'; c: Ref; ldc: number; a: Ref; sai: number; sak: number; strideA: number; b: Ref; ldb: number; strideB: number;
-      m: number; n: number; k: number; t: number; acc: boolean; h: number; hc: number; ha: number; hb: number; mode: 1; seed: Ref; stream: number; counts?: Ref }
+      m: number; n: number; k: number; t: number; acc: boolean; h: number; hc: number; ha: number; hb: number; mode: 1 | 2 | 3; seed: Ref; stream: number; counts?: Ref }
   /**
    * B's t blocks packed as GEMM_I16 would (nearest-even at the frac its largest |x| gives) into
    * dst: the frac, then Bᵀ (tn/opcodes.ts packedI16Bytes). Run once per step for a B all lanes share.
@@ -329,7 +330,7 @@ export function link(ops: Op[], resolve: (buf: string) => number): Int32Array {
       case 'gemmI16':
         words.push(at(o.c), o.ldc, at(o.a), o.sai, o.sak, o.strideA, at(o.b), o.ldb, o.strideB,
           o.m, o.n, o.k, o.t, o.acc ? 1 : 0, o.h, o.hc, o.ha, o.hb, o.mode,
-          o.mode === 1 ? at(o.seed) : 0, o.mode === 1 ? o.stream : 0, o.counts ? at(o.counts) : 0,
+          o.mode !== 0 ? at(o.seed) : 0, o.mode !== 0 ? o.stream : 0, o.counts ? at(o.counts) : 0,
           o.mode === 0 && o.bPacked ? at(o.bPacked) : 0);
         for (let w = 25; w < len; w++) words.push(0); // rng state and scratch (not a spread: it can be 10⁶ words)
         break;
