@@ -72,7 +72,8 @@ export interface PrepareOptions {
    * Arithmetic of the contraction GEMMs of a training step (forward, backward, the W rebuilt by
    * reconstruct paths): f32 (default), or int16 (every gemm op becomes gemmI16: operands at a
    * power-of-two scale from their largest |x|, int32 sums, f32 results; assembly/lowp.ts; the
-   * forward GEMMs round to nearest-even, the backward ones stochastically, seeded per step). What
+   * forward GEMMs round to nearest-even; in a lane's backward GEMMs the operands that may carry a
+   * gradient round stochastically, seeded per step). What
    * stays f32, and why: the master weights, Adam and the ARD updates (small, and the rank decision
    * must not see rounding), losses, activations, permutes, gathers. Inference plans stay f32.
    */

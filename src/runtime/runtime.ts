@@ -29,7 +29,7 @@ export class PlanError extends Error {
 }
 const F32 = 4;
 const WASM_PAGE_BYTES = 65536;
-/** Phases: prep → lanes → reduce and finish (independent memory: one phase) → finishSum. */
+/** Phases: prep → pack (int16) → lanes → reduce and finish (independent memory: one phase) → finishSum. */
 const PHASE = { prep: 0, pack: 1, lanes: 2, gradients: 3, finishSum: 4 } as const;
 
 export interface RuntimeOptions {
@@ -289,7 +289,6 @@ export class Runtime {
     for (const job of this.phases[phase]) e.tnRun(job.addr, evalOnly && job.evalWords !== undefined ? job.evalWords : job.words);
   }
 
-  /** Loss sum and correct count over the lanes, in lane order (fixed bits whoever ran them). */
   /** Sums the int16 GEMMs' counters (prepare.ts INT16_COUNTS; load() clears them); undefined for f32. */
   private int16Counts(): Int16StepCounts | undefined {
     if (!this.hasBuffer(INT16_COUNTS)) return undefined;
@@ -300,6 +299,7 @@ export class Runtime {
     return c;
   }
 
+  /** Loss sum and correct count over the lanes, in lane order (fixed bits whoever ran them). */
   private results(): { lossSum: number; correct: number } {
     let lossSum = 0, correct = 0;
     for (const lane of this.prepared.laneIo) {
