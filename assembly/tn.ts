@@ -34,20 +34,22 @@
 //            input standardised in the core, by the host's table (so its values are exact f64 math)
 //   AFFINE   [17, 8, dst, src, mean, invStd, rows, cols]   dst[r][j] = (src[r][j] − mean[j])·invStd[j] (f32 inputs)
 //   QGEMM … QAFFINE (18–23): integer inference ops, see assembly/quant.ts.
-//   GEMM_I16 [24, 28 + S, <GEMM's 18 words>, mode, seed, stream, counts, rng[4], scratch[S]]   the GEMM in int16 (training with
-//            --precision int16): per head, A's and B's t blocks are packed as int16 (k·t padded to
-//            kp = 8⌈k·t/8⌉) at the power-of-two scale their largest |x| allows with operandBits(k·t)
-//            bits, multiplied on dot_i16x8_s into int32 and rescaled into f32 (assembly/lowp.ts;
-//            hw-sim/fixed/lowp.ts is the model). mode 0: nearest-even; mode bit 0 (A), bit 1 (B): that
-//            operand stochastic, from rng[4] seeded at every run by (the u64 at address `seed`,
-//            `stream`), A's draws then B's, head by head.
-//            counts (0: none): three u32 the op adds to (lowp.ts addCounts). bPacked (0: none; mode
-//            0, h = 1): B was packed by a PACK_I16 there (frac, then Bᵀ), and only A's scratch is used.
-//   PACK_I16 [25, 10, dst, b, ldb, strideB, n, k, t, counts]   B's t blocks as GEMM_I16 packs them,
-//            into dst: i32 frac (NONFINITE for NaN or ±∞), 12 bytes, then n int16 rows of kp. An operand holding NaN or
-//            ±∞ makes that head's C all NaN (int16 has no such values; the trainer's guard must
-//            see them). The S scratch words ((m + n)·kp int16, m·kp with bPacked, from the first 16-byte boundary,
-//            4 words of slack) are the op's own, like PERMUTE's odometer.
+//   GEMM_I16 [24, 29 + S, <GEMM's 18 words>, mode, seed, stream, counts, bPacked, rng[4], scratch[S]]
+//            the GEMM in int16 (training with --precision int16): per head, A's and B's t blocks
+//            are packed as int16 (k·t padded to kp = 8⌈k·t/8⌉) at the power-of-two scale their
+//            largest |x| allows with operandBits(k·t) bits, multiplied on dot_i16x8_s into int32
+//            and rescaled into f32 (assembly/lowp.ts; hw-sim/fixed/lowp.ts is the model). mode 0:
+//            nearest-even; mode bit 0 (A), bit 1 (B): that operand stochastic, from rng[4] seeded
+//            at every run by (the u64 at address `seed`, `stream`), A's draws then B's, head by
+//            head. counts (0: none): three u32 the op adds to (lowp.ts addCounts). bPacked (0:
+//            none; mode 0, one head): B was packed there by a PACK_I16 (frac, then Bᵀ). An operand
+//            holding NaN or ±∞ makes that head's C all NaN (int16 has no such values; the
+//            trainer's guard must see them). The S scratch words ((m + n)·kp int16, m·kp with
+//            bPacked, from the first 16-byte boundary, 4 words of slack) are the op's own, like
+//            PERMUTE's odometer.
+//   PACK_I16 [25, 10, dst, b, ldb, strideB, n, k, t, counts]   B's t blocks packed as GEMM_I16
+//            packs them, into dst: the i32 frac (NONFINITE for NaN or ±∞), 12 bytes, then n int16
+//            rows of kp (src/tn/opcodes.ts packedI16Bytes).
 // Word 1 of every op is its length, so the interpreter can skip and the host can check. The codes
 // here and in src/tn/opcodes.ts are checked equal by test/opcodes.test.ts (exported as globals).
 import { brgemmF32 } from './gemm';
