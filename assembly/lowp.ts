@@ -421,8 +421,8 @@ export function packRowsI16Sr(q: usize, kp: i32, a: usize, sai: i32, sak: i32, s
       const src = a + ((<usize>tt * strideA + <usize>r * sai) << 2), dst = row + (<usize>(tt * k) << 1);
       for (let kk = 0; kk < k; kk++) {
         const x = load<f32>(src + ((<usize>kk * sak) << 2));
-        const r = pcgOutput(st); st = st * PCG_MULT + inc;
-        const v = srFinite(x, scale, r);
+        const draw = pcgOutput(st); st = st * PCG_MULT + inc;
+        const v = srFinite(x, scale, draw);
         if (v == 0 && x != 0) flushed++;
         store<i16>(dst + (<usize>kk << 1), v);
       }
@@ -446,8 +446,8 @@ export function packColsI16Sr(q: usize, kp: i32, b: usize, ldb: i32, strideB: i3
     const row = q + ((<usize>j * kp) << 1);
     for (let tt = 0; tt < t; tt++) for (let kk = 0; kk < k; kk++) {
       const x = load<f32>(b + ((<usize>tt * strideB + <usize>kk * ldb + j) << 2));
-      const r = pcgOutput(st); st = st * PCG_MULT + inc;
-      const v = srFinite(x, scale, r);
+      const draw = pcgOutput(st); st = st * PCG_MULT + inc;
+      const v = srFinite(x, scale, draw);
       if (v == 0 && x != 0) flushed++;
       store<i16>(row + (<usize>(tt * k + kk) << 1), v);
     }
