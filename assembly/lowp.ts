@@ -228,21 +228,34 @@ export function dynamicFrac(maxAbs: f32, bits: i32): i32 {
   return <i16><i32>min<f32>(max<f32>(nearest<f32>(x * s), -32768.0), 32767.0);
 }
 
+/** Largest |x| of A's t blocks (rows × k, read as packRowsI16 does); NaN if any is NaN, ∞ if any is ±∞. */
+function rowsMaxAbs(a: usize, sai: i32, sak: i32, strideA: i32, rows: i32, k: i32, t: i32): f32 {
+  let m: f32 = 0;
+  for (let r = 0; r < rows; r++) for (let tt = 0; tt < t; tt++) {
+    const src = a + ((<usize>tt * strideA + <usize>r * sai) << 2);
+    if (sak == 1) { m = max<f32>(m, maxAbsStrict(src, k)); continue; }
+    for (let kk = 0; kk < k; kk++) {
+      const v = abs<f32>(load<f32>(src + ((<usize>kk * sak) << 2)));
+      if (!(v <= m) && m == m) m = v; // takes a NaN, then keeps it (max<f32> propagates it too)
+    }
+  }
+  return m;
+}
+
+/** Largest |x| of B's t blocks (k × n, row stride ldb), as rowsMaxAbs. */
+function colsMaxAbs(b: usize, ldb: i32, strideB: i32, n: i32, k: i32, t: i32): f32 {
+  let m: f32 = 0;
+  for (let tt = 0; tt < t; tt++) for (let kk = 0; kk < k; kk++) m = max<f32>(m, maxAbsStrict(b + ((<usize>tt * strideB + <usize>kk * ldb) << 2), n));
+  return m;
+}
+
 /**
  * A's t blocks side by side as int16 rows of kp (zero-padded): q[r][tt·k + kk] = A_tt[r, kk], read
  * at a + tt·strideA + r·sai + kk·sak (floats), nearest-even at the frac its largest |x| and `bits`
  * give. Returns the frac.
  */
 export function packRowsI16(q: usize, kp: i32, a: usize, sai: i32, sak: i32, strideA: i32, rows: i32, k: i32, t: i32, bits: i32, cnt: usize): i32 {
-  let m: f32 = 0; // NaN or ∞ when some entry is (max<f32> propagates NaN)
-  for (let r = 0; r < rows; r++) for (let tt = 0; tt < t; tt++) {
-    const src = a + ((<usize>tt * strideA + <usize>r * sai) << 2);
-    if (sak == 1) { m = max<f32>(m, maxAbsStrict(src, k)); continue; }
-    for (let kk = 0; kk < k; kk++) {
-      const v = abs<f32>(load<f32>(src + ((<usize>kk * sak) << 2)));
-      if (!(v <= m) && m == m) m = v; // takes a NaN, then keeps it
-    }
-  }
+  const m = rowsMaxAbs(a, sai, sak, strideA, rows, k, t);
   if (!isFinite<f32>(m)) return NONFINITE;
   const frac = dynamicFrac(m, bits), s = <f32>Math.pow(2.0, <f64>frac);
   let flushed = 0;
@@ -278,8 +291,7 @@ export function packRowsI16(q: usize, kp: i32, a: usize, sai: i32, sak: i32, str
 
 /** B's t blocks [k × n] (row stride ldb, block stride strideB) transposed into int16 rows of kp: q[j][tt·k + kk] = B_tt[kk, j]. */
 export function packColsI16(q: usize, kp: i32, b: usize, ldb: i32, strideB: i32, n: i32, k: i32, t: i32, bits: i32, cnt: usize): i32 {
-  let m: f32 = 0;
-  for (let tt = 0; tt < t; tt++) for (let kk = 0; kk < k; kk++) m = max<f32>(m, maxAbsStrict(b + ((<usize>tt * strideB + <usize>kk * ldb) << 2), n));
+  const m = colsMaxAbs(b, ldb, strideB, n, k, t);
   if (!isFinite<f32>(m)) return NONFINITE;
   const frac = dynamicFrac(m, bits), s = <f32>Math.pow(2.0, <f64>frac);
   const rowBytes = <usize>kp << 1;
@@ -395,21 +407,14 @@ function packCols8(q: usize, rowBytes: usize, b: usize, ldb: i32, strideB: i32, 
 }
 
 /**
- * packRowsI16 and packColsI16 with stochastic rounding (GEMM_I16 mode 1) into the same layouts, at
+ * packRowsI16 and packColsI16 with stochastic rounding (GEMM_I16 mode bits 0 and 1) into the same layouts, at
  * the frac the operand's largest |x| and `bits` give: quantOne's rule, one draw per element from
  * `rng` in hw-sim's order (A: row, block, k; B: column, block, k), saturated to int16. Scalar:
  * the draws are one serial PCG32 stream. Returns the frac, NONFINITE for a NaN or ±∞ operand
  * (nothing drawn then).
  */
 export function packRowsI16Sr(q: usize, kp: i32, a: usize, sai: i32, sak: i32, strideA: i32, rows: i32, k: i32, t: i32, bits: i32, rng: usize, cnt: usize): i32 {
-  let m: f32 = 0;
-  for (let r = 0; r < rows; r++) for (let tt = 0; tt < t; tt++) {
-    const src = a + ((<usize>tt * strideA + <usize>r * sai) << 2);
-    for (let kk = 0; kk < k; kk++) {
-      const v = abs<f32>(load<f32>(src + ((<usize>kk * sak) << 2)));
-      if (!(v <= m) && m == m) m = v;
-    }
-  }
+  const m = rowsMaxAbs(a, sai, sak, strideA, rows, k, t);
   if (!isFinite<f32>(m)) return NONFINITE;
   const frac = dynamicFrac(m, bits), scale = Math.pow(2.0, <f64>frac);
   let flushed = 0;
@@ -435,8 +440,7 @@ export function packRowsI16Sr(q: usize, kp: i32, a: usize, sai: i32, sak: i32, s
 }
 
 export function packColsI16Sr(q: usize, kp: i32, b: usize, ldb: i32, strideB: i32, n: i32, k: i32, t: i32, bits: i32, rng: usize, cnt: usize): i32 {
-  let m: f32 = 0;
-  for (let tt = 0; tt < t; tt++) for (let kk = 0; kk < k; kk++) m = max<f32>(m, maxAbsStrict(b + ((<usize>tt * strideB + <usize>kk * ldb) << 2), n));
+  const m = colsMaxAbs(b, ldb, strideB, n, k, t);
   if (!isFinite<f32>(m)) return NONFINITE;
   const frac = dynamicFrac(m, bits), scale = Math.pow(2.0, <f64>frac);
   let flushed = 0;
