@@ -10,11 +10,15 @@
 // - gemmI16: the int32 sums wrap (mod 2^32: any lane order gives the same bits, see fixed.ts), then
 //   f32(acc)·scale in f32, then + C in f32 when accumulating. Callers pick operand scales so that
 //   no sum wraps (hw-sim/fixed/lowp.ts operandBits); the wrap is the defined behaviour, not a plan.
-// - packRowsI16Sr / packColsI16Sr: the training packers with quantOne's stochastic rule (GEMM_I16
-//   mode 1, a step's backward GEMMs), scalar: the draws are one serial stream in hw-sim's order.
+// - packRowsI16Sr / packColsI16Sr: the training packers with stochastic rounding from counter-based
+//   draws (GEMM_I16 mode bits; see "Stochastic rounding" below), SIMD like the nearest packers.
 // Layout: A is [m × kp] int16 row-major (row stride lda), Bᵀ is [n × kp] (row stride ldb): both
 // k-contiguous, which is what dot_i16x8_s wants; kp is a multiple of 8 with zeros past k.
-import { rngNextU32, pcgOutput, PCG_MULT } from './rng';
+import { rngNextU32 } from './rng';
+
+/** Lanes 0, 1, 2, 3: four consecutive counters. */
+// @ts-ignore: decorator
+@inline function iota(): v128 { return i32x4(0, 1, 2, 3); }
 
 // @ts-ignore: decorator
 @inline function hsum(v: v128): i32 {
@@ -228,8 +232,29 @@ export function dynamicFrac(maxAbs: f32, bits: i32): i32 {
   return <i16><i32>min<f32>(max<f32>(nearest<f32>(x * s), -32768.0), 32767.0);
 }
 
+/**
+ * Whether the elements i·s0 + j·s1 + l·s2 (i < n0, j < n1, l < n2; floats) are exactly the range
+ * [0, n0·n1·n2): then the largest |x| is one contiguous SIMD pass instead of one per short run (a
+ * reduction over k = 1 read k at a time was a quarter of an int16 TR step). Axes of extent 1 do
+ * not count; the others, by increasing stride, must each step over the ones before.
+ */
+function dense3(s0: i32, n0: i32, s1: i32, n1: i32, s2: i32, n2: i32): bool {
+  // Sort the three (stride, extent) pairs by stride, extent-1 axes last.
+  let a0 = n0 > 1 ? s0 : i32.MAX_VALUE, a1 = n1 > 1 ? s1 : i32.MAX_VALUE, a2 = n2 > 1 ? s2 : i32.MAX_VALUE;
+  let e0 = n0, e1 = n1, e2 = n2;
+  if (a1 < a0) { const x = a0; a0 = a1; a1 = x; const y = e0; e0 = e1; e1 = y; }
+  if (a2 < a1) { const x = a1; a1 = a2; a2 = x; const y = e1; e1 = e2; e2 = y; }
+  if (a1 < a0) { const x = a0; a0 = a1; a1 = x; const y = e0; e0 = e1; e1 = y; }
+  let span: i32 = 1;
+  if (a0 != i32.MAX_VALUE) { if (a0 != 1) return false; span = e0; }
+  if (a1 != i32.MAX_VALUE) { if (a1 != span) return false; span *= e1; }
+  if (a2 != i32.MAX_VALUE) { if (a2 != span) return false; }
+  return true;
+}
+
 /** Largest |x| of A's t blocks (rows × k, read as packRowsI16 does); NaN if any is NaN, ∞ if any is ±∞. */
 function rowsMaxAbs(a: usize, sai: i32, sak: i32, strideA: i32, rows: i32, k: i32, t: i32): f32 {
+  if (dense3(sai, rows, sak, k, strideA, t)) return maxAbsStrict(a, rows * k * t);
   let m: f32 = 0;
   for (let r = 0; r < rows; r++) for (let tt = 0; tt < t; tt++) {
     const src = a + ((<usize>tt * strideA + <usize>r * sai) << 2);
@@ -244,6 +269,7 @@ function rowsMaxAbs(a: usize, sai: i32, sak: i32, strideA: i32, rows: i32, k: i3
 
 /** Largest |x| of B's t blocks (k × n, row stride ldb), as rowsMaxAbs. */
 function colsMaxAbs(b: usize, ldb: i32, strideB: i32, n: i32, k: i32, t: i32): f32 {
+  if (dense3(1, n, ldb, k, strideB, t)) return maxAbsStrict(b, n * k * t);
   let m: f32 = 0;
   for (let tt = 0; tt < t; tt++) for (let kk = 0; kk < k; kk++) m = max<f32>(m, maxAbsStrict(b + ((<usize>tt * strideB + <usize>kk * ldb) << 2), n));
   return m;
@@ -251,26 +277,46 @@ function colsMaxAbs(b: usize, ldb: i32, strideB: i32, n: i32, k: i32, t: i32): f
 
 /**
  * A's t blocks side by side as int16 rows of kp (zero-padded): q[r][tt·k + kk] = A_tt[r, kk], read
- * at a + tt·strideA + r·sai + kk·sak (floats), nearest-even at the frac its largest |x| and `bits`
- * give. Returns the frac.
+ * at a + tt·strideA + r·sai + kk·sak (floats), at the frac its largest |x| and `bits` give,
+ * nearest-even. Returns the frac (NONFINITE for a NaN or ±∞ operand).
  */
 export function packRowsI16(q: usize, kp: i32, a: usize, sai: i32, sak: i32, strideA: i32, rows: i32, k: i32, t: i32, bits: i32, cnt: usize): i32 {
+  return packRows(q, kp, a, sai, sak, strideA, rows, k, t, bits, cnt, false, 0, 0);
+}
+
+/** packRowsI16 with stochastic rounding (GEMM_I16 mode bit 0): element e = r·kt + tt·k + kk draws srDraw(e, k0, k1). */
+export function packRowsI16Sr(q: usize, kp: i32, a: usize, sai: i32, sak: i32, strideA: i32, rows: i32, k: i32, t: i32, bits: i32, k0: u32, k1: u32, cnt: usize): i32 {
+  return packRows(q, kp, a, sai, sak, strideA, rows, k, t, bits, cnt, true, k0, k1);
+}
+
+// @ts-ignore: decorator
+@inline function packRows(q: usize, kp: i32, a: usize, sai: i32, sak: i32, strideA: i32, rows: i32, k: i32, t: i32, bits: i32, cnt: usize,
+                          sr: bool, k0: u32, k1: u32): i32 {
   const m = rowsMaxAbs(a, sai, sak, strideA, rows, k, t);
   if (!isFinite<f32>(m)) return NONFINITE;
   const frac = dynamicFrac(m, bits), s = <f32>Math.pow(2.0, <f64>frac);
+  const kt = k * t;
   let flushed = 0;
   for (let r = 0; r < rows; r++) {
     const row = q + ((<usize>r * kp) << 1);
     for (let tt = 0; tt < t; tt++) {
       const src = a + ((<usize>tt * strideA + <usize>r * sai) << 2), dst = row + (<usize>(tt * k) << 1);
+      const e0 = <u32>(r * kt + tt * k); // this run's first element index (the draws' counter)
       let kk = 0;
-      if (ASC_FEATURE_SIMD && sak == 1) {
-        const vs = f32x4.splat(s);
+      if (ASC_FEATURE_SIMD && (sak == 1 || sr)) {
+        const vs = f32x4.splat(s), vk0 = i32x4.splat(<i32>k0), vk1 = i32x4.splat(<i32>k1);
         let vflushed = i32x4.splat(0); // −1 per flushed value
         for (; kk + 8 <= k; kk += 8) {
           const at = src + (<usize>kk << 2);
-          const x0 = v128.load(at), x1 = v128.load(at, 16);
-          const q0 = q16x4(x0, vs), q1 = q16x4(x1, vs);
+          const x0 = sak == 1 ? v128.load(at) : gather4(at, sak), x1 = sak == 1 ? v128.load(at, 16) : gather4(at + (<usize>(4 * sak) << 2), sak);
+          let q0: v128, q1: v128;
+          if (sr) {
+            const e = i32x4.add(i32x4.splat(<i32>(e0 + <u32>kk)), iota());
+            q0 = sr16x4(x0, vs, srDraw4(e, vk0, vk1));
+            q1 = sr16x4(x1, vs, srDraw4(i32x4.add(e, i32x4.splat(4)), vk0, vk1));
+          } else {
+            q0 = q16x4(x0, vs); q1 = q16x4(x1, vs);
+          }
           vflushed = i32x4.add(vflushed, flushedLanes(q0, x0));
           vflushed = i32x4.add(vflushed, flushedLanes(q1, x1));
           v128.store(dst + (<usize>kk << 1), i16x8.narrow_i32x4_s(q0, q1));
@@ -278,19 +324,41 @@ export function packRowsI16(q: usize, kp: i32, a: usize, sai: i32, sak: i32, str
         flushed -= hsum(vflushed);
       }
       for (; kk < k; kk++) {
-        const x = load<f32>(src + ((<usize>kk * sak) << 2)), v = q16(x, s);
+        const x = load<f32>(src + ((<usize>kk * sak) << 2));
+        const v = sr ? sr16(x, s, srDraw(e0 + <u32>kk, k0, k1)) : q16(x, s);
         if (v == 0 && x != 0) flushed++;
         store<i16>(dst + (<usize>kk << 1), v);
       }
     }
-    if (kp > t * k) memory.fill(row + (<usize>(t * k) << 1), 0, <usize>(kp - t * k) << 1);
+    if (kp > kt) memory.fill(row + (<usize>kt << 1), 0, <usize>(kp - kt) << 1);
   }
-  addCounts(cnt, rows * k * t, flushed);
+  addCounts(cnt, rows * kt, flushed);
   return frac;
 }
 
-/** B's t blocks [k × n] (row stride ldb, block stride strideB) transposed into int16 rows of kp: q[j][tt·k + kk] = B_tt[kk, j]. */
+/** Four floats at x, x + stride, x + 2·stride, x + 3·stride (floats). */
+// @ts-ignore: decorator
+@inline function gather4(x: usize, stride: i32): v128 {
+  const st = <usize>stride << 2;
+  let v = f32x4.splat(load<f32>(x));
+  v = f32x4.replace_lane(v, 1, load<f32>(x + st));
+  v = f32x4.replace_lane(v, 2, load<f32>(x + 2 * st));
+  return f32x4.replace_lane(v, 3, load<f32>(x + 3 * st));
+}
+
+/** B's t blocks [k × n] (row stride ldb, block stride strideB) transposed into int16 rows of kp: q[j][tt·k + kk] = B_tt[kk, j], nearest-even. */
 export function packColsI16(q: usize, kp: i32, b: usize, ldb: i32, strideB: i32, n: i32, k: i32, t: i32, bits: i32, cnt: usize): i32 {
+  return packCols(q, kp, b, ldb, strideB, n, k, t, bits, cnt, false, 0, 0);
+}
+
+/** packColsI16 with stochastic rounding (mode bit 1): element e = j·kt + tt·k + kk draws srDraw(e, k0, k1). */
+export function packColsI16Sr(q: usize, kp: i32, b: usize, ldb: i32, strideB: i32, n: i32, k: i32, t: i32, bits: i32, k0: u32, k1: u32, cnt: usize): i32 {
+  return packCols(q, kp, b, ldb, strideB, n, k, t, bits, cnt, true, k0, k1);
+}
+
+// @ts-ignore: decorator
+@inline function packCols(q: usize, kp: i32, b: usize, ldb: i32, strideB: i32, n: i32, k: i32, t: i32, bits: i32, cnt: usize,
+                          sr: bool, k0: u32, k1: u32): i32 {
   const m = colsMaxAbs(b, ldb, strideB, n, k, t);
   if (!isFinite<f32>(m)) return NONFINITE;
   const frac = dynamicFrac(m, bits), s = <f32>Math.pow(2.0, <f64>frac);
@@ -301,18 +369,19 @@ export function packColsI16(q: usize, kp: i32, b: usize, ldb: i32, strideB: i32,
   let r = 0;
   if (ASC_FEATURE_SIMD) {
     r = kt & ~7; // whole groups of 8 rows transposed in registers, the rest row by row below
-    flushed += packCols8(q, rowBytes, b, ldb, strideB, n, k, s, r);
+    flushed += packCols8(q, rowBytes, b, ldb, strideB, n, k, kt, s, r, sr, k0, k1);
   }
   for (; r < kt; r++) {
     const tt = r / k, kk = r % k;
     const row = b + ((<usize>tt * strideB + <usize>kk * ldb) << 2), col = q + (<usize>r << 1);
     let j = 0;
     if (ASC_FEATURE_SIMD) {
-      const vs = f32x4.splat(s);
+      // Element (j, r)'s counter is j·kt + r: four columns are four counters kt apart.
+      const vs = f32x4.splat(s), vk0 = i32x4.splat(<i32>k0), vk1 = i32x4.splat(<i32>k1), colStep = i32x4.mul(iota(), i32x4.splat(kt));
       let vflushed = i32x4.splat(0);
       for (; j + 4 <= n; j += 4) {
         const x = v128.load(row + (<usize>j << 2));
-        const v = q16x4(x, vs);
+        const v = sr ? sr16x4(x, vs, srDraw4(i32x4.add(i32x4.splat(j * kt + r), colStep), vk0, vk1)) : q16x4(x, vs);
         vflushed = i32x4.add(vflushed, flushedLanes(v, x));
         const at = col + <usize>j * rowBytes;
         store<i16>(at, <i16>i32x4.extract_lane(v, 0));
@@ -323,25 +392,28 @@ export function packColsI16(q: usize, kp: i32, b: usize, ldb: i32, strideB: i32,
       flushed -= hsum(vflushed);
     }
     for (; j < n; j++) {
-      const x = load<f32>(row + (<usize>j << 2)), v = q16(x, s);
+      const x = load<f32>(row + (<usize>j << 2));
+      const v = sr ? sr16(x, s, srDraw(<u32>(j * kt + r), k0, k1)) : q16(x, s);
       if (v == 0 && x != 0) flushed++;
       store<i16>(col + <usize>j * rowBytes, v);
     }
   }
-  if (kp > t * k) for (let j = 0; j < n; j++) memory.fill(q + ((<usize>j * kp + t * k) << 1), 0, <usize>(kp - t * k) << 1);
-  addCounts(cnt, n * k * t, flushed);
+  if (kp > kt) for (let j = 0; j < n; j++) memory.fill(q + ((<usize>j * kp + kt) << 1), 0, <usize>(kp - kt) << 1);
+  addCounts(cnt, n * kt, flushed);
   return frac;
 }
 
 /**
- * packColsI16's first r8 rows r = tt·k + kk (r8 a multiple of 8): 8 rows × 4 columns at a time,
+ * packCols' first r8 rows r = tt·k + kk (r8 a multiple of 8): 8 rows × 4 columns at a time,
  * quantised, narrowed and transposed in registers, so each column gets one 16-byte store of 8
  * consecutive k instead of eight 2-byte stores a row apart (that strided pack took a third of an
  * int16 step). Row r of column j goes to q + j·rowBytes + r·2. Returns the flushed count.
  */
-function packCols8(q: usize, rowBytes: usize, b: usize, ldb: i32, strideB: i32, n: i32, k: i32, s: f32, r8: i32): i32 {
+// @ts-ignore: decorator
+@inline function packCols8(q: usize, rowBytes: usize, b: usize, ldb: i32, strideB: i32, n: i32, k: i32, kt: i32, s: f32, r8: i32,
+                           sr: bool, k0: u32, k1: u32): i32 {
   let flushed = 0;
-  const vs = f32x4.splat(s);
+  const vs = f32x4.splat(s), vk0 = i32x4.splat(<i32>k0), vk1 = i32x4.splat(<i32>k1), colStep = i32x4.mul(iota(), i32x4.splat(kt));
   for (let g = 0; g < r8; g += 8) {
     // Rows g..g+7 of the t blocks seen as one column of rows (a group may straddle blocks).
     const a0 = rowAt(b, ldb, strideB, k, g), a1 = rowAt(b, ldb, strideB, k, g + 1), a2 = rowAt(b, ldb, strideB, k, g + 2), a3 = rowAt(b, ldb, strideB, k, g + 3);
@@ -353,8 +425,20 @@ function packCols8(q: usize, rowBytes: usize, b: usize, ldb: i32, strideB: i32, 
       const o = <usize>j << 2;
       const x0 = v128.load(a0 + o), x1 = v128.load(a1 + o), x2 = v128.load(a2 + o), x3 = v128.load(a3 + o);
       const x4 = v128.load(a4 + o), x5 = v128.load(a5 + o), x6 = v128.load(a6 + o), x7 = v128.load(a7 + o);
-      const v0 = q16x4(x0, vs), v1 = q16x4(x1, vs), v2 = q16x4(x2, vs), v3 = q16x4(x3, vs);
-      const v4 = q16x4(x4, vs), v5 = q16x4(x5, vs), v6 = q16x4(x6, vs), v7 = q16x4(x7, vs);
+      let v0: v128, v1: v128, v2: v128, v3: v128, v4: v128, v5: v128, v6: v128, v7: v128;
+      if (sr) {
+        // Lane l of row g + rr is element (j + l, g + rr): counter (j + l)·kt + g + rr.
+        const e = i32x4.add(i32x4.splat(j * kt + g), colStep), one = i32x4.splat(1);
+        const e1 = i32x4.add(e, one), e2 = i32x4.add(e1, one), e3 = i32x4.add(e2, one), e4 = i32x4.add(e3, one);
+        const e5 = i32x4.add(e4, one), e6 = i32x4.add(e5, one), e7 = i32x4.add(e6, one);
+        v0 = sr16x4(x0, vs, srDraw4(e, vk0, vk1)); v1 = sr16x4(x1, vs, srDraw4(e1, vk0, vk1));
+        v2 = sr16x4(x2, vs, srDraw4(e2, vk0, vk1)); v3 = sr16x4(x3, vs, srDraw4(e3, vk0, vk1));
+        v4 = sr16x4(x4, vs, srDraw4(e4, vk0, vk1)); v5 = sr16x4(x5, vs, srDraw4(e5, vk0, vk1));
+        v6 = sr16x4(x6, vs, srDraw4(e6, vk0, vk1)); v7 = sr16x4(x7, vs, srDraw4(e7, vk0, vk1));
+      } else {
+        v0 = q16x4(x0, vs); v1 = q16x4(x1, vs); v2 = q16x4(x2, vs); v3 = q16x4(x3, vs);
+        v4 = q16x4(x4, vs); v5 = q16x4(x5, vs); v6 = q16x4(x6, vs); v7 = q16x4(x7, vs);
+      }
       vflushed = i32x4.add(vflushed, i32x4.add(i32x4.add(flushedLanes(v0, x0), flushedLanes(v1, x1)), i32x4.add(flushedLanes(v2, x2), flushedLanes(v3, x3))));
       vflushed = i32x4.add(vflushed, i32x4.add(i32x4.add(flushedLanes(v4, x4), flushedLanes(v5, x5)), i32x4.add(flushedLanes(v6, x6), flushedLanes(v7, x7))));
       // a01 = [row0 cols 0..3, row1 cols 0..3] (i16), …; b0 = rows 0..3 of columns 0 and 1, b1 of 2 and 3.
@@ -371,7 +455,8 @@ function packCols8(q: usize, rowBytes: usize, b: usize, ldb: i32, strideB: i32, 
     flushed -= hsum(vflushed);
     for (; j < n; j++) {
       for (let r = 0; r < 8; r++) {
-        const x = load<f32>(rowAt(b, ldb, strideB, k, g + r) + (<usize>j << 2)), v = q16(x, s);
+        const x = load<f32>(rowAt(b, ldb, strideB, k, g + r) + (<usize>j << 2));
+        const v = sr ? sr16(x, s, srDraw(<u32>(j * kt + g + r), k0, k1)) : q16(x, s);
         if (v == 0 && x != 0) flushed++;
         store<i16>(colBase + <usize>j * rowBytes + (<usize>r << 1), v);
       }
@@ -406,73 +491,51 @@ function packCols8(q: usize, rowBytes: usize, b: usize, ldb: i32, strideB: i32, 
   store<u32>(cnt, load<u32>(cnt, 4) + <u32>flushed, 4);
 }
 
-/**
- * packRowsI16 and packColsI16 with stochastic rounding (GEMM_I16 mode bits 0 and 1) into the same layouts, at
- * the frac the operand's largest |x| and `bits` give: quantOne's rule, one draw per element from
- * `rng` in hw-sim's order (A: row, block, k; B: column, block, k), saturated to int16. Scalar:
- * the draws are one serial PCG32 stream. Returns the frac, NONFINITE for a NaN or ±∞ operand
- * (nothing drawn then).
- */
-export function packRowsI16Sr(q: usize, kp: i32, a: usize, sai: i32, sak: i32, strideA: i32, rows: i32, k: i32, t: i32, bits: i32, rng: usize, cnt: usize): i32 {
-  const m = rowsMaxAbs(a, sai, sak, strideA, rows, k, t);
-  if (!isFinite<f32>(m)) return NONFINITE;
-  const frac = dynamicFrac(m, bits), scale = Math.pow(2.0, <f64>frac);
-  let flushed = 0;
-  let st = load<u64>(rng); // the stream in registers: one store when the operand is done
-  const inc = load<u64>(rng, 8);
-  for (let r = 0; r < rows; r++) {
-    const row = q + ((<usize>r * kp) << 1);
-    for (let tt = 0; tt < t; tt++) {
-      const src = a + ((<usize>tt * strideA + <usize>r * sai) << 2), dst = row + (<usize>(tt * k) << 1);
-      for (let kk = 0; kk < k; kk++) {
-        const x = load<f32>(src + ((<usize>kk * sak) << 2));
-        const draw = pcgOutput(st); st = st * PCG_MULT + inc;
-        const v = srFinite(x, scale, draw);
-        if (v == 0 && x != 0) flushed++;
-        store<i16>(dst + (<usize>kk << 1), v);
-      }
-    }
-    if (kp > t * k) memory.fill(row + (<usize>(t * k) << 1), 0, <usize>(kp - t * k) << 1);
-  }
-  store<u64>(rng, st);
-  addCounts(cnt, rows * k * t, flushed);
-  return frac;
-}
-
-export function packColsI16Sr(q: usize, kp: i32, b: usize, ldb: i32, strideB: i32, n: i32, k: i32, t: i32, bits: i32, rng: usize, cnt: usize): i32 {
-  const m = colsMaxAbs(b, ldb, strideB, n, k, t);
-  if (!isFinite<f32>(m)) return NONFINITE;
-  const frac = dynamicFrac(m, bits), scale = Math.pow(2.0, <f64>frac);
-  let flushed = 0;
-  let st = load<u64>(rng); // the stream in registers: one store when the operand is done
-  const inc = load<u64>(rng, 8);
-  for (let j = 0; j < n; j++) {
-    const row = q + ((<usize>j * kp) << 1);
-    for (let tt = 0; tt < t; tt++) for (let kk = 0; kk < k; kk++) {
-      const x = load<f32>(b + ((<usize>tt * strideB + <usize>kk * ldb + j) << 2));
-      const draw = pcgOutput(st); st = st * PCG_MULT + inc;
-      const v = srFinite(x, scale, draw);
-      if (v == 0 && x != 0) flushed++;
-      store<i16>(row + (<usize>(tt * k + kk) << 1), v);
-    }
-    if (kp > t * k) memory.fill(row + (<usize>(t * k) << 1), 0, <usize>(kp - t * k) << 1);
-  }
-  store<u64>(rng, st);
-  addCounts(cnt, n * k * t, flushed);
-  return frac;
-}
-
-/**
- * quantOne's stochastic rule for a finite x whose scaled |y| < 2^15 (the packers' frac makes it
- * so): the same f64 arithmetic without its NaN, ±∞ and saturation branches; r is this element's draw.
- */
-// @ts-ignore: decorator
-@inline function srFinite(x: f32, scale: f64, r: u32): i16 {
-  const y = <f64>x * scale;
-  const q = Math.floor(y);
-  return sat16(<i32>q + (<f64>r < (y - q) * 4294967296.0 ? 1 : 0));
-}
-
 // @ts-ignore: decorator
 @inline function sat16(v: i32): i16 { return <i16>min(max(v, -32768), 32767); }
+
+// ---- Stochastic rounding (GEMM_I16 mode bits): counter-based draws, f32 arithmetic ----
+// Element e of an operand (its index in hw-sim's order, the packed layout without padding) draws
+// srDraw(e, k0, k1), the op's keys for that head and operand (tn.ts, from the op's PCG32 stream).
+// A counter-based draw is what lets the packers round four values at a time in any order and keep
+// hw-sim's bits (a serial PCG32 draw per value made stochastic rounding cost +35 % of a step).
+// The rule, all in f32 (exact where it matters: y = x·2^frac is exact unless it underflows, and
+// y − ⌊y⌋ is rounded once, the same in f32 and in hw-sim's Math.fround):
+//   y = x·s, f = y − ⌊y⌋, q = ⌊y⌋ + (draw >> 8 < f·2^24 ? 1 : 0), saturated to int16.
+// P(up) = ⌈f·2^24⌉ / 2^24: unbiased to 2^−24 of a step.
+
+/** Wellons' lowbias32 (a bijection of u32 with low bias on avalanche). */
+// @ts-ignore: decorator
+@inline function mix32(x: u32): u32 {
+  x ^= x >> 16; x *= 0x7feb352d; x ^= x >> 15; x *= 0x846ca68b; return x ^ (x >> 16);
+}
+
+// @ts-ignore: decorator
+@inline function mix32x4(x: v128): v128 {
+  x = v128.xor(x, i32x4.shr_u(x, 16)); x = i32x4.mul(x, i32x4.splat(0x7feb352d));
+  x = v128.xor(x, i32x4.shr_u(x, 15)); x = i32x4.mul(x, i32x4.splat(<i32>0x846ca68b));
+  return v128.xor(x, i32x4.shr_u(x, 16));
+}
+
+/** Element e's draw under keys (k0, k1): mix32(mix32(e + k0) ^ k1), a bijection of e per key pair. */
+// @ts-ignore: decorator
+@inline export function srDraw(e: u32, k0: u32, k1: u32): u32 { return mix32(mix32(e + k0) ^ k1); }
+
+// @ts-ignore: decorator
+@inline function srDraw4(e: v128, k0: v128, k1: v128): v128 { return mix32x4(v128.xor(mix32x4(i32x4.add(e, k0)), k1)); }
+
+/** One value's stochastic rounding (the rule above) for a finite x with |x·s| < 2^15. */
+// @ts-ignore: decorator
+@inline function sr16(x: f32, s: f32, draw: u32): i16 {
+  const y = x * s, fl = Mathf.floor(y);
+  return sat16(<i32>fl + (<f32>(draw >> 8) < (y - fl) * 16777216.0 ? 1 : 0));
+}
+
+/** sr16 on four lanes, as i32x4 before saturation (the narrowing saturates). */
+// @ts-ignore: decorator
+@inline function sr16x4(x: v128, s: v128, draw: v128): v128 {
+  const y = f32x4.mul(x, s), fl = f32x4.floor(y);
+  const up = f32x4.lt(f32x4.convert_i32x4_s(i32x4.shr_u(draw, 8)), f32x4.mul(f32x4.sub(y, fl), f32x4.splat(16777216.0)));
+  return i32x4.sub(i32x4.trunc_sat_f32x4_s(fl), up); // up is −1 where the value rounds up
+}
 

@@ -39,9 +39,9 @@
 //            are packed as int16 (k·t padded to kp = 8⌈k·t/8⌉) at the power-of-two scale their
 //            largest |x| allows with operandBits(k·t) bits, multiplied on dot_i16x8_s into int32
 //            and rescaled into f32 (assembly/lowp.ts; hw-sim/fixed/lowp.ts is the model). mode 0:
-//            nearest-even; mode bit 0 (A), bit 1 (B): that operand stochastic, from rng[4] seeded
-//            at every run by (the u64 at address `seed`, `stream`), A's draws then B's, head by
-//            head. counts (0: none): three u32 the op adds to (lowp.ts addCounts). bPacked (0:
+//            nearest-even; mode bit 0 (A), bit 1 (B): that operand stochastic, its element e
+//            drawing lowp.ts srDraw(e, keys); rng[4] is seeded at every run by (the u64 at address
+//            `seed`, `stream`) and gives each head four u32 keys (A's two, B's two). counts (0: none): three u32 the op adds to (lowp.ts addCounts). bPacked (0:
 //            none; mode 0, one head): B was packed there by a PACK_I16 (frac, then Bᵀ). An operand
 //            holding NaN or ±∞ makes that head's C all NaN (int16 has no such values; the
 //            trainer's guard must see them). The S scratch words ((m + n)·kp int16, m·kp with
@@ -55,7 +55,7 @@
 import { brgemmF32 } from './gemm';
 import { qRun } from './quant';
 import { packRowsI16, packColsI16, packRowsI16Sr, packColsI16Sr, gemmI16, operandBits, NONFINITE } from './lowp';
-import { rngSeed } from './rng';
+import { rngSeed, rngNextU32 } from './rng';
 import {
   addF32, biasAddF32, biasGradF32, reluToF32, reluBackwardToF32, sigmoidF32, sigmoidBackwardF32, tanhF32,
   tanhBackwardF32, scaleF32, lutU8F32, affineF32, copy2dF32, interactF32, interactGradF32, softmaxXent, sigmoidBceF32, mseF32,
@@ -202,11 +202,15 @@ function gemm(p: usize, int16: bool): void {
   for (let i = 0; i < h; i++) {
     if (int16) {
       const ai = a + <usize>i * ha, bi = b + <usize>i * hb;
-      const fa = srA ? packRowsI16Sr(qa, kp, ai, sai, sak, strideA, m, k, t, bits, rng, cnt) : packRowsI16(qa, kp, ai, sai, sak, strideA, m, k, t, bits, cnt);
-      // B is not packed (nor drawn for) once A is not finite: hw-sim's order of the stream.
+      // Stochastic modes: four keys per head from the op's stream (A's pair, B's pair), drawn
+      // whichever operands round stochastically, so a head's keys depend on its index only.
+      let ka0: u32 = 0, ka1: u32 = 0, kb0: u32 = 0, kb1: u32 = 0;
+      if (mode != 0) { ka0 = rngNextU32(rng); ka1 = rngNextU32(rng); kb0 = rngNextU32(rng); kb1 = rngNextU32(rng); }
+      const fa = srA ? packRowsI16Sr(qa, kp, ai, sai, sak, strideA, m, k, t, bits, ka0, ka1, cnt) : packRowsI16(qa, kp, ai, sai, sak, strideA, m, k, t, bits, cnt);
+      // B is not packed once A is not finite (the head's C is NaN either way).
       const fb = fa == NONFINITE ? NONFINITE
         : bPacked != 0 ? load<i32>(bPacked)
-        : srB ? packColsI16Sr(qb, kp, bi, ldb, strideB, n, k, t, bits, rng, cnt) : packColsI16(qb, kp, bi, ldb, strideB, n, k, t, bits, cnt);
+        : srB ? packColsI16Sr(qb, kp, bi, ldb, strideB, n, k, t, bits, kb0, kb1, cnt) : packColsI16(qb, kp, bi, ldb, strideB, n, k, t, bits, cnt);
       const ci = c + <usize>i * hc;
       if (fa == NONFINITE || fb == NONFINITE) {
         if (cnt != 0) store<u32>(cnt, load<u32>(cnt, 8) + 1, 8);

@@ -29,8 +29,8 @@ t.test('the GEMM_I16 op equals the golden model bit for bit (heads, batch-reduce
     const core = await loadCore(flavour);
     const rng = new HostRng(21);
     let same = 0;
-    for (let c = 0; c < 60; c++) {
-      const mode = c < 30 ? 0 : ((c % 3) + 1) as 1 | 2 | 3; // the last 30: stochastic A, B or both, some with a NaN head
+    for (let c = 0; c < 90; c++) {
+      const mode = c < 30 ? 0 : ((c % 3) + 1) as 1 | 2 | 3; // the last 60: stochastic A, B or both, some with a NaN head
       const m = 1 + rng.below(9), n = 1 + rng.below(11), k = 1 + rng.below(13), tt = 1 + rng.below(3), h = 1 + rng.below(3);
       const transA = rng.below(2) === 1; // A read through strides as the transpose of a stored [k × m]
       const [sai, sak] = transA ? [1, m] : [k, 1];
@@ -57,7 +57,7 @@ t.test('the GEMM_I16 op equals the golden model bit for bit (heads, batch-reduce
       new Uint32Array(core.memory.buffer, base + countsOff * 4, 3).set([7, 0, 1]); // counters add to what is there
       new DataView(core.memory.buffer).setBigUint64(base + seedOff * 4, seed, true);
       const nanHead = mode !== 0 && h > 1 && rng.below(3) === 0 ? rng.below(h) : -1;
-      if (nanHead >= 0) mem[g.b + nanHead * g.hb] = NaN; // A drawn for, B not: the stream's order after it
+      if (nanHead >= 0) mem[g.b + nanHead * g.hb] = NaN; // A packed, B not; the next heads' keys as if it were finite
       const want = mem.slice();
       const wantCounts = { values: 7, flushed: 0, nonFinite: 1 };
       const fracs = gemmI16Op(want, g, mode !== 0 ? { seed, stream, a: (mode & 1) !== 0, b: (mode & 2) !== 0 } : undefined, wantCounts);
@@ -70,7 +70,7 @@ t.test('the GEMM_I16 op equals the golden model bit for bit (heads, batch-reduce
         && gotCounts.join() === [wantCounts.values, wantCounts.flushed, wantCounts.nonFinite].join()) same++;
       else t.fail(`${flavour} case ${c}: mode ${mode} ${m}×${n}×${k}·${tt} h${h} transA=${transA} nanHead ${nanHead} differs (counts ${gotCounts} vs ${JSON.stringify(wantCounts)})`);
     }
-    t.equal(same, 60, `${flavour}: 60 random ops (30 nearest-even, 30 stochastic in A, B or both) equal hw-sim's gemmI16Op, counters included`);
+    t.equal(same, 90, `${flavour}: 90 random ops (30 nearest-even, 60 stochastic in A, B or both) equal hw-sim's gemmI16Op, counters included`);
   }
   t.equal(operandBits(784), 11, 'fc1 forward: 11-bit operands');
   // NaN or ±∞ in an operand: int16 cannot carry it, so the op writes NaN (the trainer's guard must see it).
@@ -157,6 +157,10 @@ t.test('stochastic rounding in GEMM_I16 is unbiased in the mean; nearest-even is
   t.ok(Math.abs(mean - exact) < 4 * se, `stochastic: mean ${mean.toFixed(6)} vs exact ${exact.toFixed(6)} (±${(4 * se).toExponential(2)})`);
   t.ok(Math.abs(ne - exact) > 20 * se, `nearest-even: ${ne} (off by ${(exact - ne).toFixed(4)}, every time)`);
   t.ok(new Set(sr).size > 5, `stochastic: the draws differ from seed to seed (${new Set(sr).size} distinct values)`);
+  // The 63 values of one run round independently: C's spread is that of 63 Bernoulli(0.3) steps
+  // (draws correlated along the operand would widen or narrow it).
+  const wantSd = Math.sqrt((k - 1) * 0.3 * 0.7) * step;
+  t.ok(Math.abs(sd / wantSd - 1) < 0.1, `stochastic: spread ${sd.toExponential(3)} vs independent draws' ${wantSd.toExponential(3)}`);
 });
 
 /** One step's gradients (no Adam) of the default network of `format` at precision p, on fixed params and data. */

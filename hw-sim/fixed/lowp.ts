@@ -49,6 +49,28 @@ export function quantI16(x: ArrayLike<number>, ldx: number, rows: number, cols: 
   return { q, counters };
 }
 
+/** Wellons' lowbias32 on u32 (assembly/lowp.ts mix32). */
+function mix32(x: number): number {
+  x ^= x >>> 16; x = Math.imul(x, 0x7feb352d); x ^= x >>> 15; x = Math.imul(x, 0x846ca68b); return (x ^ (x >>> 16)) >>> 0;
+}
+
+/** Element e's stochastic-rounding draw under the keys (k0, k1): mix32(mix32(e + k0) ^ k1). */
+export function srDraw(e: number, k0: number, k1: number): number {
+  return mix32((mix32((e + k0) >>> 0) ^ k1) >>> 0);
+}
+
+/**
+ * Stochastic rounding of the training GEMM's operands (assembly/lowp.ts sr16), in f32: y = x·s,
+ * f = y − ⌊y⌋, up iff draw >> 8 < f·2^24, saturated to int16. x finite, s a power of two with
+ * |x·s| < 2^15. Each Math.fround is one f32 operation (a single f64 op on f32 values rounds to
+ * the same f32).
+ */
+export function srQuantI16(x: number, s: number, draw: number): number {
+  const y = Math.fround(x * s), fl = Math.floor(y);
+  const q = fl + ((draw >>> 8) < Math.fround(y - fl) * 16777216 ? 1 : 0);
+  return Math.max(-32768, Math.min(32767, q));
+}
+
 /** gemmI16: C = (accumulate ? C : 0) + f32(f32(Σ_k A[i,k]·Bᵀ[j,k] mod 2^32) · scale), in place on c. */
 export function gemmI16(c: Float32Array, ldc: number, a: Int16Array, lda: number, bt: Int16Array, ldb: number,
                         m: number, n: number, kp: number, scale: number, accumulate: boolean, counters?: FixedCounters): void {
@@ -71,21 +93,26 @@ export interface GemmFields {
 
 /**
  * The GEMM_I16 op (assembly/tn.ts) on `mem`, in place: per head, A's and B's t blocks quantised
- * nearest-even (mode 0) or stochastically (mode 1: `stochastic` given) at dynamicFrac(largest
- * |x|, operandBits(k·t)), the int16 GEMM, the rescale by 2^−(fracA + fracB) in f32; an operand with NaN or ±∞ makes the head's C all NaN. Returns the
- * fracs used, head by head (NaN for such a head).
+ * nearest-even (mode 0) or stochastically (`stochastic` given: srQuantI16 with element e's draw
+ * srDraw(e, keys), the head's four keys drawn from PCG32(seed, stream)) at dynamicFrac(largest
+ * |x|, operandBits(k·t)), the int16 GEMM, the rescale by 2^−(fracA + fracB) in f32; an operand
+ * with NaN or ±∞ makes the head's C all NaN. Returns the fracs used, head by head (NaN for such a head).
  */
 /** GEMM_I16's counters (assembly/lowp.ts addCounts): values quantised, nonzero values rounded to 0, heads with a NaN or ±∞ operand. */
 export interface Int16Counts { values: number; flushed: number; nonFinite: number }
 
 export function gemmI16Op(mem: Float32Array, g: GemmFields, stochastic?: { seed: bigint; stream: number; a?: boolean; b?: boolean }, counts?: Int16Counts): { fracA: number; fracB: number }[] {
   const kt = g.k * g.t, kp = Math.ceil(kt / 8) * 8, bits = operandBits(kt);
-  // Mode 1: one stream per run of the op, A's draws then B's, head by head; none for a head's
-  // operand from the first that is not finite on.
-  // Which operands round stochastically (GEMM_I16's mode bits; both unless said).
+  // Stochastic: one PCG32 stream per run of the op gives each head four keys (A's two, B's two);
+  // which operands round stochastically are GEMM_I16's mode bits (both unless said).
   const rng = stochastic ? new Pcg32(stochastic.seed, stochastic.stream) : undefined;
-  const roundingA = rng && stochastic!.a !== false ? 'stochastic' as const : 'nearest-even' as const;
-  const roundingB = rng && stochastic!.b !== false ? 'stochastic' as const : 'nearest-even' as const;
+  const srA = rng !== undefined && stochastic!.a !== false, srB = rng !== undefined && stochastic!.b !== false;
+  const pack = (x: Float32Array, rows: number, frac: number, keys: number[] | undefined): Int16Array => {
+    if (!keys) return quantI16(x, kt, rows, kt, false, kp, frac, 'nearest-even').q;
+    const q = new Int16Array(rows * kp), s = 2 ** frac;
+    for (let r = 0; r < rows; r++) for (let i = 0; i < kt; i++) q[r * kp + i] = srQuantI16(x[r * kt + i], s, srDraw(r * kt + i, keys[0], keys[1]));
+    return q;
+  };
   const out: { fracA: number; fracB: number }[] = [];
   for (let i = 0; i < g.h; i++) {
     const A = new Float32Array(g.m * kt), B = new Float32Array(g.n * kt);
@@ -108,13 +135,14 @@ export function gemmI16Op(mem: Float32Array, g: GemmFields, stochastic?: { seed:
       for (let r = 0; r < rows; r++) for (let i = 0; i < kt; i++) if (q[r * kp + i] === 0 && x[r * kt + i] !== 0) counts.flushed++;
     };
     const maxAbs = (x: Float32Array): number => x.reduce((m, v) => (Math.abs(v) > m ? Math.abs(v) : m), 0);
+    const keys = rng ? [rng.nextU32(), rng.nextU32(), rng.nextU32(), rng.nextU32()] : undefined;
     if (!A.every(Number.isFinite)) { nanHead(); continue; }
     const fracA = dynamicFrac(maxAbs(A), bits);
-    const qa = quantI16(A, kt, g.m, kt, false, kp, fracA, roundingA, rng).q;
+    const qa = pack(A, g.m, fracA, srA ? keys!.slice(0, 2) : undefined);
     count(A, qa, g.m);
     if (!B.every(Number.isFinite)) { nanHead(); continue; }
     const fracB = dynamicFrac(maxAbs(B), bits);
-    const qb = quantI16(B, kt, g.n, kt, false, kp, fracB, roundingB, rng).q;
+    const qb = pack(B, g.n, fracB, srB ? keys!.slice(2) : undefined);
     count(B, qb, g.n);
     gemmI16(c, g.ldc, qa, kp, qb, kp, g.m, g.n, kp, 2 ** -(fracA + fracB), g.acc);
     out.push({ fracA, fracB });

@@ -374,7 +374,7 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
   // A reduction shorter than INT16_MIN_REDUCTION stays f32: the int16 kernel's horizontal sums and
   // operand packing cost more than its dot products save there (a lane's weight gradients reduce
   // over its 32 rows).
-  // A lane's backward GEMMs round stochastically (a gradient's small updates survive in
+  // Backward GEMMs (a lane's, and the finish phases') round stochastically (a gradient's small updates survive in
   // expectation), each op its own stream of the step's seed (the lane's meta cell, written by
   // Runtime.load), so the draws depend on neither the thread count nor the order the lanes run in.
   // Each program's int16 GEMMs add to the program's own three counters in INT16_COUNTS (programs
@@ -389,8 +389,8 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
     return x.h === 1 && (paramKeys.has(x.b.buf) || (d !== undefined && d.lane === null && d.kind !== 'grads'));
   };
   // In a backward GEMM, the operands that may carry a gradient round stochastically; a parameter
-  // or a saved activation is not one and rounds to nearest (a serial PCG32 draw per value is most
-  // of what stochastic rounding costs).
+  // or a saved activation is not one and rounds to nearest (what a gradient's small entries need,
+  // and no more draws than that).
   const notGradient = (r: Ref): boolean => paramKeys.has(r.buf) || byName.get(r.buf)?.kind === 'activations';
   const srMode = (x: { a: Ref; b: Ref }): number => (notGradient(x.a) ? 0 : 1) | (notGradient(x.b) ? 0 : 2);
   const worthInt16 = (x: { m: number; n: number; h: number; b: Ref }, laneForward: boolean): boolean =>
@@ -417,11 +417,11 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
     }
     return { ...x, bPacked: dst };
   });
-  const program = (key: string, source: Op[], lane?: { backwardFrom: number; seed: Ref }): ProgramDecl => {
+  const program = (key: string, source: Op[], lane?: { backwardFrom: number; seed: Ref }, seed?: Ref): ProgramDecl => {
     const counts = int16 ? ref(INT16_COUNTS, 4 * countSlots++) : undefined;
     const ops = (lane
       ? [...sharePacked(atPrecision(source.slice(0, lane.backwardFrom), counts, undefined, true)), ...atPrecision(source.slice(lane.backwardFrom), counts, lane.seed)]
-      : atPrecision(source, counts))
+      : atPrecision(source, counts, seed))
       .map((x) => (x.op === 'packI16' && counts ? { ...x, counts } : x));
     const words = programBytes(ops) / 4;
     declare(key, words * 4, 'meta', 'i32', null, null, t.hooks, t.end);
@@ -465,11 +465,14 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
         if (ops.length) step.reduce.push(program(`reduce.${c}`, ops));
       }
     }
-    // Finish and finishSum push dW back through the reconstruction. Their GEMMs round to nearest:
-    // stochastically they cost one serial PCG32 draw per operand value (1.1 M values per step of
-    // the default model: +35 % step time, measured); a vectorised generator would make it pay.
-    programs.forEach((p, i) => p.finish.forEach((job, c) => { if (job.length) step.finish.push(program(`${spec.layers[i].name}.prog.finish${c}`, job)); }));
-    programs.forEach((p, i) => { if (p.finishSum.length) step.finishSum.push(program(`${spec.layers[i].name}.prog.finishSum`, p.finishSum)); });
+    // Finish and finishSum push dW back through the reconstruction: backward GEMMs too, rounding
+    // stochastically like a lane's (every lane's meta holds the step's seed; lane 0's is read).
+    // A reconstruct intermediate is workspace like the dW partials it meets, so both operands of
+    // such a GEMM round stochastically: unbiased either way, and the counter-based draws cost
+    // about what nearest rounding does (lowp.ts).
+    const finishSeed = { buf: laneIo[0].meta, off: STEP_SEED_OFFSET / 4 };
+    programs.forEach((p, i) => p.finish.forEach((job, c) => { if (job.length) step.finish.push(program(`${spec.layers[i].name}.prog.finish${c}`, job, undefined, finishSeed)); }));
+    programs.forEach((p, i) => { if (p.finishSum.length) step.finishSum.push(program(`${spec.layers[i].name}.prog.finishSum`, p.finishSum, undefined, finishSeed)); });
   }
   if (int16) declare(INT16_COUNTS, 16 * countSlots, 'meta', 'i32', null, null, t.hooks, t.end);
   if (train && (o.datasetCount ?? 0) > 0) declare('order', o.datasetCount! * 4, 'dataset', 'i32', null, null, t.hooks, t.end);
