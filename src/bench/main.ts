@@ -1,11 +1,13 @@
-// `npm run bench [-- --json] [-- --rounds N] [-- --export DIR…] [-- --peers]`: kernel throughput against this
-// machine's measured f32x4 peak, and training samples/s of the default model; --peers: against PyTorch.
+// `npm run bench [-- --json] [-- --rounds N] [-- --export DIR…] [-- --peers] [-- --calibrate]`: kernel
+// throughput against this machine's measured f32x4 peak, and training samples/s of the default
+// model; --peers: against PyTorch; --calibrate: the planner's cost model against timed ops.
 //
 // Shared VMs are noisy (CPU steal changes the clock we get from run to run), so every round times
 // the peak probe right before the kernel, and we report medians of GFLOP/s and of the per-round
 // kernel/peak ratio: a ratio is stable when the absolute numbers are not.
 import { exportLatency } from './export-latency.js';
 import { runPeers } from './peers.js';
+import { calibrate, formatCalibration } from './calibrate.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -162,12 +164,18 @@ async function trainRow(core: Core, format: LayerFormat, batch: number, threads:
 const USAGE = `Usage: npm run bench -- [--rounds N] [--json]
        npm run bench -- --peers [--rounds N] [--ard-rows N] [--ard-epochs N] [--json]
        npm run bench -- --export DIR [DIR…] [--rounds N] [--json]
+       npm run bench -- --calibrate [--rounds N] [--json]
   (no mode)      kernels (f32 and int16 GEMMs, every format's layer) against the f32x4 peak probe,
                  and training steps of the default TTM and dense models on 1 and 2 threads
   --peers        the same training workloads and the ARD run in PyTorch (python3 with torch),
                  interleaved, printed as btnn / PyTorch ratios; skips with a message without torch
   --export DIR   per-sample latency of modules written by btnn export --target wasm (V8, WAMR, wasm3)
-  --rounds N     rounds per measurement; medians are reported (default 9; --peers 7)
+  --calibrate    times every op the planner prices (each format's paths, f32 and int16 GEMMs, a
+                 grid of shapes) alone, fits the cost model's rates (src/tn/cost.ts) and prints
+                 them beside the committed ones, the model's error per op kind, and whether the
+                 committed rates, the fitted ones and flops+2·moved rank each format's paths as
+                 whole training steps do
+  --rounds N     rounds per measurement; medians are reported (default 9; --peers 7; --calibrate 5)
   --ard-rows N   --peers: MNIST rows of the ARD run (default 20000)
   --ard-epochs N --peers: epochs of the ARD run (default 3)
   --json         machine-readable output on stdout
@@ -176,7 +184,7 @@ const USAGE = `Usage: npm run bench -- [--rounds N] [--json]
 export async function runBench(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) { process.stdout.write(USAGE); return 0; }
   const valued = new Set(['--rounds', '--ard-rows', '--ard-epochs']);
-  const flags = new Set(['--peers', '--json', '--export']);
+  const flags = new Set(['--peers', '--json', '--export', '--calibrate']);
   const exportAt = argv.indexOf('--export');
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -190,6 +198,8 @@ export async function runBench(argv: string[]): Promise<number> {
     process.stderr.write('bench: --ard-rows and --ard-epochs apply to --peers only\n');
     return 2;
   }
+  const modes = ['--peers', '--export', '--calibrate'].filter((m) => argv.includes(m));
+  if (modes.length > 1) { process.stderr.write(`bench: ${modes.join(' and ')} are separate runs; give one\n`); return 2; }
   // `--peers`: the same workloads in PyTorch, side by side (src/bench/peers.ts).
   if (argv.includes('--peers')) return runPeers(argv);
   const json = argv.includes('--json');
@@ -213,12 +223,17 @@ export async function runBench(argv: string[]): Promise<number> {
     return 0;
   }
   const roundsArg = argv.indexOf('--rounds');
-  const rounds = roundsArg >= 0 ? Number(argv[roundsArg + 1]) : 9;
+  const rounds = roundsArg >= 0 ? Number(argv[roundsArg + 1]) : argv.includes('--calibrate') ? 5 : 9;
   if (!Number.isInteger(rounds) || rounds < 1) {
     process.stderr.write(`bench: --rounds ${argv[roundsArg + 1]}: must be an integer >= 1\n`);
     return 2;
   }
   const log = (s: string): void => { if (!json) process.stdout.write(s + '\n'); };
+  if (argv.includes('--calibrate')) {
+    const r = await calibrate(rounds, (s) => process.stderr.write(s + '\n'));
+    process.stdout.write(json ? JSON.stringify({ calibrate: r }, null, 2) + '\n' : formatCalibration(r));
+    return 0;
+  }
   const simd = await loadCore('node');
   const scalar = await loadCore('edge-scalar');
   log(`btnn bench: medians of ${rounds} rounds; each round interleaves slices of the f32x4 peak probe and the kernel`);

@@ -15,6 +15,7 @@ import { rankGroups, governedTensors } from '../bayes/groups.js';
 import { planLayer, type LayerPlan, type PathKind } from '../tn/plan.js';
 import { link, type Op, type Ref } from '../tn/compile.js';
 import { packedI16Bytes } from '../tn/opcodes.js';
+import { opNs } from '../tn/cost.js';
 import { product } from '../util/math.js';
 import type { BufferKind } from '../../hw-sim/plan/planner.js';
 import type { TimedRequest } from '../../hw-sim/plan/greedy-planner.js';
@@ -81,16 +82,6 @@ export interface PrepareOptions {
 }
 
 export type Precision = 'f32' | 'int16';
-/** With precision int16, GEMMs reducing over fewer than this many terms (k·t) stay f32. */
-export const INT16_MIN_REDUCTION = 64;
-/**
- * ... and so do GEMMs with fewer than this many multiply-adds per operand value packed,
- * m·n / (m + n) (B packed once for all lanes counts as free, so m·n / m): the int16 kernel wins
- * on dot products and loses on packing, which a thin GEMM (the finish phase's m = n = 16, say)
- * is mostly made of.
- */
-export const INT16_MIN_INTENSITY = 16;
-
 /**
  * int16 training's counters: per program 16 bytes, u32 values quantised, u32 nonzero values
  * rounded to 0, u32 GEMM heads with a NaN or ±∞ operand (assembly/lowp.ts addCounts).
@@ -371,9 +362,11 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
   // Lane programs: forward of every layer, the loss, backward in reverse.
   const step: StepPrograms = { prep: [], pack: [], lanes: [], reduce: [], finish: [], finishSum: [] };
   const int16 = train && (o.precision ?? 'f32') === 'int16';
-  // A reduction shorter than INT16_MIN_REDUCTION stays f32: the int16 kernel's horizontal sums and
-  // operand packing cost more than its dot products save there (a lane's weight gradients reduce
-  // over its 32 rows).
+  // A GEMM goes int16 only where the cost model (src/tn/cost.ts, fitted to the kernels) prices
+  // its int16 form, packing included, below its f32 form: the int16 kernel wins on dot products
+  // and loses on packing and horizontal sums, so short reductions (a lane's weight gradients over
+  // its 32 rows) and thin GEMMs (the finish phase's 16×16 blocks) stay f32. The committed rates
+  // make this the same decision on every machine and flavour.
   // Backward GEMMs (a lane's, and the finish phases') round stochastically (a gradient's small updates survive in
   // expectation), each op its own stream of the step's seed (the lane's meta cell, written by
   // Runtime.load), so the draws depend on neither the thread count nor the order the lanes run in.
@@ -393,12 +386,23 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
   // and no more draws than that).
   const notGradient = (r: Ref): boolean => paramKeys.has(r.buf) || byName.get(r.buf)?.kind === 'activations';
   const srMode = (x: { a: Ref; b: Ref }): number => (notGradient(x.a) ? 0 : 1) | (notGradient(x.b) ? 0 : 2);
-  const worthInt16 = (x: { m: number; n: number; h: number; b: Ref }, laneForward: boolean): boolean =>
-    (x.m * x.n) / (x.m + (laneForward && sharedB(x) ? 0 : x.n)) >= INT16_MIN_INTENSITY;
+  // The op a GEMM becomes at int16 (stream filled in when it is kept).
+  const int16Form = (x: Extract<Op, { op: 'gemm' }>, counts?: Ref, seed?: Ref): Extract<Op, { op: 'gemmI16' }> =>
+    (seed && srMode(x) !== 0 ? { ...x, op: 'gemmI16', mode: srMode(x) as 1 | 2 | 3, seed, stream: 0, counts } : { ...x, op: 'gemmI16', mode: 0, counts });
+  // Its modelled ns: a lane-forward GEMM of a shared B reads B packed by the pack phase, which
+  // runs once per step for all lanes (sharePacked).
+  const int16Ns = (g: Extract<Op, { op: 'gemmI16' }>, laneForward: boolean): number => {
+    if (!(laneForward && g.mode === 0 && sharedB(g))) return opNs(g);
+    const pack: Op = { op: 'packI16', dst: g.b, b: g.b, ldb: g.ldb, strideB: g.strideB, n: g.n, k: g.k, t: g.t };
+    return opNs({ ...g, bPacked: g.b }) + opNs(pack) / lanes;
+  };
   const atPrecision = (ops: Op[], counts?: Ref, seed?: Ref, laneForward = false): Op[] => (int16
-    ? ops.map((x): Op => (x.op === 'gemm' && x.k * x.t >= INT16_MIN_REDUCTION && worthInt16(x, laneForward)
-      ? (seed && srMode(x) !== 0 ? { ...x, op: 'gemmI16', mode: srMode(x) as 1 | 2 | 3, seed, stream: streams++, counts } : { ...x, op: 'gemmI16', mode: 0, counts })
-      : x))
+    ? ops.map((x): Op => {
+      if (x.op !== 'gemm') return x;
+      const g = int16Form(x, counts, seed);
+      if (int16Ns(g, laneForward) >= opNs(x)) return x;
+      return g.mode !== 0 ? { ...g, stream: streams++ } : g;
+    })
     : ops);
   // A shared B: the pack phase packs it once per step (PACK_I16) and the lanes' GEMM_I16 read it
   // packed (bPacked), instead of each lane packing W again. Same bits.

@@ -1,6 +1,7 @@
 // The contraction planner: for one layer, batch size and its current ranks it lowers every
-// feasible path to core programs, counts their flops, moved floats and workspace bytes, and picks
-// the cheapest whose workspace fits the budget.
+// feasible path to core programs, counts their flops, moved floats and workspace bytes, prices
+// their time with the kernels' cost model (src/tn/cost.ts), and picks the fastest whose workspace
+// fits the budget.
 //   direct       x is contracted with the factors in the best order (optimalPath), then again with
 //                every intermediate kept below the previous tree's largest, until no tree fits, so
 //                tighter budgets get leaner trees; nothing of W's size.
@@ -16,6 +17,7 @@ import { layerNetwork, BATCH, type Network } from './network.js';
 import { optimalPath, type PathTerm, type Tree } from './path.js';
 import { Arena, compileTree, emitContract, movedFloats, programFlops, type Leaf, type Op, type Ref } from './compile.js';
 import { product } from '../util/math.js';
+import { programNs } from './cost.js';
 
 export type PathKind = 'direct' | 'reconstruct';
 
@@ -68,7 +70,7 @@ export interface PathPlan {
   workspaceBytes: number;
   /** Training (or inference) flops per sample, forward + backward, amortised over the batch. */
   flopsPerSample: number;
-  /** What the planner minimises: flops + 2·moved floats per step. */
+  /** What the planner minimises: the step's modelled time in ns, all lanes on one thread (src/tn/cost.ts). */
   cost: number;
   /** Human-readable contraction order. */
   order: string;
@@ -105,7 +107,7 @@ function finalise(kind: PathKind, q: Omit<PathPlan, 'kind' | 'forwardFlops' | 'b
     kind, ...p, forwardFlops, backwardFlops, movedFloats: moved,
     workspaceBytes: (o.lanes * laneFloats + sharedFloats) * F32,
     flopsPerSample: (forwardFlops + backwardFlops) / samples,
-    cost: forwardFlops + backwardFlops + 2 * moved,
+    cost: programNs(p.prep) + programNs(p.finish) + o.lanes * (programNs(p.forward) + programNs(p.backward)),
   };
 }
 
