@@ -6,6 +6,11 @@
 // uniforms and SIMD exp/log (faster, other bits); the same command twice still gives the same
 // bits. The NLL moves by under 0.1 % with the draws; the binned calibration error of this
 // near-chance model (20 % accuracy, 4 draws, 2 000 rows) moved by 0.0046, so it gets 0.01.
+// A point model gets the exact accuracy and its NLL and calibration error within 1e-6 (relative
+// for the NLL): since the planner prices paths with the calibrated kernel cost model
+// (src/tn/cost.ts) it contracts these layers in another order than 0.1 did, so the f32 logits
+// differ in their last bits (measured: 1.3e-9 relative on the NLL, 6e-9 on the ECE). The path
+// depends on shapes and committed constants only, so the bits are the same on every run and machine.
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,7 +27,11 @@ for (const name of ['ttm', 'cp', 'svi']) {
     t.equal(r.status, 0, r.stderr);
     const got = JSON.parse(r.stdout);
     const sampled = want.posteriorSamples > 1;
-    for (const k of ['testSamples', 'testAccuracy', 'posteriorSamples', 'params', 'denseParams', ...(sampled ? [] : ['testNll', 'testEce'])]) t.equal(got[k], want[k], `${k} = ${want[k]}`);
+    for (const k of ['testSamples', 'testAccuracy', 'posteriorSamples', 'params', 'denseParams']) t.equal(got[k], want[k], `${k} = ${want[k]}`);
+    if (!sampled) {
+      t.ok(Math.abs(got.testNll - want.testNll) <= 1e-6 * want.testNll, `testNll ${got.testNll} within 1e-6 relative of 0.1's ${want.testNll} (other contraction order)`);
+      t.ok(Math.abs(got.testEce - want.testEce) <= 1e-6, `testEce ${got.testEce} within 1e-6 of 0.1's ${want.testEce} (other contraction order)`);
+    }
     if (sampled) {
       t.ok(Math.abs(got.testNll - want.testNll) < 2e-3 * want.testNll, `testNll ${got.testNll} within 0.2 % of 0.1's ${want.testNll} (other draws)`);
       t.ok(Math.abs(got.testEce - want.testEce) < 1e-2, `testEce ${got.testEce} within 0.01 of 0.1's ${want.testEce} (other draws)`);

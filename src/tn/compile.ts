@@ -19,8 +19,9 @@ export type Op =
       m: number; n: number; k: number; t: number; acc: boolean; h: number; hc: number; ha: number; hb: number }
   /**
    * A gemm computed in int16 (--precision int16): the same fields. mode 0 rounds both operands to
-   * nearest-even; mode bit 0 rounds A, bit 1 rounds B stochastically instead, from a PCG32 stream
-   * seeded per run of the op by (the u64 at `seed`, `stream`): a step's backward GEMMs, whose
+   * nearest-even; mode bit 0 rounds A, bit 1 rounds B stochastically instead, each element by a
+   * keyed hash of its index, the keys per head and operand drawn from a PCG32 stream seeded by
+   * (the u64 at `seed`, `stream`) (assembly/lowp.ts srDraw): a step's backward GEMMs, whose
    * gradient operands would otherwise lose every update smaller than half a step, always in the
    * same direction (parameters and saved activations stay nearest: they are not gradients). `counts`:
    * three u32 the op adds to (values quantised, nonzero values rounded to 0, non-finite heads).
