@@ -40,3 +40,34 @@ t.test('a late wake without a new phase runs nothing; every run() runs each job 
   t.same([...f32(addr.dst0)], [50, 50, 50, 50], '50 runs: job 0 ran 50 times');
   t.same([...f32(addr.dst1)], [50, 50, 50, 50], '50 runs: job 1 ran 50 times');
 });
+
+// A pruning re-plan hands the pool another runtime's programs (repoint) instead of starting new
+// workers: after it, run() runs the new jobs on the same worker, and the old ones no more.
+t.test('repoint: the same workers run the new phases from the next run() on', async (t) => {
+  const core = await loadCore('node');
+  const base = (core.exports.heapBase() + 15) & ~15;
+  core.memory.grow(1);
+  const n = 4;
+  const f32 = (a: number): Float32Array => new Float32Array(core.memory.buffer, a, n);
+  const src = base, dst = [base + 64, base + 128, base + 192, base + 256];
+  f32(src).fill(1);
+  let at = base + 320;
+  const job = (d: number): Job => {
+    const words = link([{ op: 'add', dst: { buf: 'dst', off: 0 }, src: { buf: 'src', off: 0 }, n }], (b) => (b === 'dst' ? d : src));
+    new Int32Array(core.memory.buffer, at, words.length).set(words);
+    const j = { addr: at, words: words.length };
+    at += 64;
+    return j;
+  };
+  const pool = await ThreadPool.create(core, [[job(dst[0]), job(dst[1])]], 2);
+  t.teardown(() => pool.close());
+  const worker = (pool as unknown as { workers: { worker: { threadId: number } }[] }).workers[0].worker.threadId;
+  pool.run(0);
+  pool.repoint(core, [[job(dst[2]), job(dst[3])], [job(dst[0])]]);
+  t.equal((pool as unknown as { workers: { worker: { threadId: number } }[] }).workers[0].worker.threadId, worker, 'the same worker thread');
+  for (let r = 0; r < 3; r++) pool.run(0);
+  pool.run(1);
+  t.same([f32(dst[0])[0], f32(dst[1])[0], f32(dst[2])[0], f32(dst[3])[0]], [2, 1, 3, 3], 'old jobs ran once before, new ones three times (job 1 on the worker), phase 1 of the new set once');
+  const other = await loadCore('node');
+  t.throws(() => pool.repoint(other, [[]]), /another core/, 'a pool runs its own core only');
+});

@@ -8,14 +8,18 @@
 // failing job sets FAILED and posts its error on a MessagePort the main thread reads synchronously.
 // Each side acts on a changed counter, never on a wake: a notify can arrive after the worker ran
 // that phase (it saw SEQ while spinning) and went back to sleep, when the main thread was
-// descheduled between its store and its notify (test/pool.test.ts).
+// descheduled between its store and its notify (test/pool.test.ts). A pruning re-plan hands the
+// same workers the new runtime's programs (repoint) instead of starting new ones: a worker
+// thread is a V8 isolate, and each one terminated and started anew left RSS behind.
 import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import type { Core } from '../core/wasm.js';
 
-export const CTRL = { SEQ: 0, PHASE: 1, EVAL: 2, DONE: 3, FAILED: 4, INTS: 8 } as const;
+// GEN counts the phase sets handed over (repoint): a worker that sees it change takes the new set
+// from its port before running the phase.
+export const CTRL = { SEQ: 0, PHASE: 1, EVAL: 2, DONE: 3, FAILED: 4, GEN: 5, INTS: 8 } as const;
 
 /** A linked program: its address and length in words; lane programs also have a shorter eval prefix. */
 export interface Job { addr: number; words: number; evalWords?: number }
@@ -61,7 +65,7 @@ function workerScript(): string {
 }
 
 export class ThreadPool {
-  private constructor(private readonly core: Core, private readonly phases: Job[][], private readonly workers: WorkerThread[]) {}
+  private constructor(private readonly core: Core, private phases: Job[][], private readonly workers: WorkerThread[]) {}
 
   /** threads: how many threads may run jobs (1, or an unshared core: everything inline). */
   static async create(core: Core, phases: Job[][], threads: number): Promise<ThreadPool> {
@@ -94,6 +98,19 @@ export class ThreadPool {
   }
 
   get threads(): number { return 1 + this.workers.length; }
+
+  /**
+   * Runs `phases` from now on (another runtime's programs over the same core and memory), on the
+   * same threads. Call between steps; each worker takes the new set before its next phase.
+   */
+  repoint(core: Core, phases: Job[][]): void {
+    if (core !== this.core) throw new Error('ThreadPool.repoint: another core (its workers run this pool\'s core)');
+    this.phases = phases;
+    for (const w of this.workers) {
+      w.errors.postMessage(phases);
+      Atomics.add(w.ctrl, CTRL.GEN, 1);
+    }
+  }
 
   /** Runs every job of a phase (lane jobs: only their eval prefix when `evalOnly`), returns when all are done. */
   run(phase: number, evalOnly = false): void {

@@ -183,6 +183,18 @@ export class Runtime {
     this.pool = threads > 1 ? await ThreadPool.create(this.core, this.phases, threads) : null;
   }
 
+  /**
+   * Takes over the threads of `from` (a runtime over the same core being replaced, as after a
+   * pruning re-plan): the workers stay and run this runtime's programs; `from` is left on one thread.
+   */
+  adoptThreads(from: Runtime): void {
+    if (from === this || !from.pool) return;
+    if (this.pool) throw new Error('Runtime.adoptThreads: this runtime already has threads');
+    from.pool.repoint(this.core, this.phases);
+    this.pool = from.pool;
+    from.pool = null;
+  }
+
   get threads(): number { return this.pool?.threads ?? 1; }
 
   async close(): Promise<void> { await this.pool?.close(); this.pool = null; }

@@ -1,6 +1,6 @@
 // A worker thread of a ThreadPool (pool.ts): the same core module over the main thread's shared
 // memory, which already holds the linked programs; it runs its share of each phase's jobs.
-import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { parentPort, workerData, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { loadCore, type Flavour } from '../core/wasm.js';
 import { CTRL, spinUntil, type Job } from './pool.js';
 
@@ -14,6 +14,8 @@ const core = await loadCore(data.flavour, data.memory, data.module);
 const ctrl = new Int32Array(data.control);
 parentPort!.postMessage('ready');
 let seq = 0;
+let phases = data.phases;
+let gen = 0;
 for (;;) { // until the main thread terminates this worker
   spinUntil(() => Atomics.load(ctrl, CTRL.SEQ) !== seq);
   // Only a new SEQ is a new phase: Atomics.wait can return "ok" without one (an interrupt of this
@@ -23,7 +25,13 @@ for (;;) { // until the main thread terminates this worker
   while (Atomics.load(ctrl, CTRL.SEQ) === seq) Atomics.wait(ctrl, CTRL.SEQ, seq, 2);
   seq = Atomics.load(ctrl, CTRL.SEQ);
   try {
-    const jobs = data.phases[ctrl[CTRL.PHASE]];
+    if (Atomics.load(ctrl, CTRL.GEN) !== gen) { // the pool was repointed: the new phases wait on the port
+      gen = Atomics.load(ctrl, CTRL.GEN);
+      const m = receiveMessageOnPort(data.errors);
+      if (!m) throw new Error('repointed, but no phases arrived on the port');
+      phases = m.message as Job[][];
+    }
+    const jobs = phases[ctrl[CTRL.PHASE]];
     const evalOnly = ctrl[CTRL.EVAL] === 1;
     for (let j = data.thread; j < jobs.length; j += data.threads) {
       const job = jobs[j];

@@ -450,7 +450,7 @@ export class Trainer {
     if (bayes) log?.write(`btnn: ARD ${bayes.inference}, ${bayes.prior.kind === 'half-cauchy' ? `half-Cauchy η=${bayes.prior.eta}` : 'log-uniform'} prior, κ=${bayes.kl}, KL warm-up from epoch ${bayes.klWarmup.start} over ${bayes.klWarmup.length}\n`);
   }
 
-  /** Cuts dead slices if there are any: new spec, new runtime and threads, state carried over. */
+  /** Cuts dead slices if there are any: new spec and runtime on the same threads, state carried over. */
   private async prune(): Promise<boolean> {
     const { rt, ard } = this;
     const bayes = this.opts.bayes;
@@ -459,8 +459,6 @@ export class Trainer {
     if (!decision.changed) return false;
     const snap = snapshot(rt, decision.kept);
     const rankVar = sliceRankVar(ard, decision.kept);
-    const threads = rt.threads;
-    await rt.close();
     // Each layer may not take more workspace than before the cut (so the plan shrinks, never grows,
     // when pruning makes a costlier-but-larger path the cheapest); if no path fits, it may.
     const user = this.opts.workspaceBudgetBytes;
@@ -478,7 +476,8 @@ export class Trainer {
     restore(next, snap);
     this.rt = next;
     this.ard = new Ard(next, ard.options, rankVar);
-    await next.useThreads(threads);
+    next.adoptThreads(rt);
+    await rt.close();
     this.attachArd();
     return true;
   }
