@@ -4,6 +4,7 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { findTorchPython } from '../src/bench/peers.js';
 
 const BENCH = join(import.meta.dirname, '..', 'build', 'js', 'src', 'bench', 'main.js');
@@ -60,4 +61,11 @@ t.test('with torch: every workload at 1 and 2 threads, ratio = btnn / torch', as
       t.ok(p.ratio > 0, `${p.workload}/${p.threads}: ratio is the median of per-round ratios (${p.ratio.toFixed(2)})`);
     }
   }
+});
+
+t.test('the ard peer runs the CLI with the node flags of npm start', async (t) => {
+  const { START_NODE_FLAGS } = await import('../src/bench/peers.js');
+  const start = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')).scripts.start as string;
+  for (const f of START_NODE_FLAGS) t.ok(start.includes(`node ${f} `), `npm start passes ${f}`);
+  t.ok(START_NODE_FLAGS.length > 0);
 });

@@ -111,6 +111,13 @@ async function stepsRow(peer: Peer, format: 'ttm' | 'dense', threads: number, ro
   return { workload: format, threads, precision, btnnSamplesPerSec: median(ours), torchSamplesPerSec: median(theirs), ratio: median(ratios) };
 }
 
+/**
+ * Node flags of package.json's start script. --max-semi-space-size=1: a training step's JS
+ * allocates ~140 KB, and V8's default lets the young generation grow to 16 MB semi-spaces for it
+ * anyway; capped at 1 MB, `npm start` peaks 14–18 MB lower at the same speed (README).
+ */
+export const START_NODE_FLAGS = ['--max-semi-space-size=1'];
+
 /** The npm start run, scaled: btnn's CLI in a child (its peak RSS reported by the child itself) and the reference method in PyTorch. */
 async function ardRow(python: string, threads: number, rows: number, epochs: number): Promise<PeerRow> {
   const dir = mkdtempSync(join(tmpdir(), 'btnn-peers-'));
@@ -122,7 +129,7 @@ async function ardRow(python: string, threads: number, rows: number, epochs: num
     // A file, not `node -e`: the thread pool's workers inherit the parent's exec flags.
     const wrapper = join(dir, 'run-train.mjs');
     writeFileSync(wrapper, script);
-    const b = spawnSync(process.execPath, [wrapper], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    const b = spawnSync(process.execPath, [...START_NODE_FLAGS, wrapper], { encoding: 'utf8', maxBuffer: 1 << 26 });
     if (b.status !== 0) throw new Error(`btnn train for the ard peer failed (exit ${b.status}): ${b.stderr.slice(-2000)}`);
     const summary = JSON.parse(readFileSync(join(dir, 'run', 'summary.json'), 'utf8')) as { trainSeconds: number };
     const btnnRss = Number(/maxRssKiB (\d+)/.exec(b.stderr)?.[1] ?? NaN) * 1024;
