@@ -63,6 +63,7 @@ t.test('repoint: the same workers run the new phases from the next run() on', as
   t.teardown(() => pool.close());
   const worker = (pool as unknown as { workers: { worker: { threadId: number } }[] }).workers[0].worker.threadId;
   pool.run(0);
+  pool.repoint(core, [[job(dst[0]), job(dst[1])]]); // superseded before any run: never runs
   pool.repoint(core, [[job(dst[2]), job(dst[3])], [job(dst[0])]]);
   t.equal((pool as unknown as { workers: { worker: { threadId: number } }[] }).workers[0].worker.threadId, worker, 'the same worker thread');
   for (let r = 0; r < 3; r++) pool.run(0);

@@ -27,8 +27,10 @@ for (;;) { // until the main thread terminates this worker
   try {
     if (Atomics.load(ctrl, CTRL.GEN) !== gen) { // the pool was repointed: the new phases wait on the port
       gen = Atomics.load(ctrl, CTRL.GEN);
-      const m = receiveMessageOnPort(data.errors);
+      // Each repoint posted one set; only the newest counts (two repoints may come between phases).
+      let m = receiveMessageOnPort(data.errors);
       if (!m) throw new Error('repointed, but no phases arrived on the port');
+      for (let next = receiveMessageOnPort(data.errors); next; next = receiveMessageOnPort(data.errors)) m = next;
       phases = m.message as Job[][];
     }
     const jobs = phases[ctrl[CTRL.PHASE]];
