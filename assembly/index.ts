@@ -19,4 +19,4 @@ export { requantQ } from './quant';
 
 /** First free byte after the module's static data: where the host's memory plan may begin. */
 export function heapBase(): usize { return __heap_base; }
-export { quantI16, maxAbsF32, gemmI16, packRowsI16, packColsI16 } from './lowp';
+export { quantI16, maxAbsF32, gemmI16, packRowsI16, packColsI16, packRowsI16Sr, packColsI16Sr } from './lowp';

@@ -17,7 +17,7 @@ import { link } from '../src/tn/compile.js';
 import { packedI16Bytes } from '../src/tn/opcodes.js';
 import { HostRng } from '../src/util/rng.js';
 import { train } from '../src/train/train.js';
-import { gemmI16Op, operandBits } from '../hw-sim/fixed/lowp.js';
+import { gemmI16Op, operandBits, srDraw } from '../hw-sim/fixed/lowp.js';
 
 const FLAVOURS: Flavour[] = ['node', 'edge-simd', 'edge-scalar'];
 const CLI = join(import.meta.dirname, '..', 'build', 'js', 'src', 'cli', 'main.js');
@@ -237,4 +237,30 @@ t.test('btnn train --precision int16 trains to within a point of f32 and says so
   const bad = spawnSync(process.execPath, [CLI, 'train', '--precision', 'int8', '--out', join(dir, 'x')], { encoding: 'utf8' });
   t.equal(bad.status, 2);
   t.match(bad.stderr, /--precision int8/);
+});
+
+t.test('srDraw (one keyed lowbias32 round): uniform, and uncorrelated along an operand and across keys', async (t) => {
+  // What stochastic rounding reads is draw >>> 8 (24 bits), as u = draw / 2^32 in [0, 1).
+  const n = 1 << 16, rng = new HostRng(8);
+  for (let trial = 0; trial < 3; trial++) {
+    const k0 = rng.nextU32(), k1 = rng.nextU32(), k0b = rng.nextU32();
+    const u = new Float64Array(n), w = new Float64Array(n), bins = new Float64Array(256);
+    for (let e = 0; e < n; e++) {
+      u[e] = srDraw(e, k0, k1) / 2 ** 32;
+      w[e] = srDraw(e, k0b, k1) / 2 ** 32; // the same element under another step's key
+      bins[Math.floor(u[e] * 256)]++;
+    }
+    const chi2 = bins.reduce((a, b) => a + (b - n / 256) ** 2 / (n / 256), 0);
+    // 255 degrees of freedom: mean 255, sd 22.6; 5 sd either side.
+    t.ok(chi2 > 255 - 5 * 22.6 && chi2 < 255 + 5 * 22.6, `trial ${trial}: χ² over 256 bins ${chi2.toFixed(1)} (255 ± 113)`);
+    const corr = (a: Float64Array, b: Float64Array, lag: number): number => {
+      let s = 0;
+      for (let e = 0; e + lag < n; e++) s += (a[e] - 0.5) * (b[e + lag] - 0.5);
+      return (s / (n - lag)) * 12; // the correlation coefficient (Var u = 1/12)
+    };
+    // 5 standard errors (1/√n) of an uncorrelated pair's coefficient.
+    const bound = 5 / Math.sqrt(n);
+    for (const lag of [1, 2, 4, 8, 784]) t.ok(Math.abs(corr(u, u, lag)) < bound, `trial ${trial}: lag ${lag} correlation ${corr(u, u, lag).toExponential(2)} (< ${bound.toExponential(2)})`);
+    t.ok(Math.abs(corr(u, w, 0)) < bound, `trial ${trial}: same element, another key: correlation ${corr(u, w, 0).toExponential(2)}`);
+  }
 });

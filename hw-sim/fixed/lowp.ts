@@ -54,9 +54,9 @@ function mix32(x: number): number {
   x ^= x >>> 16; x = Math.imul(x, 0x7feb352d); x ^= x >>> 15; x = Math.imul(x, 0x846ca68b); return (x ^ (x >>> 16)) >>> 0;
 }
 
-/** Element e's stochastic-rounding draw under the keys (k0, k1): mix32(mix32(e + k0) ^ k1). */
+/** Element e's stochastic-rounding draw under the keys (k0, k1): mix32(e + k0) ^ k1 (one round: assembly/lowp.ts says why). */
 export function srDraw(e: number, k0: number, k1: number): number {
-  return mix32((mix32((e + k0) >>> 0) ^ k1) >>> 0);
+  return (mix32((e + k0) >>> 0) ^ k1) >>> 0;
 }
 
 /**

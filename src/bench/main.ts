@@ -120,6 +120,46 @@ function int16Rows(core: Core, peakCore: Core, rounds: number): KernelRow[] {
   return rows;
 }
 
+interface PackRow { operand: string; shape: string; nearestNsPerValue: number; stochasticNsPerValue: number; ratio: number }
+
+/**
+ * GEMM_I16's operand packing alone, nearest-even against stochastic rounding (the backward GEMMs'
+ * operands), interleaved slice by slice: what the counter-based draws (assembly/lowp.ts srDraw)
+ * add per value. Shapes of the default TTM's fc1 at batch 128: x rows, a W-sized B in columns.
+ */
+function packRows(core: Core, rounds: number): PackRow[] {
+  const shapes = [{ operand: 'rows (packRowsI16)', m: 128, k: 784 }, { operand: 'cols (packColsI16)', m: 512, k: 784 }];
+  const rows: PackRow[] = [];
+  for (const s of shapes) {
+    const kp = Math.ceil(s.k / 8) * 8, bits = operandBits(s.k), values = s.m * s.k;
+    const plan = planMemory([{ name: 'pack', bytes: 4 * values + 2 * kp * s.m + 64, kind: 'workspace' }], core.exports.heapBase());
+    const pages = Math.ceil(plan.endBytes / 65536) - core.memory.buffer.byteLength / 65536;
+    if (pages > 0) core.memory.grow(pages);
+    const x = findBuffer(plan, 'pack').offset, q = x + 4 * values;
+    const f = new Float32Array(core.memory.buffer, x, values);
+    for (let i = 0; i < f.length; i++) f[i] = ((i * 2654435761) % 1000) / 1000 - 0.5;
+    const e = core.exports, byRows = s.operand.startsWith('rows');
+    // rows: A is m×k (sai = k, sak = 1); cols: B is k×m (ldb = m), packed as m rows of k.
+    const nearest = byRows ? (): void => { e.packRowsI16(q, kp, x, s.k, 1, 0, s.m, s.k, 1, bits, 0); }
+      : (): void => { e.packColsI16(q, kp, x, s.m, 0, s.m, s.k, 1, bits, 0); };
+    const stochastic = byRows ? (): void => { e.packRowsI16Sr(q, kp, x, s.k, 1, 0, s.m, s.k, 1, bits, 0x9e3779b9, 0x85ebca6b, 0); }
+      : (): void => { e.packColsI16Sr(q, kp, x, s.m, 0, s.m, s.k, 1, bits, 0x9e3779b9, 0x85ebca6b, 0); };
+    nearest(); stochastic();
+    const nn: number[] = [], sr: number[] = [], r: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      let nc = 0, nms = 0, sc = 0, sms = 0;
+      for (let j = 0; j < 8; j++) {
+        const [c1, t1] = slice(nearest, 5); nc += c1; nms += t1;
+        const [c2, t2] = slice(stochastic, 5); sc += c2; sms += t2;
+      }
+      const a = (nms * 1e6) / (nc * values), b = (sms * 1e6) / (sc * values);
+      nn.push(a); sr.push(b); r.push(b / a);
+    }
+    rows.push({ operand: s.operand, shape: `${s.m}×${s.k}, ${bits}-bit`, nearestNsPerValue: median(nn), stochasticNsPerValue: median(sr), ratio: median(r) });
+  }
+  return rows;
+}
+
 /** One lane's programs of each format's default model: forward (prep + forward + loss) and a whole step without Adam. */
 function layerRows(core: Core, format: LayerFormat, batch: number, rounds: number): KernelRow[] {
   const spec = defaultSpec(format);
@@ -245,6 +285,10 @@ export async function runBench(argv: string[]): Promise<number> {
       log(`${k.kernel.padEnd(26)}${k.shape.padEnd(42)}${k.flavour.padEnd(13)}${k.gflops.toFixed(2).padStart(9)}${k.peakGflops.toFixed(2).padStart(9)}${(100 * k.ratio).toFixed(1).padStart(8)}%`);
     }
   }
+  const packing = packRows(simd, rounds);
+  log('');
+  log(`${'int16 packing'.padEnd(26)}${'shape'.padEnd(22)}${'nearest ns/value'.padStart(18)}${'stochastic'.padStart(12)}${'ratio'.padStart(8)}`);
+  for (const p of packing) log(`${p.operand.padEnd(26)}${p.shape.padEnd(22)}${p.nearestNsPerValue.toFixed(3).padStart(18)}${p.stochasticNsPerValue.toFixed(3).padStart(12)}${p.ratio.toFixed(2).padStart(8)}`);
   const training: TrainRow[] = [];
   for (const format of ['ttm', 'dense'] as const) {
     for (const threads of [1, 2, defaultThreads()].filter((t, i, a) => a.indexOf(t) === i)) {
@@ -257,7 +301,7 @@ export async function runBench(argv: string[]): Promise<number> {
   }
   const peak = median(kernels.filter((k) => k.flavour === 'node').map((k) => k.peakGflops));
   log(`\nmeasured f32x4 peak (node flavour, one core): ${peak.toFixed(2)} GFLOP/s`);
-  if (json) process.stdout.write(JSON.stringify({ rounds, peakGflops: peak, kernels, training }, null, 2) + '\n');
+  if (json) process.stdout.write(JSON.stringify({ rounds, peakGflops: peak, kernels, packing, training }, null, 2) + '\n');
   return 0;
 }
 

@@ -41,6 +41,9 @@ export interface CoreExports {
   /** A training GEMM's operand packing (GEMM_I16): returns the frac used (0x7fffffff: NaN or ±∞ seen); cnt: its counters (0: none). */
   packRowsI16(q: number, kp: number, a: number, sai: number, sak: number, strideA: number, rows: number, k: number, t: number, bits: number, cnt: number): number;
   packColsI16(q: number, kp: number, b: number, ldb: number, strideB: number, n: number, k: number, t: number, bits: number, cnt: number): number;
+  /** The same with stochastic rounding, element e drawing srDraw(e, k0, k1) (GEMM_I16's mode bits). */
+  packRowsI16Sr(q: number, kp: number, a: number, sai: number, sak: number, strideA: number, rows: number, k: number, t: number, bits: number, k0: number, k1: number, cnt: number): number;
+  packColsI16Sr(q: number, kp: number, b: number, ldb: number, strideB: number, n: number, k: number, t: number, bits: number, k0: number, k1: number, cnt: number): number;
   rngSeed(rng: number, seed: bigint, stream: bigint): void;
   rngNextU32(rng: number): number;
   rngTruncNormalF32(rng: number, out: number, n: number, std: number, bound: number): void;
