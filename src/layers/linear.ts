@@ -1,8 +1,8 @@
 // linear: y = x·W + bias with W dense or in a tensor format. The contraction planner
 // (src/tn/plan.ts) picks the path; its programs are bound to this layer's buffers here.
 //   direct       per lane: x contracted with the factors; backward gives the factor and x gradients
-//   reconstruct  prep rebuilds W once per step; per lane y = x·W, dW_lane = xᵀ·dy, dx = dy·Wᵀ;
-//                finish sums the lanes' dW (lane order) and pushes it through the reconstruction
+//   reconstruct  prep rebuilds W once per step; per lane y = x·W, dx = dy·Wᵀ; finish forms
+//                dW = Σ_lanes xᵀ·dy (lane order) and pushes it through the reconstruction
 import type { LinearSpec } from '../spec/types.js';
 import type { LayerPlan } from '../tn/plan.js';
 import type { Op } from '../tn/compile.js';
@@ -65,13 +65,19 @@ export function lowerLinear(ctx: LowerContext, plan: LayerPlan): LayerProgram & 
       backward.push(ops);
     }
   }
-  const bind0 = (k: string): string => { const v = maps[0].get(k); if (v === undefined) throw new Error(`layer ${n}: program buffer ${k} is not bound`); return v; };
-  // Finish job c: its rows of the lanes' dW summed into lane 0's (lane order), then its chunk of
-  // the reconstruction's backward.
+  // The finish jobs see lane 0's names, and every lane's x and dy by lane (finishReadsLanes).
+  const finishNames = new Map(maps[0]);
+  if (ctx.train && chosen.finishReadsLanes) maps.forEach((m, l) => { finishNames.set(`x.lane${l}`, m.get('x')!); finishNames.set(`dy.lane${l}`, m.get('dy')!); });
+  const bind0 = (k: string): string => { const v = finishNames.get(k); if (v === undefined) throw new Error(`layer ${n}: program buffer ${k} is not bound`); return v; };
+  // Finish job c: its rows of dW — formed from every lane's x and dy (finishReadsLanes), or the
+  // lanes' own dW rows summed into lane 0's (lane order) — then its chunk of the
+  // reconstruction's backward.
   const finish: Op[][] = ctx.train ? chosen.finishJobs.map((job, c) => {
     const { off, floats } = chosen.chunkRanges[c];
     const adds: Op[] = [];
-    for (let l = 1; l < ctx.lanes; l++) adds.push({ op: 'add', dst: ref(maps[0].get('dW')!, off), src: ref(maps[l].get('dW')!, off), n: floats });
+    if (!chosen.finishReadsLanes) {
+      for (let l = 1; l < ctx.lanes; l++) adds.push({ op: 'add', dst: ref(maps[0].get('dW')!, off), src: ref(maps[l].get('dW')!, off), n: floats });
+    }
     return [...adds, ...rebind(job, bind0)];
   }) : [];
   // Tensors whose gradient every lane writes (summed by reduce); the others finish writes once.

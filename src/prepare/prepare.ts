@@ -261,21 +261,33 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
     const floats = conv === 'lut' ? 256 : 2 * Math.ceil(width / 4) * 4;
     inputTables.push({ input: x.name, kind: conv, key: declare(tableKey(x.name), floats * F32, 'params', 'f32', null, null, t.hooks, t.end), width });
   }
+  // The linear layers' contraction plans come first: a reconstruct path whose finish jobs read
+  // every lane's x and dy (finishReadsLanes) keeps both alive until finish.
+  const budgetOf = (k: number): number | undefined => (Array.isArray(o.budgetBytes) ? o.budgetBytes[k] : o.budgetBytes);
+  const planAt = new Map<number, LayerPlan>();
+  spec.layers.forEach((layer, i) => {
+    if (layer.kind !== 'linear') return;
+    planAt.set(i, planLayer(layer as TensorLayerSpec, {
+      laneRows: rowsPerLane, lanes, train, needInputGrad: train && Boolean(needs.get(graph.inputsOf[i][0])), budgetBytes: budgetOf(planAt.size), path: o.path,
+    }));
+  });
+  const readsInFinish = (c: number): boolean => train && (planAt.get(c)?.chosen.finishReadsLanes ?? false);
   for (let l = 0; l < lanes; l++) {
     for (const [r, vs] of members) {
       const v0 = graph.values.get(r)!;
       const isInput = v0.producer < 0;
       const width = v0.width;
       let first = isInput ? t.prep : t.fwd(v0.producer), lastUse = first;
-      let gFirst = Infinity, gLast = -Infinity;
+      let gFirst = Infinity, gLast = -Infinity, gKeep = -Infinity;
       for (const v of vs) {
         const val = graph.values.get(v)!;
-        for (const c of val.consumers) lastUse = Math.max(lastUse, c === lossAt ? t.loss : train ? t.bwd(c) : t.fwd(c));
+        for (const c of val.consumers) lastUse = Math.max(lastUse, c === lossAt ? t.loss : readsInFinish(c) ? t.finish(c) : train ? t.bwd(c) : t.fwd(c));
         if (train && val.producer >= 0) lastUse = Math.max(lastUse, t.bwd(val.producer));
         if (needs.get(v)) {
           const w = writers(v);
           if (w.length) gFirst = Math.min(gFirst, timeOf(w[0]));
           gLast = Math.max(gLast, t.bwd(val.producer));
+          if (readsInFinish(val.producer)) gKeep = Math.max(gKeep, t.finish(val.producer));
         }
         first = Math.min(first, isInput ? t.prep : t.fwd(graph.values.get(v)!.producer));
         // The model's outputs are read by the host after the step (Runtime.outputs).
@@ -283,7 +295,7 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
       }
       const ids = v0.dtype === 'i32';
       declare(outKey(r, l), rowsPerLane * width * 4, isInput ? 'batch' : 'activations', ids ? 'i32' : 'f32', isInput ? null : spec.layers[v0.producer].name, l, first, lastUse);
-      if (gLast >= 0) declare(doutKey(r, l), rowsPerLane * width * F32, 'workspace', 'f32', spec.layers[v0.producer].name, l, Math.min(gFirst, gLast), gLast);
+      if (gLast >= 0) declare(doutKey(r, l), rowsPerLane * width * F32, 'workspace', 'f32', spec.layers[v0.producer].name, l, Math.min(gFirst, gLast), Math.max(gLast, gKeep));
     }
     const tw = targetWidth(spec, graph);
     const soft = spec.loss.kind === 'softmax-xent';
@@ -328,11 +340,9 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
     return { key: doutKey(v, l), stage, floats };
   };
 
-  const budgetOf = (k: number): number | undefined => (Array.isArray(o.budgetBytes) ? o.budgetBytes[k] : o.budgetBytes);
   const layerPlans: LayerPlan[] = [];
   const programs: LayerProgram[] = [];
   const laneGrads = new Set<string>();
-  let linearIndex = 0;
   spec.layers.forEach((layer, i) => {
     const ins = graph.inputsOf[i];
     const ctx: LowerContext = {
@@ -350,13 +360,10 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
         declare(lane === null ? `${layer.name}.${local}` : `lane${lane}.${layer.name}.${local}`, floats * F32, kind, dtype, layer.name, lane, firstUse, lastUse),
     };
     programs.push(lowerLayer(ctx, layer, () => {
-      const plan = planLayer(layer as TensorLayerSpec, {
-        laneRows: rowsPerLane, lanes, train, needInputGrad: ctx.needsGrad(0), budgetBytes: budgetOf(linearIndex), path: o.path,
-      });
+      const plan = planAt.get(i)!;
       layerPlans.push(plan);
       return plan;
     }, laneGrads, laneIo));
-    if (layer.kind === 'linear') linearIndex++;
   });
 
   // Lane programs: forward of every layer, the loss, backward in reverse.

@@ -61,6 +61,12 @@ export interface PathPlan {
   finishSum: Op[];
   /** Per chunk, its range of W (and dW) in floats: the rows finish job c sums over the lanes. */
   chunkRanges: { off: number; floats: number }[];
+  /**
+   * The finish jobs read every lane's x and dy (`x.lane<l>`, `dy.lane<l>`): each forms its rows of
+   * dW = Σ_lanes x_lᵀ·dy_l itself, lane by lane, into one shared dW. So x and dy must live until
+   * finish, and no lane needs a W-sized dW of its own.
+   */
+  finishReadsLanes: boolean;
   laneBuffers: BufferSize[];
   sharedBuffers: BufferSize[];
   /** Whole-step counts (all lanes, prep and finish included). */
@@ -141,7 +147,7 @@ function directPaths(layer: LayerSpec, net: Network, o: PlanOptions): PathPlan[]
     const arenas = { saved: new Arena('saved'), grads: new Arena('dsaved'), scratch: new Arena('scratch') };
     const prog = compileTree(path.tree, leaves, dims, { indices: yIdx, ref: { buf: 'y', off: 0 }, gradRef: o.train ? { buf: 'dy', off: 0 } : null }, arenas);
     plans.push(finalise('direct', {
-      prepJobs: [], forward: prog.forward, backward: prog.backward, finishJobs: [], finishSum: [], chunkRanges: [],
+      prepJobs: [], forward: prog.forward, backward: prog.backward, finishJobs: [], finishSum: [], chunkRanges: [], finishReadsLanes: false,
       laneBuffers: [{ name: 'saved', floats: prog.savedFloats }, { name: 'dsaved', floats: prog.gradFloats }, { name: 'scratch', floats: prog.scratchFloats }],
       sharedBuffers: [], order,
     }, o));
@@ -183,10 +189,34 @@ function reconstructPath(layer: LayerSpec, net: Network, o: PlanOptions): PathPl
   const prepJobs: Op[][] = [], finishJobs: Op[][] = [], finishSum: Op[] = [];
   const chunkRanges: { off: number; floats: number }[] = [];
   const sharedBuffers: BufferSize[] = [{ name: 'W', floats: wFloats, life: 'W' }];
+  // Per lane: y = x·W, and in backward dW = xᵀ·dy, dx = dy·Wᵀ.
+  const dims = { ...net.dims, [BATCH]: o.laneRows };
+  const xIdx = [BATCH, ...net.inIndices], yIdx = [BATCH, ...net.outIndices];
+  const scratch = new Arena('scratch');
+  const x = { ref: { buf: 'x', off: 0 }, indices: xIdx }, W = { ref: { buf: 'W', off: 0 }, indices: wIdx };
+  const dy = { ref: { buf: 'dy', off: 0 }, indices: yIdx };
+  const dwOps: Op[] = [];
+  if (o.train) emitContract(dwOps, dims, x, dy, wIdx, { buf: 'dW', off: 0 }, wIdx, scratch);
+  // xᵀ·dy is one GEMM over the lane's rows whose C rows are W's rows in order: then each finish
+  // job forms its own rows of dW from every lane's x and dy (lane 0 writes, the others add), and
+  // one W-sized dW serves all lanes instead of one per lane summed afterwards (at 4 lanes, the
+  // default TTM's fc1 kept 4 × 1.6 MB of dW and moved 14 MB a step adding them up).
+  const g = dwOps[0];
+  const rowsOf = (floats: number): number => floats / (g.op === 'gemm' ? g.ldc : 1);
+  const inLanes = dwOps.length === 1 && g.op === 'gemm' && g.h === 1 && g.c.off === 0 && g.a.buf === 'x' && g.a.off === 0 && g.sak === 1 && g.sai === 1
+    && g.b.buf === 'dy' && g.b.off === 0 && g.ldc === g.n && g.m * g.n === wFloats && !g.acc;
+  const laneGemms = (chunk: { off: number; floats: number }): Op[] => {
+    if (!inLanes || g.op !== 'gemm') return [];
+    const r0 = rowsOf(chunk.off);
+    return Array.from({ length: o.lanes }, (_, l): Op => ({
+      ...g, c: { buf: 'dW', off: chunk.off }, a: { buf: `x.lane${l}`, off: r0 }, b: { buf: `dy.lane${l}`, off: 0 }, m: rowsOf(chunk.floats), acc: l > 0,
+    }));
+  };
+  if (o.train && inLanes) sharedBuffers.push({ name: 'dW', floats: wFloats, life: 'finish' });
   let order = '';
   for (let c = 0; c < chunks; c++) {
     const s0 = Math.floor((c * n) / chunks), s1 = Math.floor(((c + 1) * n) / chunks);
-    const dims = chunks > 1 ? { ...net.dims, [lead]: s1 - s0 } : net.dims;
+    const chunkDims = chunks > 1 ? { ...net.dims, [lead]: s1 - s0 } : net.dims;
     const at = (ref: Ref, floats: number): Ref => ({ buf: ref.buf, off: ref.off + (s0 * floats) / n });
     const mine = leaves.map((l, k): Leaf => {
       if (chunks === 1) return l;
@@ -194,14 +224,15 @@ function reconstructPath(layer: LayerSpec, net: Network, o: PlanOptions): PathPl
       if (c === 0 || !l.gradRef) return l;
       return { ...l, gradRef: { buf: `dpart${c}`, off: partOffsets.get(k)! } };
     });
-    const chunkPath = chunks === 1 ? path : optimalPath(terms, wIdx, dims)!;
+    const chunkPath = chunks === 1 ? path : optimalPath(terms, wIdx, chunkDims)!;
     const tag = chunks === 1 ? '' : String(c);
     const recon = { saved: new Arena(`recon${tag}`), grads: new Arena(`dRecon${tag}`), scratch: new Arena(`reconScratch${tag}`) };
     const wRef: Ref = at({ buf: 'W', off: 0 }, wFloats), dwRef: Ref = at({ buf: 'dW', off: 0 }, wFloats);
-    chunkRanges.push({ off: wRef.off, floats: ((s1 - s0) * wFloats) / n });
-    const rebuild = compileTree(chunkPath.tree, mine, dims, { indices: wIdx, ref: wRef, gradRef: o.train ? dwRef : null }, recon);
+    const chunk = { off: wRef.off, floats: ((s1 - s0) * wFloats) / n };
+    chunkRanges.push(chunk);
+    const rebuild = compileTree(chunkPath.tree, mine, chunkDims, { indices: wIdx, ref: wRef, gradRef: o.train ? dwRef : null }, recon);
     prepJobs.push(rebuild.forward);
-    if (o.train) finishJobs.push(rebuild.backward);
+    if (o.train) finishJobs.push([...laneGemms(chunk), ...rebuild.backward]);
     sharedBuffers.push(
       { name: `recon${tag}`, floats: rebuild.savedFloats, life: 'recon' }, { name: `dRecon${tag}`, floats: rebuild.gradFloats, life: 'finish' },
       { name: `reconScratch${tag}`, floats: rebuild.scratchFloats, life: 'recon' },
@@ -212,21 +243,15 @@ function reconstructPath(layer: LayerSpec, net: Network, o: PlanOptions): PathPl
     }
     if (c === 0) order = `W=${describe(chunkPath.tree, net.factors.map((f) => f.name))}${chunks > 1 ? ` in ${chunks} chunks of ${lead}` : ''}; x·W`;
   }
-  // Per lane: y = x·W, and in backward dW_lane = xᵀ·dy, dx = dy·Wᵀ.
-  const dims = { ...net.dims, [BATCH]: o.laneRows };
-  const xIdx = [BATCH, ...net.inIndices], yIdx = [BATCH, ...net.outIndices];
-  const scratch = new Arena('scratch');
-  const x = { ref: { buf: 'x', off: 0 }, indices: xIdx }, W = { ref: { buf: 'W', off: 0 }, indices: wIdx };
-  const dy = { ref: { buf: 'dy', off: 0 }, indices: yIdx };
   const forward: Op[] = [], backward: Op[] = [];
   emitContract(forward, dims, x, W, yIdx, { buf: 'y', off: 0 }, yIdx, scratch);
   if (o.train) {
-    emitContract(backward, dims, x, dy, wIdx, { buf: 'dW', off: 0 }, wIdx, scratch);
+    if (!inLanes) backward.push(...dwOps);
     if (o.needInputGrad) emitContract(backward, dims, dy, W, xIdx, { buf: 'dx', off: 0 }, xIdx, scratch);
   }
   return finalise('reconstruct', {
-    prepJobs, forward, backward, finishJobs, finishSum, chunkRanges,
-    laneBuffers: [{ name: 'scratch', floats: scratch.high }, ...(o.train ? [{ name: 'dW', floats: wFloats }] : [])],
+    prepJobs, forward, backward, finishJobs, finishSum, chunkRanges, finishReadsLanes: o.train && inLanes,
+    laneBuffers: [{ name: 'scratch', floats: scratch.high }, ...(o.train && !inLanes ? [{ name: 'dW', floats: wFloats }] : [])],
     sharedBuffers,
     order,
   }, o);
