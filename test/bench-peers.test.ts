@@ -63,9 +63,19 @@ t.test('with torch: every workload at 1 and 2 threads, ratio = btnn / torch', as
   }
 });
 
-t.test('the ard peer runs the CLI with the node flags of npm start', async (t) => {
-  const { START_NODE_FLAGS } = await import('../src/bench/peers.js');
+t.test('npm start runs the trainer through src/cli/start.ts, with its flags and allocator settings', async (t) => {
   const start = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')).scripts.start as string;
-  for (const f of START_NODE_FLAGS) t.ok(start.includes(`node ${f} `), `npm start passes ${f}`);
-  t.ok(START_NODE_FLAGS.length > 0);
+  t.match(start, /node build\/js\/src\/cli\/start\.js$/, `npm start: ${start}`);
+  const { START_NODE_FLAGS, START_ENV, startEnv } = await import('../src/cli/start.js');
+  t.ok(START_NODE_FLAGS.includes('--max-semi-space-size=1') && Object.keys(START_ENV).length > 0);
+  // A value the user set wins; the others are filled in.
+  const env = startEnv({ MALLOC_ARENA_MAX: '4', PATH: '/bin' });
+  t.equal(env.MALLOC_ARENA_MAX, '4');
+  t.equal(env.MALLOC_TRIM_THRESHOLD_, START_ENV.MALLOC_TRIM_THRESHOLD_);
+  t.equal(env.PATH, '/bin');
+  // The launcher passes extra arguments to btnn train and exits with its status: a bad option is exit 2.
+  const cli = join(import.meta.dirname, '..', 'build', 'js', 'src', 'cli', 'start.js');
+  const r = spawnSync(process.execPath, [cli, '--epochs', '0'], { encoding: 'utf8' });
+  t.equal(r.status, 2, 'exit 2 from btnn train');
+  t.match(r.stderr, /--epochs/, `the trainer's message: ${r.stderr.split('\n')[0]}`);
 });

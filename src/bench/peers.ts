@@ -25,6 +25,7 @@ import { TRAIN_LANES } from '../train/train.js';
 import { loadMnist } from '../data/mnist.js';
 import type { LinearSpec } from '../spec/types.js';
 import { median } from '../util/math.js';
+import { START_NODE_FLAGS, startEnv } from '../cli/start.js';
 
 export interface PeerRow {
   workload: 'ttm' | 'dense' | 'ard';
@@ -111,12 +112,6 @@ async function stepsRow(peer: Peer, format: 'ttm' | 'dense', threads: number, ro
   return { workload: format, threads, precision, btnnSamplesPerSec: median(ours), torchSamplesPerSec: median(theirs), ratio: median(ratios) };
 }
 
-/**
- * Node flags of package.json's start script. --max-semi-space-size=1: a training step's JS
- * allocates ~140 KB, and V8's default lets the young generation grow to 16 MB semi-spaces for it
- * anyway; capped at 1 MB, `npm start` peaks 14–18 MB lower at the same speed (README).
- */
-export const START_NODE_FLAGS = ['--max-semi-space-size=1'];
 
 /** The npm start run, scaled: btnn's CLI in a child (its peak RSS reported by the child itself) and the reference method in PyTorch. */
 async function ardRow(python: string, threads: number, rows: number, epochs: number): Promise<PeerRow> {
@@ -129,7 +124,8 @@ async function ardRow(python: string, threads: number, rows: number, epochs: num
     // A file, not `node -e`: the thread pool's workers inherit the parent's exec flags.
     const wrapper = join(dir, 'run-train.mjs');
     writeFileSync(wrapper, script);
-    const b = spawnSync(process.execPath, [...START_NODE_FLAGS, wrapper], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    // The node flags and allocator settings of npm start (src/cli/start.ts).
+    const b = spawnSync(process.execPath, [...START_NODE_FLAGS, wrapper], { encoding: 'utf8', maxBuffer: 1 << 26, env: startEnv(process.env) });
     if (b.status !== 0) throw new Error(`btnn train for the ard peer failed (exit ${b.status}): ${b.stderr.slice(-2000)}`);
     const summary = JSON.parse(readFileSync(join(dir, 'run', 'summary.json'), 'utf8')) as { trainSeconds: number };
     const btnnRss = Number(/maxRssKiB (\d+)/.exec(b.stderr)?.[1] ?? NaN) * 1024;

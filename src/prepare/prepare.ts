@@ -389,9 +389,9 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
     return x.h === 1 && (paramKeys.has(x.b.buf) || (d !== undefined && d.lane === null && d.kind !== 'grads'));
   };
   // In a backward GEMM, the operands that may carry a gradient round stochastically; a parameter
-  // or a saved activation is not one and rounds to nearest (what a gradient's small entries need,
+  // or a saved activation (or a model input) is not one and rounds to nearest (what a gradient's small entries need,
   // and no more draws than that).
-  const notGradient = (r: Ref): boolean => paramKeys.has(r.buf) || byName.get(r.buf)?.kind === 'activations';
+  const notGradient = (r: Ref): boolean => paramKeys.has(r.buf) || byName.get(r.buf)?.kind === 'activations' || byName.get(r.buf)?.kind === 'batch';
   const srMode = (x: { a: Ref; b: Ref }): number => (notGradient(x.a) ? 0 : 1) | (notGradient(x.b) ? 0 : 2);
   // The op a GEMM becomes at int16 (stream filled in when it is kept).
   const int16Form = (x: Extract<Op, { op: 'gemm' }>, counts?: Ref, seed?: Ref): Extract<Op, { op: 'gemmI16' }> =>
