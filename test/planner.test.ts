@@ -107,3 +107,31 @@ t.test('above EXACT_MAX_TENSORS: a valid tree within a small factor of the exact
   }
   t.ok(worst <= 2, `worst ${worst.toFixed(3)}×`);
 });
+
+t.test('reconstruct path: one shared dW for all lanes, formed by the finish jobs from every lane\'s x and dy', async (t) => {
+  const { loadCore } = await import('../src/core/wasm.js');
+  const { Runtime } = await import('../src/runtime/runtime.js');
+  const { defaultSpec } = await import('../src/spec/defaults.js');
+  const core = await loadCore('node');
+  const rt = new Runtime(core, defaultSpec('ttm'), 128, 'train', { lanes: 4, path: 'reconstruct' });
+  const fc1 = rt.prepared.layerPlans.find((p) => p.layer.name === 'fc1')!;
+  t.ok(fc1.chosen.finishReadsLanes, 'fc1 forms dW in finish');
+  t.notOk(fc1.chosen.laneBuffers.some((b) => b.name === 'dW'), 'no lane has a dW of its own');
+  const wBytes = 784 * 512 * 4;
+  const wSized = rt.plan.buffers.filter((b) => b.bytes === wBytes).map((b) => b.name).sort();
+  t.same(wSized, ['fc1.W', 'fc1.dW'], `W-sized buffers: ${wSized.join(', ')}`);
+  // Each finish job of fc1 starts with one GEMM per lane into its rows of dW, lane 0 writing.
+  const jobs = fc1.chosen.finishJobs;
+  t.equal(jobs.length, 4, '4 chunks');
+  for (const job of jobs) {
+    const gemms = job.slice(0, 4);
+    t.ok(gemms.every((o, l) => o.op === 'gemm' && o.a.buf === `x.lane${l}` && o.b.buf === `dy.lane${l}` && o.acc === (l > 0)), 'lane GEMMs in lane order, the first writes');
+  }
+  // The lanes' inputs and output gradients live until finish (the memory plan may not reuse them before).
+  const finishAt = Math.max(...rt.plan.buffers.filter((b) => b.name === 'fc1.dW').map((b) => b.lastUse));
+  for (let l = 0; l < 4; l++) {
+    const x = rt.plan.buffers.find((b) => b.name === `lane${l}/x`)!, dy = rt.plan.buffers.find((b) => b.name === `lane${l}/fc1/grad`)!;
+    t.ok(x.lastUse >= finishAt && dy.lastUse >= finishAt, `lane ${l}: x and dy live until finish (${x.lastUse}, ${dy.lastUse} ≥ ${finishAt})`);
+  }
+  await rt.close();
+});
