@@ -42,6 +42,19 @@ function slice(fn: () => void, minMs: number): [number, number] {
   return [calls, t - t0];
 }
 
+/**
+ * One round of two functions measured side by side: 8 alternating slices of each (aMs, bMs long);
+ * returns ms per call of each.
+ */
+function interleaved(a: () => void, aMs: number, b: () => void, bMs: number): [number, number] {
+  let ac = 0, ams = 0, bc = 0, bms = 0;
+  for (let s = 0; s < 8; s++) {
+    const [c1, t1] = slice(a, aMs); ac += c1; ams += t1;
+    const [c2, t2] = slice(b, bMs); bc += c2; bms += t2;
+  }
+  return [ams / ac, bms / bc];
+}
+
 interface KernelRow { kernel: string; shape: string; flavour: Flavour; gflops: number; peakGflops: number; ratio: number }
 
 /**
@@ -56,12 +69,8 @@ function measure(core: Core, peakCore: Core, kernel: string, shape: string, flop
   fn(); probe();
   const g: number[] = [], p: number[] = [], r: number[] = [];
   for (let i = 0; i < rounds; i++) {
-    let pc = 0, pms = 0, kc = 0, kms = 0;
-    for (let s = 0; s < 8; s++) {
-      const [c1, t1] = slice(probe, 4); pc += c1; pms += t1;
-      const [c2, t2] = slice(fn, 6); kc += c2; kms += t2;
-    }
-    const gf = (kc * flops) / kms / 1e6, peak = (pc * probeFlops) / pms / 1e6;
+    const [probeMs, fnMs] = interleaved(probe, 4, fn, 6);
+    const gf = flops / fnMs / 1e6, peak = probeFlops / probeMs / 1e6;
     g.push(gf); p.push(peak); r.push(gf / peak);
   }
   return { kernel, shape, flavour: core.flavour, gflops: median(g), peakGflops: median(p), ratio: median(r) };
@@ -147,12 +156,8 @@ function packRows(core: Core, rounds: number): PackRow[] {
     nearest(); stochastic();
     const nn: number[] = [], sr: number[] = [], r: number[] = [];
     for (let i = 0; i < rounds; i++) {
-      let nc = 0, nms = 0, sc = 0, sms = 0;
-      for (let j = 0; j < 8; j++) {
-        const [c1, t1] = slice(nearest, 5); nc += c1; nms += t1;
-        const [c2, t2] = slice(stochastic, 5); sc += c2; sms += t2;
-      }
-      const a = (nms * 1e6) / (nc * values), b = (sms * 1e6) / (sc * values);
+      const [nearestMs, stochasticMs] = interleaved(nearest, 5, stochastic, 5);
+      const a = (nearestMs * 1e6) / values, b = (stochasticMs * 1e6) / values;
       nn.push(a); sr.push(b); r.push(b / a);
     }
     rows.push({ operand: s.operand, shape: `${s.m}×${s.k}, ${bits}-bit`, nearestNsPerValue: median(nn), stochasticNsPerValue: median(sr), ratio: median(r) });

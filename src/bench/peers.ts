@@ -112,7 +112,6 @@ async function stepsRow(peer: Peer, format: 'ttm' | 'dense', threads: number, ro
   return { workload: format, threads, precision, btnnSamplesPerSec: median(ours), torchSamplesPerSec: median(theirs), ratio: median(ratios) };
 }
 
-
 /** The npm start run, scaled: btnn's CLI in a child (its peak RSS reported by the child itself) and the reference method in PyTorch. */
 async function ardRow(python: string, threads: number, rows: number, epochs: number): Promise<PeerRow> {
   const dir = mkdtempSync(join(tmpdir(), 'btnn-peers-'));

@@ -201,12 +201,12 @@ function reconstructPath(layer: LayerSpec, net: Network, o: PlanOptions): PathPl
   // job forms its own rows of dW from every lane's x and dy (lane 0 writes, the others add), and
   // one W-sized dW serves all lanes instead of one per lane summed afterwards (at 4 lanes, the
   // default TTM's fc1 kept 4 × 1.6 MB of dW and moved 14 MB a step adding them up).
-  const g = dwOps[0];
-  const rowsOf = (floats: number): number => floats / (g.op === 'gemm' ? g.ldc : 1);
-  const inLanes = dwOps.length === 1 && g.op === 'gemm' && g.h === 1 && g.c.off === 0 && g.a.buf === 'x' && g.a.off === 0 && g.sak === 1 && g.sai === 1
+  const g = dwOps.length === 1 && dwOps[0].op === 'gemm' ? dwOps[0] : null;
+  const inLanes = g !== null && g.h === 1 && g.c.off === 0 && g.a.buf === 'x' && g.a.off === 0 && g.sak === 1 && g.sai === 1
     && g.b.buf === 'dy' && g.b.off === 0 && g.ldc === g.n && g.m * g.n === wFloats && !g.acc;
   const laneGemms = (chunk: { off: number; floats: number }): Op[] => {
-    if (!inLanes || g.op !== 'gemm') return [];
+    if (!inLanes || !g) return [];
+    const rowsOf = (floats: number): number => floats / g.ldc;
     const r0 = rowsOf(chunk.off);
     return Array.from({ length: o.lanes }, (_, l): Op => ({
       ...g, c: { buf: 'dW', off: chunk.off }, a: { buf: `x.lane${l}`, off: r0 }, b: { buf: `dy.lane${l}`, off: 0 }, m: rowsOf(chunk.floats), acc: l > 0,
