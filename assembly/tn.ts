@@ -54,6 +54,7 @@
 // here and in src/tn/opcodes.ts are checked equal by test/opcodes.test.ts (exported as globals).
 import { brgemmF32 } from './gemm';
 import { qRun } from './quant';
+import { permuteF32 } from './permute';
 import { packRowsI16, packColsI16, packRowsI16Sr, packColsI16Sr, gemmI16, operandBits, NONFINITE } from './lowp';
 import { rngSeed, rngNextU32 } from './rng';
 import {
@@ -118,7 +119,7 @@ export function tnRun(prog: usize, words: i32): void {
   while (p < end) {
     const op = word(p, 0);
     if (op == TN_GEMM) gemm(p, false);
-    else if (op == TN_PERMUTE) permute(addr(p, 2), addr(p, 3), word(p, 4), p + 20);
+    else if (op == TN_PERMUTE) permuteF32(addr(p, 2), addr(p, 3), word(p, 4), p + 20);
     else if (op == TN_ZERO) memory.fill(addr(p, 2), 0, <usize>word(p, 3) << 2);
     else if (op == TN_GATHER) gather(addr(p, 2), addr(p, 3), addr(p, 4), word(p, 5), word(p, 6));
     else if (op == TN_SCATTER) scatterAdd(addr(p, 2), addr(p, 3), addr(p, 4), word(p, 5), word(p, 6));
@@ -196,6 +197,7 @@ function gemm(p: usize, int16: bool): void {
   const qa = (p + (29 << 2) + 15) & ~(<usize>15);
   const mode = int16 ? word(p, 20) : 0, rng = p + (25 << 2), cnt = int16 ? addr(p, 23) : 0;
   const srA = (mode & 1) != 0, srB = (mode & 2) != 0;
+  const aCols = sai == 1 && (sak != 1 || k == 1) && m > 1;
   const bPacked = int16 ? addr(p, 24) : 0; // PACK_I16's output: frac, then Bᵀ (mode 0, one head)
   const qb = bPacked != 0 ? bPacked + 16 : qa + ((<usize>m * kp) << 1);
   if (mode != 0) rngSeed(rng, load<u64>(addr(p, 21)), <u64>word(p, 22));
@@ -206,7 +208,12 @@ function gemm(p: usize, int16: bool): void {
       // whichever operands round stochastically, so a head's keys depend on its index only.
       let ka0: u32 = 0, ka1: u32 = 0, kb0: u32 = 0, kb1: u32 = 0;
       if (mode != 0) { ka0 = rngNextU32(rng); ka1 = rngNextU32(rng); kb0 = rngNextU32(rng); kb1 = rngNextU32(rng); }
-      const fa = srA ? packRowsI16Sr(qa, kp, ai, sai, sak, strideA, m, k, t, bits, ka0, ka1, cnt) : packRowsI16(qa, kp, ai, sai, sak, strideA, m, k, t, bits, cnt);
+      // An A whose rows are contiguous columns (sai = 1: xᵀ in dW = xᵀ·dy) is packed as B is, 8
+      // rows transposed in registers at a time: the same int16 values and draws (packCols' element
+      // (j, tt·k + kk) is packRows' (r, tt·k + kk)), where packRows would gather element by element.
+      const fa = aCols
+        ? (srA ? packColsI16Sr(qa, kp, ai, sak, strideA, m, k, t, bits, ka0, ka1, cnt) : packColsI16(qa, kp, ai, sak, strideA, m, k, t, bits, cnt))
+        : srA ? packRowsI16Sr(qa, kp, ai, sai, sak, strideA, m, k, t, bits, ka0, ka1, cnt) : packRowsI16(qa, kp, ai, sai, sak, strideA, m, k, t, bits, cnt);
       // B is not packed once A is not finite (the head's C is NaN either way).
       const fb = fa == NONFINITE ? NONFINITE
         : bPacked != 0 ? load<i32>(bPacked)
@@ -223,38 +230,6 @@ function gemm(p: usize, int16: bool): void {
     }
   }
   flopCount += 2.0 * <f64>m * <f64>n * <f64>k * <f64>t * <f64>h;
-}
-
-/** Odometer over the outer axes; the innermost axis is a block copy when its source is contiguous. */
-function permute(dst: usize, src: usize, rank: i32, desc: usize): void {
-  const dims = desc, strides = desc + (<usize>rank << 2);
-  const last = rank - 1;
-  const inner = load<i32>(dims + (<usize>last << 2));
-  const innerStride = load<i32>(strides + (<usize>last << 2));
-  let outer = 1;
-  for (let j = 0; j < last; j++) outer *= load<i32>(dims + (<usize>j << 2));
-  const idx = strides + (<usize>rank << 2);
-  memory.fill(idx, 0, <usize>rank << 2);
-  let s: usize = src, d: usize = dst;
-  for (let o = 0; o < outer; o++) {
-    if (innerStride == 1) {
-      memory.copy(d, s, <usize>inner << 2);
-    } else {
-      const st = <usize>innerStride << 2;
-      let q = s;
-      for (let i = 0; i < inner; i++) { store<f32>(d + (<usize>i << 2), load<f32>(q)); q += st; }
-    }
-    d += <usize>inner << 2;
-    // Advance the odometer over axes last-1 .. 0.
-    for (let j = last - 1; j >= 0; j--) {
-      const ip = idx + (<usize>j << 2);
-      const v = load<i32>(ip) + 1;
-      const sj = <usize>load<i32>(strides + (<usize>j << 2)) << 2;
-      if (v < load<i32>(dims + (<usize>j << 2))) { store<i32>(ip, v); s += sj; break; }
-      store<i32>(ip, 0);
-      s -= <usize>(v - 1) * sj;
-    }
-  }
 }
 
 function gather(dst: usize, src: usize, idx: usize, count: i32, rowFloats: i32): void {

@@ -9,6 +9,7 @@ import { costFeatures, fitRates, FEATURES, MEASURED_RATES, nnls, opNs, type Cost
 import { prepare } from '../src/prepare/prepare.js';
 import { defaultSpec } from '../src/spec/defaults.js';
 import { FORMATS } from '../src/spec/formats.js';
+import { int16Spec } from './helpers/int16-spec.js';
 import type { Op } from '../src/tn/compile.js';
 import { HostRng } from '../src/util/rng.js';
 
@@ -59,31 +60,35 @@ t.test('nnls keeps rates ≥ 0 and stops at a KKT point when the best unconstrai
 t.test('int16 training: a GEMM runs int16 exactly when the model prices its int16 form cheaper', async (t) => {
   const lanes = 4;
   for (const format of FORMATS) {
-    const p = prepare(defaultSpec(format), { batch: 128, mode: 'train', lanes, precision: 'int16' });
-    const f = prepare(defaultSpec(format), { batch: 128, mode: 'train', lanes, precision: 'f32' });
-    const progs = (q: typeof p): Op[][] => Object.values(q.programs).flatMap((ps) => ps.map((x: { ops: Op[] }) => x.ops));
-    const at16 = progs(p), at32 = progs(f);
-    t.equal(at16.length, at32.length + p.programs.pack.length, `${format}: the same programs plus the pack phase`);
-    let int16Ops = 0, wrong = 0;
-    const base32 = at32.flat().filter((o) => o.op === 'gemm');
-    const mine = at16.filter((_, i) => !p.programs.pack.some((x) => x.ops === at16[i])).flat().filter((o) => o.op === 'gemm' || o.op === 'gemmI16');
-    t.equal(mine.length, base32.length, `${format}: one GEMM for each f32 GEMM`);
-    mine.forEach((o, i) => {
-      const g = base32[i];
-      const f32Ns = opNs(g);
-      if (o.op === 'gemmI16') {
-        int16Ops++;
-        const pack = o.bPacked ? opNs({ op: 'packI16', dst: o.b, b: o.b, ldb: o.ldb, strideB: o.strideB, n: o.n, k: o.k, t: o.t }) / lanes : 0;
-        if (!(opNs(o) + pack < f32Ns)) wrong++;
-      } else {
-        const nearest: Op = { ...g, op: 'gemmI16', mode: 0 };
-        // The cheapest int16 form it could have had (B packed once, amortised) must not beat it.
-        const best = Math.min(opNs(nearest), opNs({ ...nearest, bPacked: g.b }) + opNs({ op: 'packI16', dst: g.b, b: g.b, ldb: g.ldb, strideB: g.strideB, n: g.n, k: g.k, t: g.t }) / lanes);
-        if (best < f32Ns && opNs({ ...g, op: 'gemmI16', mode: 3, seed: g.a, stream: 0 }) < f32Ns) wrong++;
-      }
-    });
-    t.equal(wrong, 0, `${format}: ${int16Ops} of ${mine.length} GEMMs int16, each where the model says it is faster`);
-    t.ok(int16Ops > 0, `${format}: some GEMMs run int16`);
+    // Every format's default network, and for one whose GEMMs all stay f32 there (TT) the same network at rank 32 besides.
+    const { spec, maxRank } = int16Spec(format);
+    for (const [net, s] of [...(maxRank === 'default' ? [] : [['default', defaultSpec(format)] as const]), [String(maxRank), spec] as const]) {
+      const p = prepare(s, { batch: 128, mode: 'train', lanes, precision: 'int16' });
+      const f = prepare(s, { batch: 128, mode: 'train', lanes, precision: 'f32' });
+      const progs = (q: typeof p): Op[][] => Object.values(q.programs).flatMap((ps) => ps.map((x: { ops: Op[] }) => x.ops));
+      const at16 = progs(p), at32 = progs(f);
+      t.equal(at16.length, at32.length + p.programs.pack.length, `${format}: the same programs plus the pack phase`);
+      let int16Ops = 0, wrong = 0;
+      const base32 = at32.flat().filter((o) => o.op === 'gemm');
+      const mine = at16.filter((_, i) => !p.programs.pack.some((x) => x.ops === at16[i])).flat().filter((o) => o.op === 'gemm' || o.op === 'gemmI16');
+      t.equal(mine.length, base32.length, `${format}: one GEMM for each f32 GEMM`);
+      mine.forEach((o, i) => {
+        const g = base32[i];
+        const f32Ns = opNs(g);
+        if (o.op === 'gemmI16') {
+          int16Ops++;
+          const pack = o.bPacked ? opNs({ op: 'packI16', dst: o.b, b: o.b, ldb: o.ldb, strideB: o.strideB, n: o.n, k: o.k, t: o.t }) / lanes : 0;
+          if (!(opNs(o) + pack < f32Ns)) wrong++;
+        } else {
+          const nearest: Op = { ...g, op: 'gemmI16', mode: 0 };
+          // The cheapest int16 form it could have had (B packed once, amortised) must not beat it.
+          const best = Math.min(opNs(nearest), opNs({ ...nearest, bPacked: g.b }) + opNs({ op: 'packI16', dst: g.b, b: g.b, ldb: g.ldb, strideB: g.strideB, n: g.n, k: g.k, t: g.t }) / lanes);
+          if (best < f32Ns && opNs({ ...g, op: 'gemmI16', mode: 3, seed: g.a, stream: 0 }) < f32Ns) wrong++;
+        }
+      });
+      t.equal(wrong, 0, `${format} (max rank ${net}): ${int16Ops} of ${mine.length} GEMMs int16, each where the model says it is faster`);
+      if (net === String(maxRank)) t.ok(int16Ops > 0, `${format} (max rank ${net}): some GEMMs run int16`);
+    }
   }
 });
 

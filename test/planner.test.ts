@@ -108,7 +108,7 @@ t.test('above EXACT_MAX_TENSORS: a valid tree within a small factor of the exact
   t.ok(worst <= 2, `worst ${worst.toFixed(3)}×`);
 });
 
-t.test('reconstruct path: one shared dW for all lanes, formed by the finish jobs from every lane\'s x and dy', async (t) => {
+t.test('reconstruct path: one shared dW for all lanes, formed by the finish jobs from all lanes\' x and dy in one GEMM', async (t) => {
   const { loadCore } = await import('../src/core/wasm.js');
   const { Runtime } = await import('../src/runtime/runtime.js');
   const { defaultSpec } = await import('../src/spec/defaults.js');
@@ -120,18 +120,26 @@ t.test('reconstruct path: one shared dW for all lanes, formed by the finish jobs
   const wBytes = 784 * 512 * 4;
   const wSized = rt.plan.buffers.filter((b) => b.bytes === wBytes).map((b) => b.name).sort();
   t.same(wSized, ['fc1.W', 'fc1.dW'], `W-sized buffers: ${wSized.join(', ')}`);
-  // Each finish job of fc1 starts with one GEMM per lane into its rows of dW, lane 0 writing.
+  // Each finish job of fc1 starts with one GEMM into its rows of dW, reducing over all 128 rows.
   const jobs = fc1.chosen.finishJobs;
   t.equal(jobs.length, 4, '4 chunks');
+  let row = 0;
   for (const job of jobs) {
-    const gemms = job.slice(0, 4);
-    t.ok(gemms.every((o, l) => o.op === 'gemm' && o.a.buf === `x.lane${l}` && o.b.buf === `dy.lane${l}` && o.acc === (l > 0)), 'lane GEMMs in lane order, the first writes');
+    const g = job[0];
+    t.ok(g.op === 'gemm' && g.a.buf === 'x.lanes' && g.b.buf === 'dy.lanes' && !g.acc && g.k === 1 && g.t === 128 && g.a.off === row,
+      `chunk from row ${row}: one writing GEMM over all lanes' rows`);
+    if (g.op === 'gemm') row += g.m;
   }
-  // The lanes' inputs and output gradients live until finish (the memory plan may not reuse them before).
+  t.equal(row, 784, 'the chunks cover W\'s rows');
+  // Every lane's x and dy are rows of one buffer, lane after lane, alive until finish.
   const finishAt = Math.max(...rt.plan.buffers.filter((b) => b.name === 'fc1.dW').map((b) => b.lastUse));
-  for (let l = 0; l < 4; l++) {
-    const x = rt.plan.buffers.find((b) => b.name === `lane${l}/x`)!, dy = rt.plan.buffers.find((b) => b.name === `lane${l}/fc1/grad`)!;
-    t.ok(x.lastUse >= finishAt && dy.lastUse >= finishAt, `lane ${l}: x and dy live until finish (${x.lastUse}, ${dy.lastUse} ≥ ${finishAt})`);
+  for (const [all, laneKey, laneBytes] of [['lanes/x', (l: number) => `lane${l}/x`, 32 * 784 * 4], ['lanes/fc1/grad', (l: number) => `lane${l}/fc1/grad`, 32 * 512 * 4]] as const) {
+    const b = rt.plan.buffers.find((x) => x.name === all)!;
+    t.ok(b && b.bytes === 4 * laneBytes && b.lastUse >= finishAt, `${all}: 4 lanes' rows, alive until finish`);
+    for (let l = 0; l < 4; l++) {
+      const v = rt.prepared.views.find((x) => x.key === laneKey(l))!;
+      t.same([v.buffer, v.offsetBytes], [all, l * laneBytes], `${laneKey(l)} is rows ${l * 32}.. of ${all}`);
+    }
   }
   await rt.close();
 });

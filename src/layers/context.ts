@@ -24,6 +24,11 @@ export interface LowerContext {
   output(lane: number): string;
   /** Key of the gradient of the layer's output in lane l (train only). */
   outputGrad(lane: number): string;
+  /**
+   * The buffer that holds every lane's rows of a value, lane after lane, from lane 0's key (a
+   * layer whose finish reads all lanes: its input and its output's gradient are kept so).
+   */
+  allLanes(key: string): string;
   /** Input j wants a gradient (some tensor upstream of it trains). */
   needsGrad(j: number): boolean;
   gradTarget(j: number, lane: number): GradTarget;

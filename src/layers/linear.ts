@@ -65,9 +65,9 @@ export function lowerLinear(ctx: LowerContext, plan: LayerPlan): LayerProgram & 
       backward.push(ops);
     }
   }
-  // The finish jobs see lane 0's names, and every lane's x and dy by lane (finishReadsLanes).
+  // The finish jobs see lane 0's names, and all lanes' x and dy in one buffer each (finishReadsLanes).
   const finishNames = new Map(maps[0]);
-  if (ctx.train && chosen.finishReadsLanes) maps.forEach((m, l) => { finishNames.set(`x.lane${l}`, m.get('x')!); finishNames.set(`dy.lane${l}`, m.get('dy')!); });
+  if (ctx.train && chosen.finishReadsLanes) { finishNames.set('x.lanes', ctx.allLanes(maps[0].get('x')!)); finishNames.set('dy.lanes', ctx.allLanes(maps[0].get('dy')!)); }
   const bind0 = (k: string): string => { const v = finishNames.get(k); if (v === undefined) throw new Error(`layer ${n}: program buffer ${k} is not bound`); return v; };
   // Finish job c: its rows of dW — formed from every lane's x and dy (finishReadsLanes), or the
   // lanes' own dW rows summed into lane 0's (lane order) — then its chunk of the

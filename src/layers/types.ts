@@ -20,6 +20,11 @@ export interface BufferDecl {
   layer: string | null;
   /** The lane whose rows it holds (null: shared by every lane). */
   lane: number | null;
+  /**
+   * Holds every lane's rows, lane after lane (lane null; prepare.ts LaneView): lanes run
+   * concurrently, so its bytes are nobody else's while any lane runs, whatever its lifetime.
+   */
+  allLanes?: boolean;
   /** Inclusive lifetime in schedule times (see Schedule). */
   firstUse: number;
   lastUse: number;

@@ -101,8 +101,9 @@ export interface ProgramDecl { key: string; ops: Op[]; words: number }
  *   pack    int16: per shared forward B (a W), one PACK_I16 job (packed once for all lanes)
  *   lanes   one job per lane: forward, loss, backward (eval runs the first evalWords words)
  *   reduce  lane gradients summed into lane 0's in lane order, split into `lanes` chunks
- *   finish  per reconstructed layer, one job per chunk of W's rows: its rows of the lanes' dW
- *           summed, then pushed back through its chunk of the reconstruction
+ *   finish  per reconstructed layer, one job per chunk of W's rows: its rows of dW formed from
+ *           all lanes' x and dy (or the lanes' own dW rows summed), then pushed back through its
+ *           chunk of the reconstruction
  *   finishSum the chunks' partial factor gradients added up, chunk order
  */
 export interface StepPrograms {
@@ -146,6 +147,9 @@ export interface InputTable { input: string; kind: 'lut' | 'affine'; key: string
 
 const tableKey = (input: string): string => `input.${input}.norm`;
 
+/** Lane `lane`'s rows of a value stored for all lanes in `buffer`, from byte `offsetBytes`. */
+export interface LaneView { key: string; buffer: string; offsetBytes: number; lane: number }
+
 export interface Prepared {
   /** Standardisation tables the runtime fills once (from spec.inputNorm and the inputs' ranges). */
   inputTables: InputTable[];
@@ -160,6 +164,11 @@ export interface Prepared {
   /** Contraction plans of the linear layers, in layer order. */
   layerPlans: LayerPlan[];
   buffers: BufferDecl[];
+  /**
+   * Keys that name a part of a declared buffer: a lane's rows of a value all lanes keep in one
+   * buffer, lane after lane (`LaneView`). The runtime resolves them after planning.
+   */
+  views: LaneView[];
   programs: StepPrograms;
   laneIo: LaneIo[];
   /** Buffer key of a tensor's parameters as the programs read them, and of its gradient in lane l. */
@@ -272,6 +281,25 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
     }));
   });
   const readsInFinish = (c: number): boolean => train && (planAt.get(c)?.chosen.finishReadsLanes ?? false);
+  // Such a finish forms dW from all lanes' rows at once (one GEMM over lanes × rows), so x and dy
+  // of those layers are one buffer per value, lane after lane, and each lane's key is a view.
+  const allLanes = new Set<string>(), allLanesGrad = new Set<string>();
+  spec.layers.forEach((layer, i) => {
+    if (!readsInFinish(i)) return;
+    allLanes.add(rootOf(graph.inputsOf[i][0]));
+    allLanesGrad.add(rootOf(layer.name));
+  });
+  const views: LaneView[] = [];
+  const lanesKey = (r: string): string => `lanes/${r}`, dlanesKey = (r: string): string => `lanes/${r}/grad`;
+  const viewParent = new Map<string, string>();
+  /** Declares lane l's part of a value buffer: its own buffer, or its rows of the all-lanes one. */
+  const declareLane = (all: string | null, name: string, bytes: number, kind: BufferKind, dtype: BufferDecl['dtype'], layer: string | null, l: number, first: number, lastUse: number): void => {
+    // One lane: its own buffer is all lanes' rows.
+    if (all === null || lanes === 1) { declare(name, bytes, kind, dtype, layer, l, first, lastUse); if (all !== null) viewParent.set(name, name); return; }
+    if (l === 0) { declare(all, bytes * lanes, kind, dtype, layer, null, first, lastUse); buffers[buffers.length - 1].allLanes = true; }
+    views.push({ key: name, buffer: all, offsetBytes: l * bytes, lane: l });
+    viewParent.set(name, all);
+  };
   for (let l = 0; l < lanes; l++) {
     for (const [r, vs] of members) {
       const v0 = graph.values.get(r)!;
@@ -294,8 +322,8 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
         if (v === graph.lossInput) lastUse = t.end;
       }
       const ids = v0.dtype === 'i32';
-      declare(outKey(r, l), rowsPerLane * width * 4, isInput ? 'batch' : 'activations', ids ? 'i32' : 'f32', isInput ? null : spec.layers[v0.producer].name, l, first, lastUse);
-      if (gLast >= 0) declare(doutKey(r, l), rowsPerLane * width * F32, 'workspace', 'f32', spec.layers[v0.producer].name, l, Math.min(gFirst, gLast), Math.max(gLast, gKeep));
+      declareLane(allLanes.has(r) ? lanesKey(r) : null, outKey(r, l), rowsPerLane * width * 4, isInput ? 'batch' : 'activations', ids ? 'i32' : 'f32', isInput ? null : spec.layers[v0.producer].name, l, first, lastUse);
+      if (gLast >= 0) declareLane(allLanesGrad.has(r) ? dlanesKey(r) : null, doutKey(r, l), rowsPerLane * width * F32, 'workspace', 'f32', spec.layers[v0.producer].name, l, Math.min(gFirst, gLast), Math.max(gLast, gKeep));
     }
     const tw = targetWidth(spec, graph);
     const soft = spec.loss.kind === 'softmax-xent';
@@ -351,6 +379,11 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
       outWidth: graph.values.get(layer.name)!.width,
       input: (j, l) => outKey(ins[j], l),
       output: (l) => outKey(layer.name, l),
+      allLanes: (key) => {
+        const all = viewParent.get(key);
+        if (all === undefined) throw new Error(`layer ${layer.name}: ${key} is not kept for all lanes in one buffer`);
+        return all;
+      },
       outputGrad: (l) => doutKey(layer.name, l),
       needsGrad: (j) => train && Boolean(needs.get(ins[j])),
       gradTarget: (j, l) => gradTarget(ins[j], i, l),
@@ -488,7 +521,7 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
   if (int16) declare(INT16_COUNTS, 16 * countSlots, 'meta', 'i32', null, null, t.hooks, t.end);
   if (train && (o.datasetCount ?? 0) > 0) declare('order', o.datasetCount! * 4, 'dataset', 'i32', null, null, t.hooks, t.end);
   return {
-    spec, graph, mode: o.mode, batch: o.batch, lanes, laneRows: rowsPerLane, schedule: t, slots, layerPlans, buffers,
+    spec, graph, mode: o.mode, batch: o.batch, lanes, laneRows: rowsPerLane, schedule: t, slots, layerPlans, buffers, views,
     programs: step, laneIo, paramKey, gradKey, paramBufferOf, inputTables,
   };
 }
@@ -512,7 +545,12 @@ function lowerLayer(ctx: LowerContext, layer: LayerSpec, plan: () => LayerPlan, 
   }
 }
 
-/** The declarations as the greedy planner's requests: lanes are concurrency groups. */
+/**
+ * The declarations as the greedy planner's requests: lanes are concurrency groups, and a buffer
+ * holding every lane's rows is a group of its own (it meets every lane's buffers, and another
+ * such buffer, at any time: some lane may be at any point of its program).
+ */
 export function timedRequests(p: Prepared): TimedRequest[] {
-  return p.buffers.map((b) => ({ name: b.name, bytes: b.bytes, kind: b.kind, firstUse: b.firstUse, lastUse: b.lastUse, ...(b.lane !== null ? { group: `lane${b.lane}` } : {}) }));
+  const group = (b: BufferDecl): { group?: string } => (b.lane !== null ? { group: `lane${b.lane}` } : b.allLanes ? { group: b.name } : {});
+  return p.buffers.map((b) => ({ name: b.name, bytes: b.bytes, kind: b.kind, firstUse: b.firstUse, lastUse: b.lastUse, ...group(b) }));
 }

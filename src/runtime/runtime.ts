@@ -119,6 +119,7 @@ export class Runtime {
     const requests = timedRequests(this.prepared);
     this.plan = options.planner === 'linear' ? planMemory(requests, core.exports.heapBase()) : planGreedy(requests, core.exports.heapBase());
     for (const b of this.plan.buffers) this.addr.set(b.name, b.offset);
+    for (const v of this.prepared.views) this.addr.set(v.key, this.addr.get(v.buffer)! + v.offsetBytes);
     // Tensor keys: a slot inside the params layout of the buffer the programs read, per lane for gradients.
     for (const s of this.slots) {
       this.addr.set(this.prepared.paramKey(s.name), this.addr.get(this.prepared.paramBufferOf(s.name))! + s.offsetFloats * F32);

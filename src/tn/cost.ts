@@ -17,7 +17,9 @@
 //            stochastically (a max pass, then the rounding pass), more for values read off the
 //            vector path (packStrided), C rescaled (out).
 //   packI16  B packed once for all lanes (value per packed value).
-//   permute  elements whose innermost stride is 1 (contiguous) or not (strided).
+//   permute  elements copied in runs along a contiguous innermost axis (copied), in 4×4 blocks
+//            transposed in registers (transposed), or one at a time (strided), and the steps of
+//            the odometer over the other axes (rows) (assembly/permute.ts picks the same way).
 //   stream   every other op: floats read plus written (programTrafficFloats).
 import { product } from '../util/math.js';
 import { programTrafficFloats, type Op } from './compile.js';
@@ -29,7 +31,7 @@ export const FEATURES: { readonly [K in CostKind]: readonly string[] } = {
   gemm: ['op', 'head', 'tileMac', 'rowMac', 'cellMac', 'out'],
   gemmI16: ['op', 'head', 'mac', 'edgeMac', 'packNearest', 'packStochastic', 'packStrided', 'out'],
   packI16: ['op', 'value'],
-  permute: ['op', 'contiguous', 'strided'],
+  permute: ['op', 'copied', 'transposed', 'strided', 'rows'],
   stream: ['op', 'float'],
 };
 
@@ -38,18 +40,19 @@ export type KernelRates = { [K in CostKind]: number[] };
 
 /**
  * Fitted to the node flavour on a 2-core AMD EPYC (AVX2) VM, Node 20, 2026-12-03, with
- * `npm run bench -- --calibrate --rounds 5`: 3508 ops (every format's model at its default max
- * rank, 8 and 3, both paths, 4 lanes of 32 rows, f32 and int16 GEMMs, plus a grid of GEMM shapes).
- * Median |model / measured − 1| per kind that sitting: gemm 20%, gemmI16 23%, packI16 18%,
- * permute 36%, stream 18% (a quieter sitting gave 10%, 11%, 5%, 28%, 6%). Absolute values drift
- * with the machine; the planner only compares sums of them.
+ * `npm run bench -- --calibrate --rounds 5`: 3545 ops (every format's model at its default max
+ * rank, 8 and 3, both paths, 4 lanes of 32 rows, f32 and int16 GEMMs, plus a grid of GEMM shapes),
+ * after the permute kernel's copy / transpose rows and A packed as columns (sai = 1).
+ * Median |model / measured − 1| per kind that sitting: gemm 16%, gemmI16 18%, packI16 18%,
+ * permute 21%, stream 11%. Absolute values drift with the machine; the planner only compares
+ * sums of them.
  */
 export const MEASURED_RATES: KernelRates = {
-  gemm: [0, 44, 0.049, 0.095, 0.61, 0.15],
-  gemmI16: [0, 188, 0.022, 0.089, 0.76, 1.86, 1.84, 1.49],
-  packI16: [116, 1.14],
-  permute: [20, 0.36, 0.54],
-  stream: [3.27, 0.043],
+  gemm: [7.5, 33, 0.046, 0.090, 0.52, 0.13],
+  gemmI16: [18, 115, 0.023, 0.028, 0.69, 1.33, 6.22, 1.42],
+  packI16: [95, 1.10],
+  permute: [9.9, 0.13, 0.13, 0.43, 7.7],
+  stream: [2.18, 0.043],
 };
 
 // assembly/gemm.ts KC: C is re-read once per pass of this many reduction steps.
@@ -74,8 +77,10 @@ export function costFeatures(op: Op): { kind: CostKind; x: number[] } | null {
     const bPacked = op.mode === 0 && op.bPacked !== undefined;
     const nearest = op.m * (srA ? 0 : 1) + (bPacked || srB ? 0 : op.n), stochastic = op.m * (srA ? 1 : 0) + op.n * (srB ? 1 : 0);
     // Values packed off the vector path: A's rows gathered when k is not contiguous (sak ≠ 1), B's
-    // last n mod 4 columns one at a time (packRows, packCols in assembly/lowp.ts).
-    const strided = (op.sak !== 1 ? op.m : 0) + (bPacked ? 0 : op.n % 4);
+    // last n mod 4 columns one at a time (packRows, packCols in assembly/lowp.ts). An A whose rows
+    // are contiguous columns (sai = 1) is packed as B is (assembly/tn.ts GEMM_I16), its last m mod 4.
+    const aCols = op.sai === 1 && (op.sak !== 1 || op.k === 1) && op.m > 1;
+    const strided = (aCols ? op.m % 4 : op.sak !== 1 ? op.m : 0) + (bPacked ? 0 : op.n % 4);
     return {
       kind: 'gemmI16',
       x: [1, op.h, op.h * kp * m2 * n4, op.h * kp * (op.m * op.n - m2 * n4), op.h * kp * nearest, op.h * kp * stochastic, op.h * kp * strided, op.h * op.m * op.n],
@@ -83,9 +88,15 @@ export function costFeatures(op: Op): { kind: CostKind; x: number[] } | null {
   }
   if (op.op === 'packI16') return { kind: 'packI16', x: [1, op.n * Math.ceil((op.k * op.t) / 8) * 8] };
   if (op.op === 'permute') {
-    const floats = product(op.dims);
-    const contiguous = op.strides[op.strides.length - 1] === 1;
-    return { kind: 'permute', x: [1, contiguous ? floats : 0, contiguous ? 0 : floats] };
+    const floats = product(op.dims), last = op.dims.length - 1, inner = op.dims[last];
+    // The kernel's choice (permuteF32, SIMD flavours): the axis looped inside each row is the one
+    // before the last, or for a transpose the last axis of stride 1.
+    let kind = op.strides[last] === 1 ? 0 : 2, mid = last - 1;
+    if (kind === 2) {
+      for (let j = last - 1; j >= 0; j--) if (op.strides[j] === 1 && op.dims[j] >= 4 && inner >= 4) { kind = 1; mid = j; break; }
+    }
+    const rows = floats / inner / (mid >= 0 ? op.dims[mid] : 1);
+    return { kind: 'permute', x: [1, kind === 0 ? floats : 0, kind === 1 ? floats : 0, kind === 2 ? floats : 0, rows] };
   }
   const floats = programTrafficFloats([op]);
   return { kind: 'stream', x: [1, floats] };

@@ -62,9 +62,10 @@ export interface PathPlan {
   /** Per chunk, its range of W (and dW) in floats: the rows finish job c sums over the lanes. */
   chunkRanges: { off: number; floats: number }[];
   /**
-   * The finish jobs read every lane's x and dy (`x.lane<l>`, `dy.lane<l>`): each forms its rows of
-   * dW = Σ_lanes x_lᵀ·dy_l itself, lane by lane, into one shared dW. So x and dy must live until
-   * finish, and no lane needs a W-sized dW of its own.
+   * The finish jobs read all lanes' x and dy (`x.lanes`, `dy.lanes`: every lane's rows, lane after
+   * lane, in one buffer each): each forms its rows of dW = Σ_rows xᵀ·dy itself, one GEMM reducing
+   * over lanes × rows, into one shared dW. So x and dy must live until finish, and no lane needs a
+   * W-sized dW of its own.
    */
   finishReadsLanes: boolean;
   laneBuffers: BufferSize[];
@@ -197,20 +198,20 @@ function reconstructPath(layer: LayerSpec, net: Network, o: PlanOptions): PathPl
   const dy = { ref: { buf: 'dy', off: 0 }, indices: yIdx };
   const dwOps: Op[] = [];
   if (o.train) emitContract(dwOps, dims, x, dy, wIdx, { buf: 'dW', off: 0 }, wIdx, scratch);
-  // xᵀ·dy is one GEMM over the lane's rows whose C rows are W's rows in order: then each finish
-  // job forms its own rows of dW from every lane's x and dy (lane 0 writes, the others add), and
-  // one W-sized dW serves all lanes instead of one per lane summed afterwards (at 4 lanes, the
-  // default TTM's fc1 kept 4 × 1.6 MB of dW and moved 14 MB a step adding them up).
+  // xᵀ·dy is one GEMM whose C rows are W's rows in order and whose reduction runs over the lane's
+  // rows one at a time (k = 1, t rows strideA / strideB apart): with every lane's rows stacked in
+  // one buffer it reduces over all lanes' rows at once. Then each finish job forms its own rows
+  // of dW in one GEMM, and one W-sized dW serves all lanes instead of one per lane summed
+  // afterwards (at 4 lanes the default TTM's fc1 kept 4 × 1.6 MB of dW and moved 14 MB a step
+  // adding them up); the 128-row reduction is also long enough for int16, where 32 rows are not.
   const g = dwOps.length === 1 && dwOps[0].op === 'gemm' ? dwOps[0] : null;
-  const inLanes = g !== null && g.h === 1 && g.c.off === 0 && g.a.buf === 'x' && g.a.off === 0 && g.sak === 1 && g.sai === 1
-    && g.b.buf === 'dy' && g.b.off === 0 && g.ldc === g.n && g.m * g.n === wFloats && !g.acc;
+  const inLanes = g !== null && g.h === 1 && g.k === 1 && g.t === o.laneRows && g.c.off === 0 && g.a.buf === 'x' && g.a.off === 0 && g.sai === 1
+    && g.b.buf === 'dy' && g.b.off === 0 && g.ldc === g.n && g.m * g.n === wFloats && !g.acc
+    && g.strideA === product(net.inIndices.map((ix) => net.dims[ix])) && g.strideB === product(net.outIndices.map((ix) => net.dims[ix]));
   const laneGemms = (chunk: { off: number; floats: number }): Op[] => {
     if (!inLanes || !g) return [];
     const rowsOf = (floats: number): number => floats / g.ldc;
-    const r0 = rowsOf(chunk.off);
-    return Array.from({ length: o.lanes }, (_, l): Op => ({
-      ...g, c: { buf: 'dW', off: chunk.off }, a: { buf: `x.lane${l}`, off: r0 }, b: { buf: `dy.lane${l}`, off: 0 }, m: rowsOf(chunk.floats), acc: l > 0,
-    }));
+    return [{ ...g, c: { buf: 'dW', off: chunk.off }, a: { buf: 'x.lanes', off: rowsOf(chunk.off) }, b: { buf: 'dy.lanes', off: 0 }, m: rowsOf(chunk.floats), t: g.t * o.lanes }];
   };
   if (o.train && inLanes) sharedBuffers.push({ name: 'dW', floats: wFloats, life: 'finish' });
   let order = '';
