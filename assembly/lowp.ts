@@ -379,12 +379,33 @@ export function packColsI16Sr(q: usize, kp: i32, b: usize, ldb: i32, strideB: i3
   return packCols(q, kp, b, ldb, strideB, n, k, t, bits, cnt, true, k0, k1);
 }
 
+/**
+ * packColsI16's columns [j0, j1) only, into rows j0..j1 of q, at the frac of all n columns (each
+ * of several jobs scans the whole of B, then packs its own columns: the bits of one packColsI16).
+ */
+export function packColsRangeI16(q: usize, kp: i32, b: usize, ldb: i32, strideB: i32, n: i32, k: i32, t: i32, bits: i32, j0: i32, j1: i32, cnt: usize): i32 {
+  const m = colsMaxAbs(b, ldb, strideB, n, k, t);
+  if (!isFinite<f32>(m)) return NONFINITE;
+  const frac = dynamicFrac(m, bits);
+  packColsAt(q + ((<usize>j0 * kp) << 1), kp, b + (<usize>j0 << 2), ldb, strideB, j1 - j0, k, t, m, frac, cnt, false, 0, 0);
+  return frac;
+}
+
 // @ts-ignore: decorator
 @inline function packCols(q: usize, kp: i32, b: usize, ldb: i32, strideB: i32, n: i32, k: i32, t: i32, bits: i32, cnt: usize,
                           sr: bool, k0: u32, k1: u32): i32 {
   const m = colsMaxAbs(b, ldb, strideB, n, k, t);
   if (!isFinite<f32>(m)) return NONFINITE;
-  const frac = dynamicFrac(m, bits), s = <f32>Math.pow(2.0, <f64>frac), magic = magicRange(m, s);
+  const frac = dynamicFrac(m, bits);
+  packColsAt(q, kp, b, ldb, strideB, n, k, t, m, frac, cnt, sr, k0, k1);
+  return frac;
+}
+
+/** packCols after its scan: n columns at the frac of a B whose largest |x| is m. */
+// @ts-ignore: decorator
+@inline function packColsAt(q: usize, kp: i32, b: usize, ldb: i32, strideB: i32, n: i32, k: i32, t: i32, m: f32, frac: i32, cnt: usize,
+                            sr: bool, k0: u32, k1: u32): void {
+  const s = <f32>Math.pow(2.0, <f64>frac), magic = magicRange(m, s);
   const rowBytes = <usize>kp << 1;
   let flushed = 0;
   // B's rows in order r = tt·k + kk (block tt, row kk) are the packed rows' k index.
@@ -423,7 +444,6 @@ export function packColsI16Sr(q: usize, kp: i32, b: usize, ldb: i32, strideB: i3
   }
   if (kp > kt) for (let j = 0; j < n; j++) memory.fill(q + ((<usize>j * kp + kt) << 1), 0, <usize>(kp - kt) << 1);
   addCounts(cnt, n * kt, flushed);
-  return frac;
 }
 
 /**

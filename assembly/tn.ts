@@ -47,15 +47,18 @@
 //            trainer's guard must see them). The S scratch words ((m + n)·kp int16, m·kp with
 //            bPacked, from the first 16-byte boundary, 4 words of slack) are the op's own, like
 //            PERMUTE's odometer.
-//   PACK_I16 [25, 10, dst, b, ldb, strideB, n, k, t, counts]   B's t blocks packed as GEMM_I16
-//            packs them, into dst: the i32 frac (NONFINITE for NaN or ±∞), 12 bytes, then n int16
-//            rows of kp (src/tn/opcodes.ts packedI16Bytes).
+//   PACK_I16 [25, 12, dst, b, ldb, strideB, n, k, t, counts, j0, j1]   B's t blocks packed as
+//            GEMM_I16 packs them, into dst: the i32 frac (NONFINITE for NaN or ±∞), 12 bytes, then n
+//            int16 rows of kp (src/tn/opcodes.ts packedI16Bytes). Only B's columns [j0, j1) are
+//            packed (rows j0..j1 of Bᵀ), at the frac of all n: a large B is packed by several jobs,
+//            each scanning all of B for its largest |x| and packing its own columns (same bits).
+//            Each job writes the frac (the same value).
 // Word 1 of every op is its length, so the interpreter can skip and the host can check. The codes
 // here and in src/tn/opcodes.ts are checked equal by test/opcodes.test.ts (exported as globals).
 import { brgemmF32 } from './gemm';
 import { qRun } from './quant';
 import { permuteF32 } from './permute';
-import { packRowsI16, packColsI16, packRowsI16Sr, packColsI16Sr, gemmI16, operandBits, NONFINITE } from './lowp';
+import { packRowsI16, packColsI16, packRowsI16Sr, packColsI16Sr, packColsRangeI16, gemmI16, operandBits, NONFINITE } from './lowp';
 import { rngSeed, rngNextU32 } from './rng';
 import {
   addF32, biasAddF32, biasGradF32, reluToF32, reluBackwardToF32, sigmoidF32, sigmoidBackwardF32, tanhF32,
@@ -180,7 +183,7 @@ function loss(p: usize): void {
 function packI16(p: usize): void {
   const dst = addr(p, 2), k = word(p, 7), t = word(p, 8);
   const kt = k * t, kp = (kt + 7) & ~7;
-  store<i32>(dst, packColsI16(dst + 16, kp, addr(p, 3), word(p, 4), word(p, 5), word(p, 6), k, t, operandBits(kt), addr(p, 9)));
+  store<i32>(dst, packColsRangeI16(dst + 16, kp, addr(p, 3), word(p, 4), word(p, 5), word(p, 6), k, t, operandBits(kt), word(p, 10), word(p, 11), addr(p, 9)));
 }
 
 /** GEMM and GEMM_I16 (same first 18 words; see the header). */

@@ -91,6 +91,8 @@ function int16Forms(g: Extract<Op, { op: 'gemm' }>): Op[] {
   if (g.h === 1) {
     forms.push({ ...g, op: 'gemmI16', mode: 0, counts, bPacked: { buf: 'bPacked', off: 0 } });
     forms.push({ op: 'packI16', dst: { buf: 'dst', off: 0 }, b: g.b, ldb: g.ldb, strideB: g.strideB, n: g.n, k: g.k, t: g.t });
+    // One job's share of a pack split over the lanes: a quarter of the columns, all of B scanned.
+    if (g.n >= 16) forms.push({ op: 'packI16', dst: { buf: 'dst', off: 0 }, b: g.b, ldb: g.ldb, strideB: g.strideB, n: g.n, k: g.k, t: g.t, cols: [0, Math.ceil(g.n / 16) * 4] });
   }
   for (const mode of [1, 2, 3] as const) forms.push({ ...g, op: 'gemmI16', mode, seed, stream: 0, counts });
   return forms;

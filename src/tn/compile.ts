@@ -35,8 +35,9 @@ export type Op =
   /**
    * B's t blocks packed as GEMM_I16 would (nearest-even at the frac its largest |x| gives) into
    * dst: the frac, then Bᵀ (tn/opcodes.ts packedI16Bytes). Run once per step for a B all lanes share.
+   * cols [j0, j1): only those columns of B are packed, at the frac of all n (absent: all of them).
    */
-  | { op: 'packI16'; dst: Ref; b: Ref; ldb: number; strideB: number; n: number; k: number; t: number; counts?: Ref }
+  | { op: 'packI16'; dst: Ref; b: Ref; ldb: number; strideB: number; n: number; k: number; t: number; counts?: Ref; cols?: [number, number] }
   | { op: 'permute'; dst: Ref; src: Ref; dims: number[]; strides: number[] }
   | { op: 'zero'; dst: Ref; n: number }
   | { op: 'gather' | 'scatter'; dst: Ref; src: Ref; idx: Ref; count: number; rowFloats: number }
@@ -336,7 +337,10 @@ export function link(ops: Op[], resolve: (buf: string) => number): Int32Array {
         for (let w = 25; w < len; w++) words.push(0); // rng state and scratch (not a spread: it can be 10⁶ words)
         break;
       case 'packI16':
-        words.push(at(o.dst), at(o.b), o.ldb, o.strideB, o.n, o.k, o.t, o.counts ? at(o.counts) : 0);
+        if (o.cols && !(Number.isInteger(o.cols[0]) && Number.isInteger(o.cols[1]) && 0 <= o.cols[0] && o.cols[0] < o.cols[1] && o.cols[1] <= o.n)) {
+          throw new Error(`packI16 columns [${o.cols.join(', ')}): must be a range within [0, ${o.n})`);
+        }
+        words.push(at(o.dst), at(o.b), o.ldb, o.strideB, o.n, o.k, o.t, o.counts ? at(o.counts) : 0, o.cols?.[0] ?? 0, o.cols?.[1] ?? o.n);
         break;
       case 'permute': {
         const r = o.dims.length;

@@ -16,7 +16,8 @@
 //            one dot row at a time (edgeMac), each operand value packed to nearest or
 //            stochastically (a max pass, then the rounding pass), more for values read off the
 //            vector path (packStrided), C rescaled (out).
-//   packI16  B packed once for all lanes (value per packed value).
+//   packI16  B packed once for all lanes: its values packed (value), and all of B scanned for its
+//            largest |x| (scanned: a job packing some columns scans every column).
 //   permute  elements copied in runs along a contiguous innermost axis (copied), in 4×4 blocks
 //            transposed in registers (transposed), or one at a time (strided), and the steps of
 //            the odometer over the other axes (rows) (assembly/permute.ts picks the same way).
@@ -30,7 +31,7 @@ export type CostKind = 'gemm' | 'gemmI16' | 'packI16' | 'permute' | 'stream';
 export const FEATURES: { readonly [K in CostKind]: readonly string[] } = {
   gemm: ['op', 'head', 'tileMac', 'rowMac', 'cellMac', 'out'],
   gemmI16: ['op', 'head', 'mac', 'edgeMac', 'packNearest', 'packStochastic', 'packStrided', 'out'],
-  packI16: ['op', 'value'],
+  packI16: ['op', 'value', 'scanned'],
   permute: ['op', 'copied', 'transposed', 'strided', 'rows'],
   stream: ['op', 'float'],
 };
@@ -40,19 +41,19 @@ export type KernelRates = { [K in CostKind]: number[] };
 
 /**
  * Fitted to the node flavour on a 2-core AMD EPYC (AVX2) VM, Node 20, 2026-12-03, with
- * `npm run bench -- --calibrate --rounds 5`: 3545 ops (every format's model at its default max
- * rank, 8 and 3, both paths, 4 lanes of 32 rows, f32 and int16 GEMMs, plus a grid of GEMM shapes),
- * after the permute kernel's copy / transpose rows and A packed as columns (sai = 1).
- * Median |model / measured − 1| per kind that sitting: gemm 16%, gemmI16 18%, packI16 18%,
- * permute 21%, stream 11%. Absolute values drift with the machine; the planner only compares
- * sums of them.
+ * `npm run bench -- --calibrate --rounds 5`: 3713 ops (every format's model at its default max
+ * rank, 8 and 3, both paths, 4 lanes of 32 rows, f32 and int16 GEMMs, whole and column-range
+ * packs, plus a grid of GEMM shapes), after the permute kernel's copy / transpose rows and A
+ * packed as columns (sai = 1). Median |model / measured − 1| per kind that sitting: gemm 12%,
+ * gemmI16 13%, packI16 9%, permute 19%, stream 15%. Absolute values drift with the machine; the
+ * planner only compares sums of them.
  */
 export const MEASURED_RATES: KernelRates = {
-  gemm: [7.5, 33, 0.046, 0.090, 0.52, 0.13],
-  gemmI16: [18, 115, 0.023, 0.028, 0.69, 1.33, 6.22, 1.42],
-  packI16: [95, 1.10],
-  permute: [9.9, 0.13, 0.13, 0.43, 7.7],
-  stream: [2.18, 0.043],
+  gemm: [0, 33, 0.040, 0.077, 0.52, 0.14],
+  gemmI16: [0, 108, 0.017, 0.044, 0.64, 1.21, 5.41, 1.36],
+  packI16: [74, 0.88, 0.12],
+  permute: [13, 0.13, 0.13, 0.41, 5.15],
+  stream: [2.74, 0.040],
 };
 
 // assembly/gemm.ts KC: C is re-read once per pass of this many reduction steps.
@@ -86,7 +87,10 @@ export function costFeatures(op: Op): { kind: CostKind; x: number[] } | null {
       x: [1, op.h, op.h * kp * m2 * n4, op.h * kp * (op.m * op.n - m2 * n4), op.h * kp * nearest, op.h * kp * stochastic, op.h * kp * strided, op.h * op.m * op.n],
     };
   }
-  if (op.op === 'packI16') return { kind: 'packI16', x: [1, op.n * Math.ceil((op.k * op.t) / 8) * 8] };
+  if (op.op === 'packI16') {
+    const cols = op.cols ? op.cols[1] - op.cols[0] : op.n;
+    return { kind: 'packI16', x: [1, cols * Math.ceil((op.k * op.t) / 8) * 8, op.n * op.k * op.t] };
+  }
   if (op.op === 'permute') {
     const floats = product(op.dims), last = op.dims.length - 1, inner = op.dims[last];
     // The kernel's choice (permuteF32, SIMD flavours): the axis looped inside each row is the one
