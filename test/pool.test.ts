@@ -72,3 +72,19 @@ t.test('repoint: the same workers run the new phases from the next run() on', as
   const other = await loadCore('node');
   t.throws(() => pool.repoint(other, [[]]), /another core/, 'a pool runs its own core only');
 });
+
+t.test('assignJobs: longest modelled job first, to the least-loaded thread; every job once, fixed per thread count', async (t) => {
+  const { assignJobs, jobsOf } = await import('../src/runtime/pool.js');
+  // The default TTM's finish chunks (112, 224, 224, 224 rows) and two small jobs: round robin gave 448 / 336 + smalls.
+  const jobs = [112, 224, 224, 224, 30, 20].map((ns, j) => ({ addr: 64 * j, words: 4, ns }));
+  const th = assignJobs(jobs, 2);
+  const load = [0, 1].map((i) => jobs.reduce((s, job, j) => s + (th[j] === i ? job.ns : 0), 0));
+  t.same(load.sort((a, b) => a - b), [386, 448], `loads ${load.join(' / ')}`);
+  t.same(assignJobs(jobs, 2), th, 'the same assignment every time');
+  t.same(assignJobs(jobs, 1), jobs.map(() => 0), 'one thread runs everything');
+  const per = [0, 1, 2].map((id) => jobsOf([jobs], id, 3)[0]);
+  t.same(per.flat().map((j) => j.addr).sort((a, b) => a - b), jobs.map((j) => j.addr), 'each job on exactly one of 3 threads');
+  t.ok(per.every((mine) => mine.every((j, i) => i === 0 || j.addr > mine[i - 1].addr)), 'each thread runs its jobs in job order');
+  // Jobs without a modelled time count as equal: round robin's spread.
+  t.same(assignJobs([{ addr: 0, words: 1 }, { addr: 4, words: 1 }, { addr: 8, words: 1 }], 2), [0, 1, 0]);
+});

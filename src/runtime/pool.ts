@@ -1,7 +1,8 @@
 // Threads running the jobs of a step's phases. Thread 0 is the calling thread; threads 1.. are
-// worker threads over the core's shared memory (node flavour). Job j of a phase runs on thread
-// j mod T. Jobs of one phase touch disjoint memory and their programs do not depend on T, so the
-// bits do not depend on the thread count or on timing.
+// worker threads over the core's shared memory (node flavour). Which thread runs which job of a
+// phase is fixed per thread count by the jobs' modelled times (assignJobs). Jobs of one phase
+// touch disjoint memory and their programs do not depend on T, so the bits do not depend on the
+// thread count, the assignment or on timing.
 //
 // Protocol (per worker, a 32-byte SharedArrayBuffer): the main thread writes PHASE and EVAL, bumps
 // SEQ and notifies; the worker runs its jobs of that phase, stores SEQ into DONE and notifies. A
@@ -21,8 +22,34 @@ import type { Core } from '../core/wasm.js';
 // from its port before running the phase.
 export const CTRL = { SEQ: 0, PHASE: 1, EVAL: 2, DONE: 3, FAILED: 4, GEN: 5, INTS: 8 } as const;
 
-/** A linked program: its address and length in words; lane programs also have a shorter eval prefix. */
-export interface Job { addr: number; words: number; evalWords?: number }
+/**
+ * A linked program: its address and length in words; lane programs also have a shorter eval
+ * prefix. ns: its time by the cost model (src/tn/cost.ts), which spreads a phase over the threads.
+ */
+export interface Job { addr: number; words: number; evalWords?: number; ns?: number }
+
+/**
+ * The thread of each job of a phase, for T threads: longest modelled job first, each to the
+ * thread with the least modelled work so far (ties: the lower thread, then job order). The
+ * default TTM's finish phase has W's rows in chunks of 112, 224, 224 and 224 rows; dealt round
+ * robin, one of two threads got 448 of them and the other 336. Jobs without a time count as equal.
+ */
+export function assignJobs(jobs: readonly Job[], T: number): number[] {
+  const order = jobs.map((_, j) => j).sort((a, b) => (jobs[b].ns ?? 1) - (jobs[a].ns ?? 1) || a - b);
+  const load = new Array<number>(T).fill(0), thread = new Array<number>(jobs.length).fill(0);
+  for (const j of order) {
+    let best = 0;
+    for (let i = 1; i < T; i++) if (load[i] < load[best]) best = i;
+    thread[j] = best;
+    load[best] += jobs[j].ns ?? 1;
+  }
+  return thread;
+}
+
+/** Per phase, the jobs thread `id` of T runs, in job order. */
+export function jobsOf(phases: readonly Job[][], id: number, T: number): Job[][] {
+  return phases.map((jobs) => { const th = assignJobs(jobs, T); return jobs.filter((_, j) => th[j] === id); });
+}
 
 interface WorkerThread { worker: Worker; ctrl: Int32Array; seq: number; errors: MessagePort }
 
@@ -65,7 +92,17 @@ function workerScript(): string {
 }
 
 export class ThreadPool {
-  private constructor(private readonly core: Core, private phases: Job[][], private readonly workers: WorkerThread[]) {}
+  /** The main thread's jobs of each phase, and per phase whether worker i has any. */
+  private mine: Job[][] = [];
+  private busyIn: boolean[][] = [];
+
+  private constructor(private readonly core: Core, private phases: Job[][], private readonly workers: WorkerThread[]) { this.assign(); }
+
+  private assign(): void {
+    const T = this.threads;
+    this.mine = jobsOf(this.phases, 0, T);
+    this.busyIn = this.phases.map((jobs) => { const th = assignJobs(jobs, T); return this.workers.map((_, i) => th.includes(i + 1)); });
+  }
 
   /** threads: how many threads may run jobs (1, or an unshared core: everything inline). */
   static async create(core: Core, phases: Job[][], threads: number): Promise<ThreadPool> {
@@ -106,6 +143,7 @@ export class ThreadPool {
   repoint(core: Core, phases: Job[][]): void {
     if (core !== this.core) throw new Error('ThreadPool.repoint: another core (its workers run this pool\'s core)');
     this.phases = phases;
+    this.assign();
     for (const w of this.workers) {
       w.errors.postMessage(phases);
       Atomics.add(w.ctrl, CTRL.GEN, 1);
@@ -114,31 +152,26 @@ export class ThreadPool {
 
   /** Runs every job of a phase (lane jobs: only their eval prefix when `evalOnly`), returns when all are done. */
   run(phase: number, evalOnly = false): void {
-    const jobs = this.phases[phase];
-    const T = this.threads;
     const e = this.core.exports;
-    const busy = this.workers.filter((_, i) => jobs.length > i + 1);
-    for (const w of busy) {
+    const busy = this.workers.map((w, i) => ({ w, id: i + 1 })).filter((_, i) => this.busyIn[phase][i]);
+    for (const { w } of busy) {
       w.ctrl[CTRL.PHASE] = phase;
       w.ctrl[CTRL.EVAL] = evalOnly ? 1 : 0;
       w.seq++;
       Atomics.store(w.ctrl, CTRL.SEQ, w.seq);
       Atomics.notify(w.ctrl, CTRL.SEQ);
     }
-    for (let j = 0; j < jobs.length; j += T) {
-      const job = jobs[j];
-      e.tnRun(job.addr, evalOnly && job.evalWords !== undefined ? job.evalWords : job.words);
-    }
-    busy.forEach((w, i) => {
+    for (const job of this.mine[phase]) e.tnRun(job.addr, evalOnly && job.evalWords !== undefined ? job.evalWords : job.words);
+    busy.forEach(({ w, id }) => {
       spinUntil(() => Atomics.load(w.ctrl, CTRL.DONE) === w.seq);
       const start = Date.now();
       while (Atomics.load(w.ctrl, CTRL.DONE) !== w.seq) {
         Atomics.wait(w.ctrl, CTRL.DONE, Atomics.load(w.ctrl, CTRL.DONE), WAIT_SLICE_MS);
-        if (Date.now() - start > WORKER_TIMEOUT_MS) throw new Error(`worker thread ${i + 1} stopped answering; rerun with --threads 1`);
+        if (Date.now() - start > WORKER_TIMEOUT_MS) throw new Error(`worker thread ${id} stopped answering; rerun with --threads 1`);
       }
       if (w.ctrl[CTRL.FAILED]) {
         const message = receiveMessageOnPort(w.errors)?.message;
-        throw new Error(`worker thread ${i + 1} failed: ${message ?? 'no message'}`);
+        throw new Error(`worker thread ${id} failed: ${message ?? 'no message'}`);
       }
     });
   }

@@ -11,6 +11,7 @@ import type { Core } from '../core/wasm.js';
 import type { ModelSpec } from '../spec/types.js';
 import type { LayerPlan, PathKind } from '../tn/plan.js';
 import { link } from '../tn/compile.js';
+import { programNs } from '../tn/cost.js';
 import { governedTensors } from '../bayes/groups.js';
 import { planMemory, findBuffer, type MemoryPlan } from '../../hw-sim/plan/planner.js';
 import { planGreedy } from '../../hw-sim/plan/greedy-planner.js';
@@ -137,7 +138,7 @@ export class Runtime {
       if (words.length !== p.words) throw new Error(`program ${p.key}: ${words.length} words linked, ${p.words} planned`);
       const at = resolve(p.key);
       this.i32(at, words.length).set(words);
-      return { addr: at, words: words.length };
+      return { addr: at, words: words.length, ns: programNs(p.ops) };
     };
     const pr = this.prepared.programs;
     this.phases = [];

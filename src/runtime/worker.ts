@@ -2,7 +2,7 @@
 // memory, which already holds the linked programs; it runs its share of each phase's jobs.
 import { parentPort, workerData, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { loadCore, type Flavour } from '../core/wasm.js';
-import { CTRL, spinUntil, type Job } from './pool.js';
+import { CTRL, spinUntil, jobsOf, type Job } from './pool.js';
 
 interface WorkerData {
   module: WebAssembly.Module; memory: WebAssembly.Memory; flavour: Flavour; phases: Job[][];
@@ -14,7 +14,7 @@ const core = await loadCore(data.flavour, data.memory, data.module);
 const ctrl = new Int32Array(data.control);
 parentPort!.postMessage('ready');
 let seq = 0;
-let phases = data.phases;
+let mine = jobsOf(data.phases, data.thread, data.threads); // this thread's jobs of each phase
 let gen = 0;
 for (;;) { // until the main thread terminates this worker
   spinUntil(() => Atomics.load(ctrl, CTRL.SEQ) !== seq);
@@ -31,14 +31,10 @@ for (;;) { // until the main thread terminates this worker
       let m = receiveMessageOnPort(data.errors);
       if (!m) throw new Error('repointed, but no phases arrived on the port');
       for (let next = receiveMessageOnPort(data.errors); next; next = receiveMessageOnPort(data.errors)) m = next;
-      phases = m.message as Job[][];
+      mine = jobsOf(m.message as Job[][], data.thread, data.threads);
     }
-    const jobs = phases[ctrl[CTRL.PHASE]];
     const evalOnly = ctrl[CTRL.EVAL] === 1;
-    for (let j = data.thread; j < jobs.length; j += data.threads) {
-      const job = jobs[j];
-      core.exports.tnRun(job.addr, evalOnly && job.evalWords !== undefined ? job.evalWords : job.words);
-    }
+    for (const job of mine[ctrl[CTRL.PHASE]]) core.exports.tnRun(job.addr, evalOnly && job.evalWords !== undefined ? job.evalWords : job.words);
     ctrl[CTRL.FAILED] = 0;
   } catch (err) {
     ctrl[CTRL.FAILED] = 1;
