@@ -60,7 +60,7 @@ t.test('nnls keeps rates ≥ 0 and stops at a KKT point when the best unconstrai
 t.test('int16 training: a GEMM runs int16 exactly when the model prices its int16 form cheaper', async (t) => {
   const lanes = 4;
   for (const format of FORMATS) {
-    // Every format's default network, and for one whose GEMMs all stay f32 there (TT) the same network at rank 32 besides.
+    // Every format's default network, and for one whose GEMMs all stay f32 there (TT) the same network at another rank besides.
     const { spec, maxRank } = int16Spec(format);
     for (const [net, s] of [...(maxRank === 'default' ? [] : [['default', defaultSpec(format)] as const]), [String(maxRank), spec] as const]) {
       const p = prepare(s, { batch: 128, mode: 'train', lanes, precision: 'int16' });
