@@ -161,6 +161,21 @@ export function maxAbsF32(x: usize, n: i32): f32 {
   store<f32>(c, accumulate ? load<f32>(c) + v : v);
 }
 
+/** [Σ lanes of w, x, y, z] (i32x4 each). */
+// @ts-ignore: decorator
+@inline function hsum4(w: v128, x: v128, y: v128, z: v128): v128 {
+  const wx = i32x4.add(v128.shuffle<i32>(w, x, 0, 4, 1, 5), v128.shuffle<i32>(w, x, 2, 6, 3, 7)); // w0+w2 x0+x2 w1+w3 x1+x3
+  const yz = i32x4.add(v128.shuffle<i32>(y, z, 0, 4, 1, 5), v128.shuffle<i32>(y, z, 2, 6, 3, 7));
+  return i32x4.add(v128.shuffle<i32>(wx, yz, 0, 1, 4, 5), v128.shuffle<i32>(wx, yz, 2, 3, 6, 7));
+}
+
+/** put for four consecutive entries: each lane's f32(acc)·scale, the same rounding as put's. */
+// @ts-ignore: decorator
+@inline function put4(c: usize, acc: v128, scale: v128, accumulate: bool): void {
+  const v = f32x4.mul(f32x4.convert_i32x4_s(acc), scale);
+  v128.store(c, accumulate ? f32x4.add(v128.load(c), v) : v);
+}
+
 /** One C entry: the dot product of an A row and a Bᵀ row over kp int16 (scalar tail for kp % 8). */
 // @ts-ignore: decorator
 @inline function dotRow(a: usize, b: usize, kp: i32): i32 {
@@ -182,6 +197,7 @@ export function gemmI16(c: usize, ldc: i32, a: usize, lda: i32, bt: usize, ldb: 
                         scale: f32, accumulate: bool): void {
   let i = 0;
   if (ASC_FEATURE_SIMD) {
+    const vscale = f32x4.splat(scale);
     for (; i + 2 <= m; i += 2) {
       const a0 = a + ((<usize>i * lda) << 1), a1 = a0 + (<usize>lda << 1);
       let j = 0;
@@ -199,18 +215,18 @@ export function gemmI16(c: usize, ldc: i32, a: usize, lda: i32, bt: usize, ldb: 
           c10 = i32x4.add(c10, i32x4.dot_i16x8_s(x1, y0)); c11 = i32x4.add(c11, i32x4.dot_i16x8_s(x1, y1));
           c12 = i32x4.add(c12, i32x4.dot_i16x8_s(x1, y2)); c13 = i32x4.add(c13, i32x4.dot_i16x8_s(x1, y3));
         }
-        let s00 = hsum(c00), s01 = hsum(c01), s02 = hsum(c02), s03 = hsum(c03);
-        let s10 = hsum(c10), s11 = hsum(c11), s12 = hsum(c12), s13 = hsum(c13);
+        // Each row's four dot products summed across lanes at once (int32 sums are exact, so the
+        // order does not matter), then rescaled and stored as one f32x4: a scalar horizontal sum
+        // and store per entry cost about as much as a 128-long dot product's loop.
+        let s0 = hsum4(c00, c01, c02, c03), s1 = hsum4(c10, c11, c12, c13);
         for (; k < kp; k++) {
           const o = <usize>k << 1;
-          const x0 = <i32>load<i16>(a0 + o), x1 = <i32>load<i16>(a1 + o);
-          const y0 = <i32>load<i16>(b0 + o), y1 = <i32>load<i16>(b1 + o), y2 = <i32>load<i16>(b2 + o), y3 = <i32>load<i16>(b3 + o);
-          s00 += x0 * y0; s01 += x0 * y1; s02 += x0 * y2; s03 += x0 * y3;
-          s10 += x1 * y0; s11 += x1 * y1; s12 += x1 * y2; s13 += x1 * y3;
+          const x0 = i32x4.splat(<i32>load<i16>(a0 + o)), x1 = i32x4.splat(<i32>load<i16>(a1 + o));
+          const y = i32x4(<i32>load<i16>(b0 + o), <i32>load<i16>(b1 + o), <i32>load<i16>(b2 + o), <i32>load<i16>(b3 + o));
+          s0 = i32x4.add(s0, i32x4.mul(x0, y)); s1 = i32x4.add(s1, i32x4.mul(x1, y));
         }
         const r0 = c + ((<usize>i * ldc + j) << 2), r1 = r0 + (<usize>ldc << 2);
-        put(r0, s00, scale, accumulate); put(r0 + 4, s01, scale, accumulate); put(r0 + 8, s02, scale, accumulate); put(r0 + 12, s03, scale, accumulate);
-        put(r1, s10, scale, accumulate); put(r1 + 4, s11, scale, accumulate); put(r1 + 8, s12, scale, accumulate); put(r1 + 12, s13, scale, accumulate);
+        put4(r0, s0, vscale, accumulate); put4(r1, s1, vscale, accumulate);
       }
       for (; j < n; j++) {
         const b0 = bt + ((<usize>j * ldb) << 1);

@@ -8,6 +8,7 @@
 import { exportLatency } from './export-latency.js';
 import { runPeers } from './peers.js';
 import { calibrate, formatCalibration } from './calibrate.js';
+import { profileStep, formatProfile } from './profile.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -210,6 +211,7 @@ const USAGE = `Usage: npm run bench -- [--rounds N] [--json]
        npm run bench -- --peers [--rounds N] [--ard-rows N] [--ard-epochs N] [--json]
        npm run bench -- --export DIR [DIR…] [--rounds N] [--json]
        npm run bench -- --calibrate [--rounds N] [--json]
+       npm run bench -- --profile [--format F] [--precision f32|int16] [--rounds N] [--json]
   (no mode)      kernels (f32 and int16 GEMMs, every format's layer) against the f32x4 peak probe,
                  and training steps of the default TTM and dense models on 1 and 2 threads
   --peers        the same training workloads and the ARD run in PyTorch (python3 with torch),
@@ -220,7 +222,12 @@ const USAGE = `Usage: npm run bench -- [--rounds N] [--json]
                  them beside the committed ones, the model's error per op kind, and whether the
                  committed rates, the fitted ones and flops+2·moved rank each format's paths as
                  whole training steps do
-  --rounds N     rounds per measurement; medians are reported (default 9; --peers 7; --calibrate 5)
+  --profile      where a training step of the default model goes: every op timed on one thread,
+                 summed by phase, op kind and op shape, beside the host's share of the step
+  --format F     --profile: the default model's format (${FORMATS.join(', ')}; default ttm)
+  --precision P  --profile: f32 or int16 (default f32)
+  --rounds N     rounds per measurement; medians are reported (default 9; --peers 7; --calibrate 5;
+                 --profile 5, 50 steps each)
   --ard-rows N   --peers: MNIST rows of the ARD run (default 20000)
   --ard-epochs N --peers: epochs of the ARD run (default 3)
   --json         machine-readable output on stdout
@@ -228,8 +235,8 @@ const USAGE = `Usage: npm run bench -- [--rounds N] [--json]
 
 export async function runBench(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) { process.stdout.write(USAGE); return 0; }
-  const valued = new Set(['--rounds', '--ard-rows', '--ard-epochs']);
-  const flags = new Set(['--peers', '--json', '--export', '--calibrate']);
+  const valued = new Set(['--rounds', '--ard-rows', '--ard-epochs', '--format', '--precision']);
+  const flags = new Set(['--peers', '--json', '--export', '--calibrate', '--profile']);
   const exportAt = argv.indexOf('--export');
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -243,7 +250,11 @@ export async function runBench(argv: string[]): Promise<number> {
     process.stderr.write('bench: --ard-rows and --ard-epochs apply to --peers only\n');
     return 2;
   }
-  const modes = ['--peers', '--export', '--calibrate'].filter((m) => argv.includes(m));
+  if (!argv.includes('--profile') && (argv.includes('--format') || argv.includes('--precision'))) {
+    process.stderr.write('bench: --format and --precision apply to --profile only\n');
+    return 2;
+  }
+  const modes = ['--peers', '--export', '--calibrate', '--profile'].filter((m) => argv.includes(m));
   if (modes.length > 1) { process.stderr.write(`bench: ${modes.join(' and ')} are separate runs; give one\n`); return 2; }
   // `--peers`: the same workloads in PyTorch, side by side (src/bench/peers.ts).
   if (argv.includes('--peers')) return runPeers(argv);
@@ -268,12 +279,21 @@ export async function runBench(argv: string[]): Promise<number> {
     return 0;
   }
   const roundsArg = argv.indexOf('--rounds');
-  const rounds = roundsArg >= 0 ? Number(argv[roundsArg + 1]) : argv.includes('--calibrate') ? 5 : 9;
+  const rounds = roundsArg >= 0 ? Number(argv[roundsArg + 1]) : argv.includes('--calibrate') || argv.includes('--profile') ? 5 : 9;
   if (!Number.isInteger(rounds) || rounds < 1) {
     process.stderr.write(`bench: --rounds ${argv[roundsArg + 1]}: must be an integer >= 1\n`);
     return 2;
   }
   const log = (s: string): void => { if (!json) process.stdout.write(s + '\n'); };
+  if (argv.includes('--profile')) {
+    const value = (flag: string, fallback: string): string => (argv.includes(flag) ? argv[argv.indexOf(flag) + 1] ?? '' : fallback);
+    const format = value('--format', 'ttm'), precision = value('--precision', 'f32');
+    if (!(FORMATS as readonly string[]).includes(format)) { process.stderr.write(`bench: --format ${JSON.stringify(format)}: must be one of ${FORMATS.join(', ')}\n`); return 2; }
+    if (precision !== 'f32' && precision !== 'int16') { process.stderr.write(`bench: --precision ${JSON.stringify(precision)}: must be f32 or int16\n`); return 2; }
+    const p = await profileStep(format as LayerFormat, precision, rounds);
+    process.stdout.write(json ? JSON.stringify({ profile: p }, null, 2) + '\n' : formatProfile(p));
+    return 0;
+  }
   if (argv.includes('--calibrate')) {
     const r = await calibrate(rounds, (s) => process.stderr.write(s + '\n'));
     process.stdout.write(json ? JSON.stringify({ calibrate: r }, null, 2) + '\n' : formatCalibration(r));

@@ -181,8 +181,9 @@ export interface Prepared {
 /** Lane l's gradient buffer (lane 0's is the one the optimiser reads). */
 export const gradsBuffer = (lane: number): string => (lane === 0 ? 'grads' : `grads.${lane}`);
 
-/** A shared B this wide (columns) or wider is packed by one job per lane (sharePacked). */
+/** A shared B this wide (columns) or wider is packed by PACK_JOBS jobs (sharePacked). */
 const PACK_SPLIT_COLS = 64;
+const PACK_JOBS = 2;
 
 const programBytes = (ops: Op[]): number => link(ops, () => 0).length * 4;
 
@@ -459,9 +460,10 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
       const name = declare(`int16.packed${packed.size}`, packedI16Bytes(x), 'workspace', 'u8', null, null, t.prep, lastUse);
       dst = ref(name);
       packed.set(key, dst);
-      // A wide B is packed by one job per lane, each its own columns (in fours), so every thread
-      // shares the pack phase; each job scans all of B for the frac (same bits as one job).
-      const jobs = x.n >= PACK_SPLIT_COLS ? lanes : 1;
+      // A wide B is packed by PACK_JOBS jobs, each its own columns (in fours), so two threads
+      // share the pack phase; each job scans all of B for the frac (same bits as one job), which is
+      // why not more: on the default TTM one thread lost 3 % of a step with 4 jobs, two gained 3 %.
+      const jobs = x.n >= PACK_SPLIT_COLS ? PACK_JOBS : 1;
       for (let c = 0; c < jobs; c++) {
         const j0 = Math.round((c * x.n) / jobs / 4) * 4, j1 = c === jobs - 1 ? x.n : Math.round(((c + 1) * x.n) / jobs / 4) * 4;
         const pack: Op = { op: 'packI16', dst, b: x.b, ldb: x.ldb, strideB: x.strideB, n: x.n, k: x.k, t: x.t, ...(jobs > 1 ? { cols: [j0, j1] as [number, number] } : {}) };

@@ -10,7 +10,7 @@
 import type { Core } from '../core/wasm.js';
 import type { ModelSpec } from '../spec/types.js';
 import type { LayerPlan, PathKind } from '../tn/plan.js';
-import { link } from '../tn/compile.js';
+import { link, type Op } from '../tn/compile.js';
 import { programNs } from '../tn/cost.js';
 import { governedTensors } from '../bayes/groups.js';
 import { planMemory, findBuffer, type MemoryPlan } from '../../hw-sim/plan/planner.js';
@@ -32,6 +32,11 @@ const F32 = 4;
 const WASM_PAGE_BYTES = 65536;
 /** Phases: prep → pack (int16) → lanes → reduce and finish (independent memory: one phase) → finishSum. */
 const PHASE = { prep: 0, pack: 1, lanes: 2, gradients: 3, finishSum: 4 } as const;
+/** The step's phases in the order a step runs them (names of PHASE). */
+export const PHASE_NAMES = ['prep', 'pack', 'lanes', 'gradients', 'finishSum'] as const;
+
+/** Told the time of every op a step runs (Runtime.profileOps): its phase, the op, ms. */
+export type OpProfiler = (phase: (typeof PHASE_NAMES)[number], op: Op, ms: number) => void;
 
 export interface RuntimeOptions {
   /** Training-set size, for the shuffle order buffer (train only). */
@@ -104,6 +109,9 @@ export class Runtime {
   hooks: StepHooks = {};
   private readonly addr = new Map<string, number>();
   private readonly phases: Job[][];
+  /** Per phase and job, the ops its words hold (what a profiler names). */
+  private readonly phaseOps: Op[][][];
+  private profiler: OpProfiler | null = null;
   private pool: ThreadPool | null = null;
   private step = 0;
   /** Dense embedding tables trained at their touched rows only (lazy Adam). */
@@ -148,6 +156,7 @@ export class Runtime {
     // Reduce jobs write the gradients lanes wrote, finish jobs the ones only finish writes: disjoint.
     this.phases[PHASE.gradients] = [...pr.reduce.map(place), ...pr.finish.map(place)];
     this.phases[PHASE.finishSum] = pr.finishSum.map(place);
+    this.phaseOps = [pr.prep, pr.pack, pr.lanes, [...pr.reduce, ...pr.finish], pr.finishSum].map((ps) => ps.map((p) => p.ops));
     this.sparse = new SparseRows(core, this.lanes, this.prepared.laneIo.map((l) => l.embeddings), (t) => this.slot(t), (b) => this.bufferAddr(b));
   }
 
@@ -298,9 +307,36 @@ export class Runtime {
 
   private run(phase: number, evalOnly = false): void {
     if (this.phases[phase].length === 0) return; // f32 steps have no pack jobs: no thread round trip
+    if (this.profiler) { this.runTimed(phase, evalOnly, this.profiler); return; }
     if (this.pool) { this.pool.run(phase, evalOnly); return; }
     const e = this.core.exports;
     for (const job of this.phases[phase]) e.tnRun(job.addr, evalOnly && job.evalWords !== undefined ? job.evalWords : job.words);
+  }
+
+  /**
+   * From now on every step runs its ops one at a time on this thread and tells `profiler` the time
+   * of each (null: back to normal). The same ops in the same order, so the same bits; slower by a
+   * call and a clock read per op. Not with threads.
+   */
+  profileOps(profiler: OpProfiler | null): void {
+    if (profiler && this.pool) throw new Error('Runtime.profileOps: profiles one thread; call useThreads(1) first');
+    this.profiler = profiler;
+  }
+
+  private runTimed(phase: number, evalOnly: boolean, profiler: OpProfiler): void {
+    const e = this.core.exports;
+    this.phases[phase].forEach((job, j) => {
+      const ops = this.phaseOps[phase][j];
+      const end = job.addr + 4 * (evalOnly && job.evalWords !== undefined ? job.evalWords : job.words);
+      let p = job.addr;
+      for (let i = 0; p < end; i++) {
+        const words = this.i32(p + 4, 1)[0]; // word 1 of every op: its length
+        const t0 = performance.now();
+        e.tnRun(p, words);
+        profiler(PHASE_NAMES[phase], ops[i], performance.now() - t0);
+        p += 4 * words;
+      }
+    });
   }
 
   /** Sums the int16 GEMMs' counters (prepare.ts INT16_COUNTS; load() clears them); undefined for f32. */
