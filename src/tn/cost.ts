@@ -43,17 +43,18 @@ export type KernelRates = { [K in CostKind]: number[] };
  * Fitted to the node flavour on a 2-core AMD EPYC (AVX2) VM, Node 20, 2026-12-03, with
  * `npm run bench -- --calibrate --rounds 5`: 3713 ops (every format's model at its default max
  * rank, 8 and 3, both paths, 4 lanes of 32 rows, f32 and int16 GEMMs, whole and column-range
- * packs, plus a grid of GEMM shapes), after the permute kernel's copy / transpose rows and A
- * packed as columns (sai = 1). Median |model / measured − 1| per kind that sitting: gemm 12%,
- * gemmI16 13%, packI16 9%, permute 19%, stream 15%. Absolute values drift with the machine; the
- * planner only compares sums of them.
+ * packs, plus a grid of GEMM shapes), after the permute kernel's copy / transpose rows, A packed
+ * as columns (sai = 1) and the int16 GEMM's vector epilogue. Median |model / measured − 1| per
+ * kind that sitting: gemm 7%, gemmI16 12%, packI16 5%, permute 16%, stream 5%. Absolute values
+ * drift with the machine (this sitting ran ~1.4× slower than the one before); the planner only
+ * compares sums of them.
  */
 export const MEASURED_RATES: KernelRates = {
-  gemm: [0, 33, 0.040, 0.077, 0.52, 0.14],
-  gemmI16: [0, 108, 0.017, 0.044, 0.64, 1.21, 5.41, 1.36],
-  packI16: [74, 0.88, 0.12],
-  permute: [13, 0.13, 0.13, 0.41, 5.15],
-  stream: [2.74, 0.040],
+  gemm: [14, 35, 0.059, 0.10, 0.68, 0.22],
+  gemmI16: [20, 133, 0.028, 0.068, 0.91, 1.66, 7.99, 0.67],
+  packI16: [100, 1.27, 0.14],
+  permute: [14, 0.18, 0.19, 0.57, 10],
+  stream: [3.65, 0.051],
 };
 
 // assembly/gemm.ts KC: C is re-read once per pass of this many reduction steps.
