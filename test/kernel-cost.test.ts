@@ -99,3 +99,21 @@ t.test('--calibrate is its own run: with --peers or --export it exits 2', async 
   const h = spawnSync(process.execPath, [BENCH, '--help'], { encoding: 'utf8', timeout: 60_000 });
   t.match(h.stdout, /--calibrate/);
 });
+
+t.test('--profile: every op of a step timed, summed by phase and kind; bad values exit 2', async (t) => {
+  const r = spawnSync(process.execPath, [BENCH, '--profile', '--precision', 'int16', '--rounds', '1', '--json'], { encoding: 'utf8', timeout: 120_000 });
+  t.equal(r.status, 0, r.stderr);
+  const p = JSON.parse(r.stdout).profile;
+  t.equal(p.format, 'ttm');
+  t.ok(p.rows.length > 10 && p.rows.every((x: { ms: number }) => x.ms >= 0), `${p.rows.length} op rows`);
+  const rowsMs = p.rows.reduce((s: number, x: { ms: number }) => s + x.ms, 0);
+  t.ok(Math.abs(rowsMs - p.opsMs) < 1e-9 * Math.max(1, p.opsMs), 'the rows add up to the ops total');
+  t.ok(Math.abs(Object.values(p.byPhase as Record<string, number>).reduce((a, b) => a + b, 0) - p.opsMs) < 1e-6, 'so do the phases');
+  t.ok(p.byKind.gemmI16 > 0 && p.byPhase.pack > 0, 'the int16 GEMMs and the pack phase are in it');
+  t.ok(p.opsMs <= p.profiledStepMs * 1.05 && p.opsMs > 0.3 * p.profiledStepMs, `ops ${p.opsMs.toFixed(2)} of a ${p.profiledStepMs.toFixed(2)} ms step`);
+  for (const [args, msg] of [[['--profile', '--format', 'cnn'], /--format "cnn": must be one of/], [['--profile', '--precision', 'int8'], /--precision "int8": must be f32 or int16/], [['--format', 'tt'], /apply to --profile only/], [['--profile', '--peers'], /separate runs/]] as const) {
+    const b = spawnSync(process.execPath, [BENCH, ...args], { encoding: 'utf8', timeout: 60_000 });
+    t.equal(b.status, 2, args.join(' '));
+    t.match(b.stderr, msg);
+  }
+});

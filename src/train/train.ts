@@ -446,6 +446,13 @@ export class Trainer {
     const rt = this.rt, log = this.log;
     log?.write(formatLayerTable(rt.layerPlans).split('\n').map((l) => `btnn:   ${l}\n`).join(''));
     log?.write(`btnn: ${modelParams(rt.spec)} params (dense ${this.dense}, ${(this.dense / modelParams(rt.spec)).toFixed(2)}×), plan ${(rt.plan.endBytes / 1048576).toFixed(1)} MiB, core ${rt.core.flavour}, ${rt.lanes} lanes on ${rt.threads} thread(s)\n`);
+    if (rt.options.precision === 'int16') {
+      // Which GEMMs the cost model sends to int16 (prepare.ts atPrecision); none is worth a word.
+      const ops = Object.values(rt.prepared.programs).flatMap((ps) => ps.flatMap((p: { ops: { op: string }[] }) => p.ops));
+      const int16 = ops.filter((o) => o.op === 'gemmI16').length, all = int16 + ops.filter((o) => o.op === 'gemm').length;
+      if (int16 === 0) this.warn(`--precision int16: every GEMM of this model stays f32 (at these shapes int16's packing would cost more than its dot products save), so this run computes in f32`);
+      else log?.write(`btnn: int16: ${int16} of ${all} GEMMs a step run int16; the cost model keeps the rest f32\n`);
+    }
     const bayes = this.opts.bayes;
     if (bayes) log?.write(`btnn: ARD ${bayes.inference}, ${bayes.prior.kind === 'half-cauchy' ? `half-Cauchy η=${bayes.prior.eta}` : 'log-uniform'} prior, κ=${bayes.kl}, KL warm-up from epoch ${bayes.klWarmup.start} over ${bayes.klWarmup.length}\n`);
   }
