@@ -98,7 +98,8 @@ export interface ProgramDecl { key: string; ops: Op[]; words: number }
  * The programs of one step, grouped in the phases the runtime runs in this order; the jobs of
  * one phase touch disjoint memory, so any thread may run any of them (bits do not change).
  *   prep    per reconstructed layer, one job per chunk of W's leading rows (rebuilt once per step)
- *   pack    int16: per shared forward B (a W), one PACK_I16 job (packed once for all lanes)
+ *   pack    int16: per shared forward B (a W), PACK_I16 jobs packing it once for all lanes
+ *           (a wide B in PACK_JOBS column ranges)
  *   lanes   one job per lane: forward, loss, backward (eval runs the first evalWords words)
  *   reduce  lane gradients summed into lane 0's in lane order, split into `lanes` chunks
  *   finish  per reconstructed layer, one job per chunk of W's rows: its rows of dW formed from
