@@ -14,6 +14,8 @@ import type { Op } from '../tn/compile.js';
 import type { LayerFormat } from '../spec/types.js';
 import type { Precision } from '../prepare/prepare.js';
 
+const BATCH = 128;
+
 export interface ProfileRow { phase: string; op: string; shape: string; perStep: number; ms: number }
 export interface ProfileResult {
   format: LayerFormat; precision: Precision; steps: number;
@@ -41,7 +43,7 @@ export function opShape(op: Op): string {
 
 export async function profileStep(format: LayerFormat, precision: Precision, rounds: number, steps = 50): Promise<ProfileResult> {
   const core = await loadCore('node');
-  const batch = 128;
+  const batch = BATCH;
   const data = loadMnist('train', batch * 8);
   const rt = new Runtime(core, defaultSpec(format), batch, 'train', { lanes: TRAIN_LANES, precision });
   initialise(rt, 1);
@@ -86,7 +88,7 @@ export async function profileStep(format: LayerFormat, precision: Precision, rou
 export function formatProfile(p: ProfileResult, top = 25): string {
   const pct = (ms: number): string => `${((100 * ms) / p.profiledStepMs).toFixed(1).padStart(5)}%`;
   const out = [
-    `profile: default ${p.format} model, --precision ${p.precision}, ${TRAIN_LANES} lanes of 32 rows, 1 thread, ${p.steps} profiled steps`,
+    `profile: default ${p.format} model, --precision ${p.precision}, batch ${BATCH} in ${TRAIN_LANES} lanes, 1 thread, ${p.steps} profiled steps`,
     `step ${p.stepMs.toFixed(2)} ms plain (median), ${p.profiledStepMs.toFixed(2)} ms profiled (mean): ops ${p.opsMs.toFixed(2)} ms, host (batch load, Adam, JS between ops) ${p.hostMs.toFixed(2)} ms`,
     '',
     'by phase   ' + Object.entries(p.byPhase).map(([k, v]) => `${k} ${v.toFixed(2)} ms (${pct(v).trim()})`).join(', '),

@@ -200,9 +200,9 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
   const sampled = spec.inference === 'svi' ? governedTensors(spec) : new Set<string>();
   const paramBufferOf = (tensor: string): string => (sampled.has(tensor) ? 'weights' : 'params');
   const buffers: BufferDecl[] = [];
-  const declare = (name: string, bytes: number, kind: BufferKind, dtype: BufferDecl['dtype'], layer: string | null, lane: number | null, firstUse: number, lastUse: number): string => {
+  const declare = (name: string, bytes: number, kind: BufferKind, dtype: BufferDecl['dtype'], layer: string | null, lane: number | null, firstUse: number, lastUse: number, allLanes = false): string => {
     if (buffers.some((b) => b.name === name)) throw new Error(`buffer ${name} declared twice`);
-    buffers.push({ name, bytes, dtype, kind, layer, lane, firstUse, lastUse });
+    buffers.push({ name, bytes, dtype, kind, layer, lane, firstUse, lastUse, ...(allLanes ? { allLanes } : {}) });
     return name;
   };
 
@@ -301,7 +301,7 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
   const declareLane = (all: string | null, name: string, bytes: number, kind: BufferKind, dtype: BufferDecl['dtype'], layer: string | null, l: number, first: number, lastUse: number): void => {
     // One lane: its own buffer is all lanes' rows.
     if (all === null || lanes === 1) { declare(name, bytes, kind, dtype, layer, l, first, lastUse); if (all !== null) viewParent.set(name, name); return; }
-    if (l === 0) { declare(all, bytes * lanes, kind, dtype, layer, null, first, lastUse); buffers[buffers.length - 1].allLanes = true; }
+    if (l === 0) declare(all, bytes * lanes, kind, dtype, layer, null, first, lastUse, true);
     views.push({ key: name, buffer: all, offsetBytes: l * bytes, lane: l });
     viewParent.set(name, all);
   };

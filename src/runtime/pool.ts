@@ -99,9 +99,9 @@ export class ThreadPool {
   private constructor(private readonly core: Core, private phases: Job[][], private readonly workers: WorkerThread[]) { this.assign(); }
 
   private assign(): void {
-    const T = this.threads;
-    this.mine = jobsOf(this.phases, 0, T);
-    this.busyIn = this.phases.map((jobs) => { const th = assignJobs(jobs, T); return this.workers.map((_, i) => th.includes(i + 1)); });
+    const threadOf = this.phases.map((jobs) => assignJobs(jobs, this.threads));
+    this.mine = this.phases.map((jobs, p) => jobs.filter((_, j) => threadOf[p][j] === 0));
+    this.busyIn = threadOf.map((th) => this.workers.map((_, i) => th.includes(i + 1)));
   }
 
   /** threads: how many threads may run jobs (1, or an unshared core: everything inline). */

@@ -15,7 +15,7 @@ import { programNs } from '../tn/cost.js';
 import { governedTensors } from '../bayes/groups.js';
 import { planMemory, findBuffer, type MemoryPlan } from '../../hw-sim/plan/planner.js';
 import { planGreedy } from '../../hw-sim/plan/greedy-planner.js';
-import { prepare, timedRequests, gradsBuffer, laneRows, STEP_SEED_OFFSET, INT16_COUNTS, type Prepared, type RunMode, type TensorSlot, type Precision } from '../prepare/prepare.js';
+import { prepare, timedRequests, gradsBuffer, laneRows, STEP_SEED_OFFSET, INT16_COUNTS, type Prepared, type ProgramDecl, type RunMode, type TensorSlot, type Precision } from '../prepare/prepare.js';
 import { ThreadPool, type Job } from './pool.js';
 import { inputTableValues } from './input-tables.js';
 import { prepareIndices } from '../tn/embedding.js';
@@ -149,14 +149,11 @@ export class Runtime {
       return { addr: at, words: words.length, ns: programNs(p.ops) };
     };
     const pr = this.prepared.programs;
-    this.phases = [];
-    this.phases[PHASE.prep] = pr.prep.map(place);
-    this.phases[PHASE.pack] = pr.pack.map(place);
-    this.phases[PHASE.lanes] = pr.lanes.map((p) => ({ ...place(p), evalWords: p.evalWords }));
-    // Reduce jobs write the gradients lanes wrote, finish jobs the ones only finish writes: disjoint.
-    this.phases[PHASE.gradients] = [...pr.reduce.map(place), ...pr.finish.map(place)];
-    this.phases[PHASE.finishSum] = pr.finishSum.map(place);
-    this.phaseOps = [pr.prep, pr.pack, pr.lanes, [...pr.reduce, ...pr.finish], pr.finishSum].map((ps) => ps.map((p) => p.ops));
+    // Per phase (PHASE order), its programs. Reduce jobs write the gradients lanes wrote, finish
+    // jobs the ones only finish writes: disjoint, so one phase.
+    const decls: (ProgramDecl & { evalWords?: number })[][] = [pr.prep, pr.pack, pr.lanes, [...pr.reduce, ...pr.finish], pr.finishSum];
+    this.phases = decls.map((ps) => ps.map((p) => ({ ...place(p), ...(p.evalWords !== undefined ? { evalWords: p.evalWords } : {}) })));
+    this.phaseOps = decls.map((ps) => ps.map((p) => p.ops));
     this.sparse = new SparseRows(core, this.lanes, this.prepared.laneIo.map((l) => l.embeddings), (t) => this.slot(t), (b) => this.bufferAddr(b));
   }
 
