@@ -13,7 +13,7 @@ import { validateSpec } from '../src/spec/validate.js';
 import type { ModelSpec } from '../src/spec/types.js';
 import { layerRankGroups, rankGroups } from '../src/bayes/groups.js';
 import { Ard } from '../src/ard/ard.js';
-import { respec, snapshot, restore, sliceRankVar, sliceTensor, type Kept } from '../src/ard/prune.js';
+import { respec, snapshot, snapshotInto, restore, sliceRankVar, sliceTensor, type Kept } from '../src/ard/prune.js';
 import { HostRng } from '../src/util/rng.js';
 import { klEntry, softplus, sigmoid } from '../src/bayes/prior.js';
 import { plantedRank } from '../src/ard/planted.js';
@@ -159,6 +159,31 @@ t.test('pruning slices that are exactly zero leaves the network function unchang
     t.ok(small.plan.endBytes < rt.plan.endBytes, `${format}: the plan shrank (${rt.plan.endBytes} → ${small.plan.endBytes} bytes)`);
     t.equal(sliceRankVar(ard, kept).reduce((n, v) => n + v.length, 0), rankGroups(small.spec).reduce((n, g) => n + g.size, 0), 'rank variances follow');
   }
+});
+
+t.test('a full snapshot refreshed in place equals a fresh one, and refuses a runtime of other shapes', async (t) => {
+  const core = await loadCore('node');
+  const a = [3, 4], b = [2, 5];
+  const make = (r: number): ModelSpec => validateSpec({ version: 1, inputFeatures: 12, classes: 3, inference: 'svi', layers: [
+    { name: 'fc1', format: 'ttm', inFeatures: 12, outFeatures: 10, activation: 'relu', inModes: a, outModes: b, ranks: formatRanks('ttm', a, b, r) },
+    { name: 'fc2', format: 'dense', inFeatures: 10, outFeatures: 3, activation: 'none' }] });
+  const rt = new Runtime(core, make(4), 5, 'train', { datasetCount: 40 });
+  const full: Kept = new Map();
+  const snap = snapshot(rt, full);
+  const arrays = [...snap.tensors.values()].flatMap((m) => [...m.values()]);
+  let seed = 11;
+  for (const s of rt.slots) { fill(rt.tensor(s.name), seed++, 0.5); fill(rt.slotView('adam.v', s.name), seed++, 0.5); }
+  rt.i32(rt.bufferAddr('order'), 40).set(Array.from({ length: 40 }, (_, i) => 39 - i));
+  rt.adamSteps = 7;
+  t.ok(snapshotInto(rt, snap), 'same runtime: refreshed');
+  const fresh = snapshot(rt, full);
+  t.same([...snap.tensors.values()].flatMap((m) => [...m.values()]), [...fresh.tensors.values()].flatMap((m) => [...m.values()]), 'tensors equal a fresh snapshot');
+  t.ok([...snap.tensors.values()].flatMap((m) => [...m.values()]).every((x, i) => x === arrays[i]), 'in the same arrays');
+  t.same([snap.order, snap.rng, snap.adamSteps], [fresh.order, fresh.rng, fresh.adamSteps], 'order, generator and Adam steps too');
+  const other = new Runtime(core, make(3), 5, 'train', { datasetCount: 40 });
+  const before = [...snap.tensors.values()].flatMap((m) => [...m.values()].map((x) => x.slice()));
+  t.notOk(snapshotInto(other, snap), 'other ranks: refused');
+  t.same([...snap.tensors.values()].flatMap((m) => [...m.values()]), before, 'and left untouched');
 });
 
 t.test('planted ranks are recovered for every format (true rank 2 from max rank 6, 5 seeds)', { timeout: 400_000 }, async (t) => {

@@ -42,7 +42,7 @@ function extents(op: Op): { field: string; floats: number }[] {
 }
 
 /** Times one op alone: ns per run, the median of `rounds`. */
-function timeOp(core: Core, op: Op, rounds: number, rng: HostRng): number {
+export function timeOp(core: Core, op: Op, rounds: number, rng: HostRng): number {
   const fields = extents(op);
   const at = new Map<string, number>();
   const base = (core.exports.heapBase() + 63) & ~63;

@@ -22,7 +22,7 @@ import { defaultSpec } from '../spec/defaults.js';
 import { modelParams, denseParams, layerParams, layerTensors } from '../model/layers.js';
 import { Ard } from '../ard/ard.js';
 import { governedTensors, rankGroups } from '../bayes/groups.js';
-import { decidePrune, snapshot, restore, sliceRankVar, GOVERNED_ONLY, type Kept, type Snapshot } from '../ard/prune.js';
+import { decidePrune, snapshot, snapshotInto, restore, sliceRankVar, GOVERNED_ONLY, type Kept, type Snapshot } from '../ard/prune.js';
 import { klWeight, type Hyperprior, type RankThreshold } from '../bayes/prior.js';
 import { initStd, initialise } from '../runtime/init.js';
 import { formatLayerTable } from '../prepare/table.js';
@@ -423,7 +423,15 @@ export class Trainer {
 
   async close(): Promise<void> { await this.rt.close(); }
 
-  private keepGood(): void { this.good = { snap: snapshot(this.rt, identity()), rankVar: this.ard!.rankVar.map((v) => v.slice()) }; }
+  /** Keeps the current state as the good one, in the last good state's arrays when the shapes still match. */
+  private keepGood(): void {
+    const rankVar = this.ard!.rankVar, good = this.good;
+    if (good && good.rankVar.length === rankVar.length && good.rankVar.every((v, i) => v.length === rankVar[i].length) && snapshotInto(this.rt, good.snap)) {
+      good.rankVar.forEach((v, i) => v.set(rankVar[i]));
+      return;
+    }
+    this.good = { snap: snapshot(this.rt, identity()), rankVar: rankVar.map((v) => v.slice()) };
+  }
 
   /** ARD around every step: EM update and sampling before it, the prior's gradients after the backward. */
   private attachArd(): void {
