@@ -400,10 +400,24 @@ export function packColsI16Sr(q: usize, kp: i32, b: usize, ldb: i32, strideB: i3
  * of several jobs scans the whole of B, then packs its own columns: the bits of one packColsI16).
  */
 export function packColsRangeI16(q: usize, kp: i32, b: usize, ldb: i32, strideB: i32, n: i32, k: i32, t: i32, bits: i32, j0: i32, j1: i32, cnt: usize): i32 {
+  return packColsRange(q, kp, b, ldb, strideB, n, k, t, bits, j0, j1, cnt, false, 0, 0);
+}
+
+/**
+ * packColsRangeI16 with stochastic rounding: element e = j·kt + tt·k + kk of all n columns draws
+ * srDraw(e, k0, k1), so the jobs packing a B in ranges draw what one packColsI16Sr would.
+ */
+export function packColsRangeI16Sr(q: usize, kp: i32, b: usize, ldb: i32, strideB: i32, n: i32, k: i32, t: i32, bits: i32, j0: i32, j1: i32, k0: u32, k1: u32, cnt: usize): i32 {
+  return packColsRange(q, kp, b, ldb, strideB, n, k, t, bits, j0, j1, cnt, true, k0, k1);
+}
+
+// @ts-ignore: decorator
+@inline function packColsRange(q: usize, kp: i32, b: usize, ldb: i32, strideB: i32, n: i32, k: i32, t: i32, bits: i32, j0: i32, j1: i32, cnt: usize,
+                               sr: bool, k0: u32, k1: u32): i32 {
   const m = colsMaxAbs(b, ldb, strideB, n, k, t);
   if (!isFinite<f32>(m)) return NONFINITE;
   const frac = dynamicFrac(m, bits);
-  packColsAt(q + ((<usize>j0 * kp) << 1), kp, b + (<usize>j0 << 2), ldb, strideB, j1 - j0, k, t, m, frac, cnt, false, 0, 0);
+  packColsAt(q + ((<usize>j0 * kp) << 1), kp, b + (<usize>j0 << 2), ldb, strideB, j1 - j0, k, t, m, frac, cnt, sr, k0, k1, j0 * k * t);
   return frac;
 }
 
@@ -413,14 +427,17 @@ export function packColsRangeI16(q: usize, kp: i32, b: usize, ldb: i32, strideB:
   const m = colsMaxAbs(b, ldb, strideB, n, k, t);
   if (!isFinite<f32>(m)) return NONFINITE;
   const frac = dynamicFrac(m, bits);
-  packColsAt(q, kp, b, ldb, strideB, n, k, t, m, frac, cnt, sr, k0, k1);
+  packColsAt(q, kp, b, ldb, strideB, n, k, t, m, frac, cnt, sr, k0, k1, 0);
   return frac;
 }
 
-/** packCols after its scan: n columns at the frac of a B whose largest |x| is m. */
+/**
+ * packCols after its scan: n columns at the frac of a B whose largest |x| is m. Element (j, r)
+ * draws with counter e0 + j·kt + r (e0: the first column's, when these are some columns of a B).
+ */
 // @ts-ignore: decorator
 @inline function packColsAt(q: usize, kp: i32, b: usize, ldb: i32, strideB: i32, n: i32, k: i32, t: i32, m: f32, frac: i32, cnt: usize,
-                            sr: bool, k0: u32, k1: u32): void {
+                            sr: bool, k0: u32, k1: u32, e0: i32): void {
   const s = <f32>Math.pow(2.0, <f64>frac), magic = magicRange(m, s);
   const rowBytes = <usize>kp << 1;
   let flushed = 0;
@@ -429,7 +446,7 @@ export function packColsRangeI16(q: usize, kp: i32, b: usize, ldb: i32, strideB:
   let r = 0;
   if (ASC_FEATURE_SIMD) {
     r = kt & ~7; // whole groups of 8 rows transposed in registers, the rest row by row below
-    flushed += packCols8(q, rowBytes, b, ldb, strideB, n, k, kt, s, r, sr, k0, k1, magic);
+    flushed += packCols8(q, rowBytes, b, ldb, strideB, n, k, kt, s, r, sr, k0, k1, magic, e0);
   }
   for (; r < kt; r++) {
     const tt = r / k, kk = r % k;
@@ -441,7 +458,7 @@ export function packColsRangeI16(q: usize, kp: i32, b: usize, ldb: i32, strideB:
       let vflushed = i32x4.splat(0);
       for (; j + 4 <= n; j += 4) {
         const x = v128.load(row + (<usize>j << 2));
-        const v = sr ? sr16x4(x, vs, srDraw4(i32x4.add(i32x4.splat(j * kt + r), colStep), vk0, vk1), magic) : magic ? q16x4Magic(x, vs) : q16x4(x, vs);
+        const v = sr ? sr16x4(x, vs, srDraw4(i32x4.add(i32x4.splat(e0 + j * kt + r), colStep), vk0, vk1), magic) : magic ? q16x4Magic(x, vs) : q16x4(x, vs);
         vflushed = i32x4.add(vflushed, flushedLanes(v, x));
         const at = col + <usize>j * rowBytes;
         store<i16>(at, <i16>i32x4.extract_lane(v, 0));
@@ -453,7 +470,7 @@ export function packColsRangeI16(q: usize, kp: i32, b: usize, ldb: i32, strideB:
     }
     for (; j < n; j++) {
       const x = load<f32>(row + (<usize>j << 2));
-      const v = sr ? sr16(x, s, srDraw(<u32>(j * kt + r), k0, k1)) : q16(x, s);
+      const v = sr ? sr16(x, s, srDraw(<u32>(e0 + j * kt + r), k0, k1)) : q16(x, s);
       if (v == 0 && x != 0) flushed++;
       store<i16>(col + <usize>j * rowBytes, v);
     }
@@ -470,7 +487,7 @@ export function packColsRangeI16(q: usize, kp: i32, b: usize, ldb: i32, strideB:
  */
 // @ts-ignore: decorator
 @inline function packCols8(q: usize, rowBytes: usize, b: usize, ldb: i32, strideB: i32, n: i32, k: i32, kt: i32, s: f32, r8: i32,
-                           sr: bool, k0: u32, k1: u32, magic: bool): i32 {
+                           sr: bool, k0: u32, k1: u32, magic: bool, e0: i32): i32 {
   let flushed = 0;
   const vs = f32x4.splat(s), vk0 = i32x4.splat(<i32>k0), vk1 = i32x4.splat(<i32>k1), colStep = i32x4.mul(iota(), i32x4.splat(kt));
   for (let g = 0; g < r8; g += 8) {
@@ -487,7 +504,7 @@ export function packColsRangeI16(q: usize, kp: i32, b: usize, ldb: i32, strideB:
       let v0: v128, v1: v128, v2: v128, v3: v128, v4: v128, v5: v128, v6: v128, v7: v128;
       if (sr) {
         // Lane l of row g + rr is element (j + l, g + rr): counter (j + l)·kt + g + rr.
-        const e = i32x4.add(i32x4.splat(j * kt + g), colStep), one = i32x4.splat(1);
+        const e = i32x4.add(i32x4.splat(e0 + j * kt + g), colStep), one = i32x4.splat(1);
         const e1 = i32x4.add(e, one), e2 = i32x4.add(e1, one), e3 = i32x4.add(e2, one), e4 = i32x4.add(e3, one);
         const e5 = i32x4.add(e4, one), e6 = i32x4.add(e5, one), e7 = i32x4.add(e6, one);
         v0 = sr16x4(x0, vs, srDraw4(e, vk0, vk1), magic); v1 = sr16x4(x1, vs, srDraw4(e1, vk0, vk1), magic);
@@ -518,7 +535,7 @@ export function packColsRangeI16(q: usize, kp: i32, b: usize, ldb: i32, strideB:
     for (; j < n; j++) {
       for (let r = 0; r < 8; r++) {
         const x = load<f32>(rowAt(b, ldb, strideB, k, g + r) + (<usize>j << 2));
-        const v = sr ? sr16(x, s, srDraw(<u32>(j * kt + g + r), k0, k1)) : q16(x, s);
+        const v = sr ? sr16(x, s, srDraw(<u32>(e0 + j * kt + g + r), k0, k1)) : q16(x, s);
         if (v == 0 && x != 0) flushed++;
         store<i16>(colBase + <usize>j * rowBytes + (<usize>r << 1), v);
       }

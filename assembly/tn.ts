@@ -47,18 +47,20 @@
 //            trainer's guard must see them). The S scratch words ((m + n)·kp int16, m·kp with
 //            bPacked, from the first 16-byte boundary, 4 words of slack) are the op's own, like
 //            PERMUTE's odometer.
-//   PACK_I16 [25, 12, dst, b, ldb, strideB, n, k, t, counts, j0, j1]   B's t blocks packed as
+//   PACK_I16 [25, 18, dst, b, ldb, strideB, n, k, t, counts, j0, j1, seed, stream, rng[4]]   B's t blocks packed as
 //            GEMM_I16 packs them, into dst: the i32 frac (NONFINITE for NaN or ±∞), 12 bytes, then n
 //            int16 rows of kp (src/tn/opcodes.ts packedI16Bytes). Only B's columns [j0, j1) are
 //            packed (rows j0..j1 of Bᵀ), at the frac of all n: a large B is packed by several jobs,
 //            each scanning all of B for its largest |x| and packing its own columns (same bits).
-//            Each job writes the frac (the same value).
+//            Each job writes the frac (the same value). seed 0: nearest-even; else stochastic,
+//            with the keys GEMM_I16 on (seed, stream) gives its head 0's B (then a mode 0 GEMM_I16
+//            reading it equals a mode 2 one on that stream: a gradient B packed once for several GEMMs).
 // Word 1 of every op is its length, so the interpreter can skip and the host can check. The codes
 // here and in src/tn/opcodes.ts are checked equal by test/opcodes.test.ts (exported as globals).
 import { brgemmF32 } from './gemm';
 import { qRun } from './quant';
 import { permuteF32 } from './permute';
-import { packRowsI16, packColsI16, packRowsI16Sr, packColsI16Sr, packColsRangeI16, gemmI16, operandBits, NONFINITE } from './lowp';
+import { packRowsI16, packColsI16, packRowsI16Sr, packColsI16Sr, packColsRangeI16, packColsRangeI16Sr, gemmI16, operandBits, NONFINITE } from './lowp';
 import { rngSeed, rngNextU32 } from './rng';
 import {
   addF32, biasAddF32, biasGradF32, reluToF32, reluBackwardToF32, sigmoidF32, sigmoidBackwardF32, tanhF32,
@@ -182,8 +184,17 @@ function loss(p: usize): void {
 /** PACK_I16: B packed once for the GEMM_I16 ops that name it as bPacked (see the header). */
 function packI16(p: usize): void {
   const dst = addr(p, 2), k = word(p, 7), t = word(p, 8);
-  const kt = k * t, kp = (kt + 7) & ~7;
-  store<i32>(dst, packColsRangeI16(dst + 16, kp, addr(p, 3), word(p, 4), word(p, 5), word(p, 6), k, t, operandBits(kt), word(p, 10), word(p, 11), addr(p, 9)));
+  const kt = k * t, kp = (kt + 7) & ~7, seed = addr(p, 12);
+  if (seed == 0) {
+    store<i32>(dst, packColsRangeI16(dst + 16, kp, addr(p, 3), word(p, 4), word(p, 5), word(p, 6), k, t, operandBits(kt), word(p, 10), word(p, 11), addr(p, 9)));
+    return;
+  }
+  // Stochastic: the keys GEMM_I16 head 0 would give its B on this stream (the third and fourth draws).
+  const rng = p + (14 << 2);
+  rngSeed(rng, load<u64>(seed), <u64>word(p, 13));
+  rngNextU32(rng); rngNextU32(rng);
+  const k0 = rngNextU32(rng), k1 = rngNextU32(rng);
+  store<i32>(dst, packColsRangeI16Sr(dst + 16, kp, addr(p, 3), word(p, 4), word(p, 5), word(p, 6), k, t, operandBits(kt), word(p, 10), word(p, 11), k0, k1, addr(p, 9)));
 }
 
 /** GEMM and GEMM_I16 (same first 18 words; see the header). */

@@ -96,20 +96,25 @@ t.test('PACK_I16 then GEMM_I16 with bPacked equals the golden op (B packed once,
   for (const flavour of FLAVOURS) {
     const core = await loadCore(flavour);
     const rng = new HostRng(5);
-    let same = 0, split = 0;
-    for (let c = 0; c < 20; c++) {
+    let same = 0, split = 0, stochastic = 0;
+    for (let c = 0; c < 30; c++) {
       const m = 1 + rng.below(9), n = 1 + rng.below(21), k = 1 + rng.below(19), tt = 1 + rng.below(3);
       const g = { a: 0, sai: k, sak: 1, strideA: m * k, b: tt * m * k, ldb: n, strideB: k * n, c: tt * (m * k + k * n), ldc: n, m, n, k, t: tt, acc: rng.below(2) === 1, h: 1, hc: m * n, ha: 0, hb: 0 };
-      const countsOff = g.c + m * n, packOff = (countsOff + 3 + 3) & ~3, floats = packOff + packedI16Bytes(g) / 4;
+      const countsOff = g.c + m * n, seedOff = (countsOff + 3 + 3) & ~3, packOff = seedOff + 4, floats = packOff + packedI16Bytes(g) / 4;
       const base = (core.exports.heapBase() + 15) & ~15;
       const refs = { a: { buf: 'm', off: g.a }, b: { buf: 'm', off: g.b }, c: { buf: 'm', off: g.c } }, counts = { buf: 'm', off: countsOff }, dst = { buf: 'm', off: packOff };
+      // Every third case packs B stochastically (a gradient packed once for several GEMMs): the
+      // mode 0 GEMM reading it must equal the model's GEMM with B stochastic on the pack's stream.
+      const sr = c % 3 === 2 ? { seed: { buf: 'm', off: seedOff }, stream: rng.below(1000) } : undefined;
+      const seed = BigInt(rng.below(2 ** 30)) * 4096n + 17n;
       // Odd cases pack B in two or three column ranges (jobs of the pack phase), each at the frac of all of B.
       const cuts = c % 2 === 1 && n >= 3 ? [...new Set([1 + rng.below(n - 1), 1 + rng.below(n - 1)])].sort((x, y) => x - y) : [];
       const edges = [0, ...cuts, n];
       const packs = cuts.length
-        ? edges.slice(1).map((j1, i): Op => ({ op: 'packI16', dst, b: refs.b, ldb: g.ldb, strideB: g.strideB, n, k, t: tt, counts, cols: [edges[i], j1] }))
-        : [{ op: 'packI16', dst, b: refs.b, ldb: g.ldb, strideB: g.strideB, n, k, t: tt, counts } as Op];
+        ? edges.slice(1).map((j1, i): Op => ({ op: 'packI16', dst, b: refs.b, ldb: g.ldb, strideB: g.strideB, n, k, t: tt, counts, cols: [edges[i], j1], ...(sr ? { sr } : {}) }))
+        : [{ op: 'packI16', dst, b: refs.b, ldb: g.ldb, strideB: g.strideB, n, k, t: tt, counts, ...(sr ? { sr } : {}) } as Op];
       if (cuts.length) split++;
+      if (sr && cuts.length) stochastic++;
       const prog = link([...packs, { op: 'gemmI16', mode: 0, ...g, ...refs, counts, bPacked: dst }], () => base);
       const progAt = base + floats * 4;
       if (core.memory.buffer.byteLength < progAt + prog.byteLength) core.memory.grow(Math.ceil((progAt + prog.byteLength - core.memory.buffer.byteLength) / 65536));
@@ -117,9 +122,10 @@ t.test('PACK_I16 then GEMM_I16 with bPacked equals the golden op (B packed once,
       mem.fill(0);
       for (let i = 0; i < countsOff; i++) mem[i] = rng.normal() * (rng.below(6) === 0 ? 1e-4 : 1);
       if (c === 19) mem[g.b + 3] = NaN;
+      new DataView(core.memory.buffer).setBigUint64(base + seedOff * 4, seed, true);
       const want = mem.slice(0, countsOff);
       const wantCounts = { values: 0, flushed: 0, nonFinite: 0 };
-      gemmI16Op(want, g, undefined, wantCounts);
+      gemmI16Op(want, g, sr ? { seed, stream: sr.stream, a: false, b: true } : undefined, wantCounts);
       new Int32Array(core.memory.buffer, progAt, prog.length).set(prog);
       core.exports.tnRun(progAt, prog.length);
       const got = new Float32Array(core.memory.buffer, base, countsOff);
@@ -127,8 +133,8 @@ t.test('PACK_I16 then GEMM_I16 with bPacked equals the golden op (B packed once,
       if (got.every((v, i) => Object.is(v, want[i])) && gotCounts.join() === [wantCounts.values, wantCounts.flushed, wantCounts.nonFinite].join()) same++;
       else t.fail(`${flavour} case ${c}: ${m}×${n}×${k}·${tt} differs (counts ${gotCounts} vs ${JSON.stringify(wantCounts)})`);
     }
-    t.equal(same, 20, `${flavour}: 20 random packed GEMMs (the last with a NaN in B; ${split} packed in column ranges) equal hw-sim's gemmI16Op, counters included`);
-    t.ok(split >= 5, `${split} cases packed in ranges`);
+    t.equal(same, 30, `${flavour}: 30 random packed GEMMs (one with a NaN in B; ${split} packed in column ranges, 10 stochastically) equal hw-sim's gemmI16Op, counters included`);
+    t.ok(split >= 5 && stochastic >= 2, `${split} cases packed in ranges, ${stochastic} of them stochastic`);
   }
 });
 

@@ -67,17 +67,21 @@ t.test('int16 training: a GEMM runs int16 exactly when the model prices its int1
       const f = prepare(s, { batch: 128, mode: 'train', lanes, precision: 'f32' });
       const progs = (q: typeof p): Op[][] => Object.values(q.programs).flatMap((ps) => ps.map((x: { ops: Op[] }) => x.ops));
       const at16 = progs(p), at32 = progs(f);
-      t.equal(at16.length, at32.length + p.programs.pack.length, `${format}: the same programs plus the pack phase`);
+      const packs = [...p.programs.pack, ...p.programs.gradPack];
+      t.equal(at16.length, at32.length + packs.length, `${format}: the same programs plus the pack phases`);
       let int16Ops = 0, wrong = 0;
       const base32 = at32.flat().filter((o) => o.op === 'gemm');
-      const mine = at16.filter((_, i) => !p.programs.pack.some((x) => x.ops === at16[i])).flat().filter((o) => o.op === 'gemm' || o.op === 'gemmI16');
+      const mine = at16.filter((_, i) => !packs.some((x) => x.ops === at16[i])).flat().filter((o) => o.op === 'gemm' || o.op === 'gemmI16');
+      // A packed B's pack jobs, priced whole and shared by the GEMMs that read it.
+      const packNs = (buf: string): number => packs.flatMap((x) => x.ops).filter((o) => o.op === 'packI16' && o.dst.buf === buf).reduce((n, o) => n + opNs(o), 0);
+      const readers = (buf: string): number => mine.filter((o) => o.op === 'gemmI16' && o.bPacked?.buf === buf).length;
       t.equal(mine.length, base32.length, `${format}: one GEMM for each f32 GEMM`);
       mine.forEach((o, i) => {
         const g = base32[i];
         const f32Ns = opNs(g);
         if (o.op === 'gemmI16') {
           int16Ops++;
-          const pack = o.bPacked ? opNs({ op: 'packI16', dst: o.b, b: o.b, ldb: o.ldb, strideB: o.strideB, n: o.n, k: o.k, t: o.t }) / lanes : 0;
+          const pack = o.bPacked ? packNs(o.bPacked.buf) / readers(o.bPacked.buf) : 0;
           if (!(opNs(o) + pack < f32Ns)) wrong++;
         } else {
           const nearest: Op = { ...g, op: 'gemmI16', mode: 0 };

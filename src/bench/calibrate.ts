@@ -33,7 +33,7 @@ function extents(op: Op): { field: string; floats: number }[] {
     case 'gemm': return ab(op);
     case 'gemmI16': return [...ab(op), { field: 'counts', floats: 4 }, ...(op.mode !== 0 ? [{ field: 'seed', floats: 2 }] : []),
       ...(op.mode === 0 && op.bPacked ? [{ field: 'bPacked', floats: packedI16Bytes(op) / 4 }] : [])];
-    case 'packI16': return [{ field: 'b', floats: (op.t - 1) * op.strideB + (op.k - 1) * op.ldb + op.n }, { field: 'dst', floats: packedI16Bytes(op) / 4 }];
+    case 'packI16': return [{ field: 'b', floats: (op.t - 1) * op.strideB + (op.k - 1) * op.ldb + op.n }, { field: 'dst', floats: packedI16Bytes(op) / 4 }, ...(op.sr ? [{ field: 'seed', floats: 2 }] : [])];
     case 'permute': return [{ field: 'src', floats: op.dims.reduce((s, d, i) => s + (d - 1) * op.strides[i], 1) }, { field: 'dst', floats: product(op.dims) }];
     case 'add': return [{ field: 'dst', floats: op.n }, { field: 'src', floats: op.n }];
     case 'zero': return [{ field: 'dst', floats: op.n }];
@@ -50,6 +50,7 @@ export function timeOp(core: Core, op: Op, rounds: number, rng: HostRng): number
   for (const f of fields) { at.set(f.field, bytes); bytes += Math.ceil((f.floats * 4) / 64) * 64; }
   const rebased = { ...op } as Record<string, unknown>;
   for (const f of fields) rebased[f.field] = { buf: f.field, off: 0 } satisfies Ref;
+  if (op.op === 'packI16' && op.sr) { rebased.sr = { seed: { buf: 'seed', off: 0 }, stream: op.sr.stream }; delete rebased.seed; }
   const one = rebased as unknown as Op;
   const resolve = (buf: string): number => base + at.get(buf)!;
   const progWords = link([one], resolve).length;
@@ -93,6 +94,9 @@ function int16Forms(g: Extract<Op, { op: 'gemm' }>): Op[] {
     forms.push({ op: 'packI16', dst: { buf: 'dst', off: 0 }, b: g.b, ldb: g.ldb, strideB: g.strideB, n: g.n, k: g.k, t: g.t });
     // One job's share of a pack split over the lanes: a quarter of the columns, all of B scanned.
     if (g.n >= 16) forms.push({ op: 'packI16', dst: { buf: 'dst', off: 0 }, b: g.b, ldb: g.ldb, strideB: g.strideB, n: g.n, k: g.k, t: g.t, cols: [0, Math.ceil(g.n / 16) * 4] });
+    // A gradient B packed stochastically once for several GEMMs (prepare.ts, the gradPack phase), whole and in halves.
+    forms.push({ op: 'packI16', dst: { buf: 'dst', off: 0 }, b: g.b, ldb: g.ldb, strideB: g.strideB, n: g.n, k: g.k, t: g.t, sr: { seed, stream: 0 } });
+    if (g.n >= 16) forms.push({ op: 'packI16', dst: { buf: 'dst', off: 0 }, b: g.b, ldb: g.ldb, strideB: g.strideB, n: g.n, k: g.k, t: g.t, cols: [0, Math.ceil(g.n / 8) * 4], sr: { seed, stream: 0 } });
   }
   for (const mode of [1, 2, 3] as const) forms.push({ ...g, op: 'gemmI16', mode, seed, stream: 0, counts });
   return forms;

@@ -101,6 +101,8 @@ export interface ProgramDecl { key: string; ops: Op[]; words: number }
  *   pack    int16: per shared forward B (a W), PACK_I16 jobs packing it once for all lanes
  *           (a wide B in PACK_JOBS column ranges)
  *   lanes   one job per lane: forward, loss, backward (eval runs the first evalWords words)
+ *   gradPack int16: per gradient B several finish GEMMs read (all lanes' dy), PACK_I16 jobs
+ *           packing it once, stochastically (a wide one in PACK_JOBS column ranges)
  *   reduce  lane gradients summed into lane 0's in lane order, split into `lanes` chunks
  *   finish  per reconstructed layer, one job per chunk of W's rows: its rows of dW formed from
  *           all lanes' x and dy (or the lanes' own dW rows summed), then pushed back through its
@@ -111,6 +113,7 @@ export interface StepPrograms {
   prep: ProgramDecl[];
   pack: ProgramDecl[];
   lanes: (ProgramDecl & { evalWords: number })[];
+  gradPack: ProgramDecl[];
   reduce: ProgramDecl[];
   finish: ProgramDecl[];
   finishSum: ProgramDecl[];
@@ -405,7 +408,7 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
   });
 
   // Lane programs: forward of every layer, the loss, backward in reverse.
-  const step: StepPrograms = { prep: [], pack: [], lanes: [], reduce: [], finish: [], finishSum: [] };
+  const step: StepPrograms = { prep: [], pack: [], lanes: [], gradPack: [], reduce: [], finish: [], finishSum: [] };
   const int16 = train && (o.precision ?? 'f32') === 'int16';
   // A GEMM goes int16 only where the cost model (src/tn/cost.ts, fitted to the kernels) prices
   // its int16 form, packing included, below its f32 form: the int16 kernel wins on dot products
@@ -473,11 +476,11 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
     }
     return { ...x, bPacked: dst };
   });
-  const program = (key: string, source: Op[], lane?: { backwardFrom: number; seed: Ref }, seed?: Ref): ProgramDecl => {
+  const program = (key: string, source: Op[], lane?: { backwardFrom: number; seed: Ref }, seed?: Ref, share: (ops: Op[]) => Op[] = (x) => x): ProgramDecl => {
     const counts = int16 ? ref(INT16_COUNTS, 4 * countSlots++) : undefined;
     const ops = (lane
       ? [...sharePacked(atPrecision(source.slice(0, lane.backwardFrom), counts, undefined, true)), ...atPrecision(source.slice(lane.backwardFrom), counts, lane.seed)]
-      : atPrecision(source, counts, seed))
+      : share(atPrecision(source, counts, seed)))
       .map((x) => (x.op === 'packI16' && counts ? { ...x, counts } : x));
     const words = programBytes(ops) / 4;
     declare(key, words * 4, 'meta', 'i32', null, null, t.hooks, t.end);
@@ -527,7 +530,40 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
     // such a GEMM round stochastically: unbiased either way, and the counter-based draws cost
     // about what nearest rounding does (lowp.ts).
     const finishSeed = { buf: laneIo[0].meta, off: STEP_SEED_OFFSET / 4 };
-    programs.forEach((p, i) => p.finish.forEach((job, c) => { if (job.length) step.finish.push(program(`${spec.layers[i].name}.prog.finish${c}`, job, undefined, finishSeed)); }));
+    // A gradient B that several finish GEMMs read (each chunk's rows of dW = xᵀ·dy read all of
+    // dy) is packed once a step, stochastically, by the gradPack phase between the lanes and the
+    // finish jobs, and those GEMMs read it packed (mode 0 with bPacked) where each packed it again:
+    // the default TTM's four chunks packed dy four times. The pack draws on the first reader's
+    // stream with the keys that GEMM gave its B, so chunk 0 keeps its bits, and each reader equals
+    // a mode 2 GEMM_I16 on that stream (A rounds to nearest in both). Its lifetime is the gradients
+    // phase's: it is written after every lane has finished.
+    const gradB = (x: { b: Ref; ldb: number; strideB: number; n: number; k: number; t: number }): string => JSON.stringify([x.b, x.ldb, x.strideB, x.n, x.k, x.t]);
+    const readers = new Map<string, number>();
+    for (const p of programs) {
+      for (const x of p.finish.flat()) {
+        if (!int16 || x.op !== 'gemm' || x.h !== 1 || srMode(x) !== 2 || int16Ns(int16Form(x, undefined, finishSeed), false) >= opNs(x)) continue;
+        readers.set(gradB(x), (readers.get(gradB(x)) ?? 0) + 1);
+      }
+    }
+    const gradPacked = new Map<string, Ref>();
+    const shareGradB = (ops: Op[]): Op[] => ops.map((x): Op => {
+      if (x.op !== 'gemmI16' || x.mode !== 2 || x.h !== 1 || (readers.get(gradB(x)) ?? 0) < 2) return x;
+      let dst = gradPacked.get(gradB(x));
+      if (!dst) {
+        const name = declare(`int16.gradPacked${gradPacked.size}`, packedI16Bytes(x), 'workspace', 'u8', null, null, t.finish(0), t.finish(0));
+        dst = ref(name);
+        gradPacked.set(gradB(x), dst);
+        const jobs = x.n >= PACK_SPLIT_COLS ? PACK_JOBS : 1;
+        for (let c = 0; c < jobs; c++) {
+          const j0 = Math.round((c * x.n) / jobs / 4) * 4, j1 = c === jobs - 1 ? x.n : Math.round(((c + 1) * x.n) / jobs / 4) * 4;
+          const pack: Op = { op: 'packI16', dst, b: x.b, ldb: x.ldb, strideB: x.strideB, n: x.n, k: x.k, t: x.t, ...(jobs > 1 ? { cols: [j0, j1] as [number, number] } : {}), sr: { seed: x.seed, stream: x.stream } };
+          step.gradPack.push(program(jobs > 1 ? `${name}.prog${c}` : `${name}.prog`, [pack]));
+        }
+      }
+      const { seed: _seed, stream: _stream, mode: _mode, ...gemm } = x;
+      return { ...gemm, op: 'gemmI16', mode: 0, bPacked: dst };
+    });
+    programs.forEach((p, i) => p.finish.forEach((job, c) => { if (job.length) step.finish.push(program(`${spec.layers[i].name}.prog.finish${c}`, job, undefined, finishSeed, shareGradB)); }));
     programs.forEach((p, i) => { if (p.finishSum.length) step.finishSum.push(program(`${spec.layers[i].name}.prog.finishSum`, p.finishSum, undefined, finishSeed)); });
   }
   if (int16) declare(INT16_COUNTS, 16 * countSlots, 'meta', 'i32', null, null, t.hooks, t.end);

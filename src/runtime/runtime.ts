@@ -30,10 +30,10 @@ export class PlanError extends Error {
 }
 const F32 = 4;
 const WASM_PAGE_BYTES = 65536;
-/** Phases: prep → pack (int16) → lanes → reduce and finish (independent memory: one phase) → finishSum. */
-const PHASE = { prep: 0, pack: 1, lanes: 2, gradients: 3, finishSum: 4 } as const;
+/** Phases: prep → pack (int16) → lanes → gradPack (int16) → reduce and finish (independent memory: one phase) → finishSum. */
+const PHASE = { prep: 0, pack: 1, lanes: 2, gradPack: 3, gradients: 4, finishSum: 5 } as const;
 /** The step's phases in the order a step runs them (names of PHASE). */
-export const PHASE_NAMES = ['prep', 'pack', 'lanes', 'gradients', 'finishSum'] as const;
+export const PHASE_NAMES = ['prep', 'pack', 'lanes', 'gradPack', 'gradients', 'finishSum'] as const;
 
 /** Told the time of every op a step runs (Runtime.profileOps): its phase, the op, ms. */
 export type OpProfiler = (phase: (typeof PHASE_NAMES)[number], op: Op, ms: number) => void;
@@ -151,7 +151,7 @@ export class Runtime {
     const pr = this.prepared.programs;
     // Per phase (PHASE order), its programs. Reduce jobs write the gradients lanes wrote, finish
     // jobs the ones only finish writes: disjoint, so one phase.
-    const decls: (ProgramDecl & { evalWords?: number })[][] = [pr.prep, pr.pack, pr.lanes, [...pr.reduce, ...pr.finish], pr.finishSum];
+    const decls: (ProgramDecl & { evalWords?: number })[][] = [pr.prep, pr.pack, pr.lanes, pr.gradPack, [...pr.reduce, ...pr.finish], pr.finishSum];
     this.phases = decls.map((ps) => ps.map((p) => ({ ...place(p), ...(p.evalWords !== undefined ? { evalWords: p.evalWords } : {}) })));
     this.phaseOps = decls.map((ps) => ps.map((p) => p.ops));
     this.sparse = new SparseRows(core, this.lanes, this.prepared.laneIo.map((l) => l.embeddings), (t) => this.slot(t), (b) => this.bufferAddr(b));
@@ -368,6 +368,7 @@ export class Runtime {
     this.run(PHASE.prep);
     this.run(PHASE.pack);
     this.run(PHASE.lanes);
+    this.run(PHASE.gradPack);
     this.run(PHASE.gradients);
     this.sparse.reduce();
     this.run(PHASE.finishSum);

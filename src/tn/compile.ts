@@ -37,7 +37,11 @@ export type Op =
    * dst: the frac, then Bᵀ (tn/opcodes.ts packedI16Bytes). Run once per step for a B all lanes share.
    * cols [j0, j1): only those columns of B are packed, at the frac of all n (absent: all of them).
    */
-  | { op: 'packI16'; dst: Ref; b: Ref; ldb: number; strideB: number; n: number; k: number; t: number; counts?: Ref; cols?: [number, number] }
+  /**
+   * B packed for GEMM_I16's bPacked; with `sr`, stochastically with the keys a GEMM_I16 on
+   * (seed, stream) gives its B (a gradient read by several mode 0 GEMM_I16 ops, packed once).
+   */
+  | { op: 'packI16'; dst: Ref; b: Ref; ldb: number; strideB: number; n: number; k: number; t: number; counts?: Ref; cols?: [number, number]; sr?: { seed: Ref; stream: number } }
   | { op: 'permute'; dst: Ref; src: Ref; dims: number[]; strides: number[] }
   | { op: 'zero'; dst: Ref; n: number }
   | { op: 'gather' | 'scatter'; dst: Ref; src: Ref; idx: Ref; count: number; rowFloats: number }
@@ -340,7 +344,8 @@ export function link(ops: Op[], resolve: (buf: string) => number): Int32Array {
         if (o.cols && !(Number.isInteger(o.cols[0]) && Number.isInteger(o.cols[1]) && 0 <= o.cols[0] && o.cols[0] < o.cols[1] && o.cols[1] <= o.n)) {
           throw new Error(`packI16 columns [${o.cols.join(', ')}): must be a range within [0, ${o.n})`);
         }
-        words.push(at(o.dst), at(o.b), o.ldb, o.strideB, o.n, o.k, o.t, o.counts ? at(o.counts) : 0, o.cols?.[0] ?? 0, o.cols?.[1] ?? o.n);
+        words.push(at(o.dst), at(o.b), o.ldb, o.strideB, o.n, o.k, o.t, o.counts ? at(o.counts) : 0, o.cols?.[0] ?? 0, o.cols?.[1] ?? o.n,
+          o.sr ? at(o.sr.seed) : 0, o.sr?.stream ?? 0, 0, 0, 0, 0); // then the rng state
         break;
       case 'permute': {
         const r = o.dims.length;

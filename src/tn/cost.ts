@@ -17,7 +17,8 @@
 //            stochastically (a max pass, then the rounding pass), more for values read off the
 //            vector path (packStrided), C rescaled (out).
 //   packI16  B packed once for all lanes: its values packed (value), and all of B scanned for its
-//            largest |x| (scanned: a job packing some columns scans every column).
+//            largest |x| (scanned: a job packing some columns scans every column), the values
+//            drawn for when it rounds stochastically (stochastic: a gradient packed for several GEMMs).
 //   permute  elements copied in runs along a contiguous innermost axis (copied), in 4×4 blocks
 //            transposed in registers (transposed), or one at a time (strided), and the steps of
 //            the odometer over the other axes (rows) (assembly/permute.ts picks the same way).
@@ -31,7 +32,7 @@ export type CostKind = 'gemm' | 'gemmI16' | 'packI16' | 'permute' | 'stream';
 export const FEATURES: { readonly [K in CostKind]: readonly string[] } = {
   gemm: ['op', 'head', 'tileMac', 'rowMac', 'cellMac', 'out'],
   gemmI16: ['op', 'head', 'mac', 'edgeMac', 'packNearest', 'packStochastic', 'packStrided', 'out'],
-  packI16: ['op', 'value', 'scanned'],
+  packI16: ['op', 'value', 'scanned', 'stochastic'],
   permute: ['op', 'copied', 'transposed', 'strided', 'rows'],
   stream: ['op', 'float'],
 };
@@ -52,7 +53,7 @@ export type KernelRates = { [K in CostKind]: number[] };
 export const MEASURED_RATES: KernelRates = {
   gemm: [14, 35, 0.059, 0.10, 0.68, 0.22],
   gemmI16: [20, 133, 0.028, 0.068, 0.91, 1.66, 7.99, 0.67],
-  packI16: [100, 1.27, 0.14],
+  packI16: [100, 1.27, 0.14, 0.75],
   permute: [14, 0.18, 0.19, 0.57, 10],
   stream: [3.65, 0.051],
 };
@@ -90,7 +91,8 @@ export function costFeatures(op: Op): { kind: CostKind; x: number[] } | null {
   }
   if (op.op === 'packI16') {
     const cols = op.cols ? op.cols[1] - op.cols[0] : op.n;
-    return { kind: 'packI16', x: [1, cols * Math.ceil((op.k * op.t) / 8) * 8, op.n * op.k * op.t] };
+    const values = cols * Math.ceil((op.k * op.t) / 8) * 8;
+    return { kind: 'packI16', x: [1, values, op.n * op.k * op.t, op.sr ? values : 0] };
   }
   if (op.op === 'permute') {
     const floats = product(op.dims), last = op.dims.length - 1, inner = op.dims[last];

@@ -32,7 +32,7 @@ export const OP_TABLE = {
   qlut: { code: 22, words: 7 },
   qaffine: { code: 23, words: 10 },
   gemmI16: { code: 24, words: (o: { m: number; n: number; k: number; t: number; bPacked?: unknown }): number => GEMM_I16_HEADER_WORDS + gemmI16ScratchWords(o) },
-  packI16: { code: 25, words: 12 },
+  packI16: { code: 25, words: 18 },
 } as const;
 
 /** GEMM_I16's words before its scratch: code, length, GEMM's 18, mode, seed, stream, counts, bPacked, a 4-word rng state. */
