@@ -175,14 +175,10 @@ function matchP(layout: string[], H: Set<string>, M: Set<string>): { h: string[]
 }
 
 /**
- * C (index set `outSet`) = contraction of A and B, written at `dst` in layout `target` (or in
- * whatever layout is cheapest when target is null). Returns C as written. Scratch for permuted
- * operands comes from `scratch` and is released before returning.
+ * The cheapest layout (fewest floats moved by permutes) of C (index set `outSet`) = contraction
+ * of A and B, with C in layout `target` (any when null).
  */
-export function emitContract(
-  ops: Op[], dims: Record<string, number>, A: Operand, B: Operand, outSet: string[], dst: Ref,
-  target: string[] | null, scratch: Arena, accumulate = false,
-): Operand {
+function chooseContract(dims: Record<string, number>, A: Operand, B: Operand, outSet: string[], target: string[] | null, accumulate: boolean): Choice {
   const C = new Set(outSet);
   const inA = new Set(A.indices), inB = new Set(B.indices);
   for (const ix of [...A.indices, ...B.indices]) {
@@ -217,7 +213,28 @@ export function emitContract(
   }
   if (choices.length === 0) throw new Error('no contraction layout can accumulate into the target');
   choices.sort((x, y) => x.moved - y.moved);
-  const ch = choices[0];
+  return choices[0];
+}
+
+/** The layout `ch` permutes operand X into, or null when it reads X as it is. */
+function permutedLayout(ch: Choice, X: Operand): string[] | null {
+  const k = [...ch.kpre, ...ch.kpost];
+  if (ch.P === X && ch.permP) return [...ch.h, ...ch.m, ...k];
+  if (ch.Q === X && ch.permQ) return [...ch.h, ...k, ...ch.n];
+  return null;
+}
+
+/**
+ * C (index set `outSet`) = contraction of A and B, written at `dst` in layout `target` (or in
+ * whatever layout is cheapest when target is null). Returns C as written. Scratch for permuted
+ * operands comes from `scratch` and is released before returning.
+ */
+export function emitContract(
+  ops: Op[], dims: Record<string, number>, A: Operand, B: Operand, outSet: string[], dst: Ref,
+  target: string[] | null, scratch: Arena, accumulate = false,
+): Operand {
+  const size = (ixs: string[]): number => product(ixs.map((ix) => dims[ix]));
+  const ch = chooseContract(dims, A, B, outSet, target, accumulate);
   const mark = scratch.mark();
   const k = [...ch.kpre, ...ch.kpost];
   const P = ch.permP ? emitPermute(ops, dims, ch.P, [...ch.h, ...ch.m, ...k], scratch.alloc(size(ch.P.indices))) : ch.P;
@@ -233,6 +250,28 @@ export function emitContract(
   if (ch.permOut) result = emitPermute(ops, dims, result, target!, dst);
   scratch.release(mark);
   return result;
+}
+
+/**
+ * The layout to permute a node's gradient into once before both children's gradient
+ * contractions read it, or null (each reads it as the cheapest contraction would). Each child's
+ * contraction alone may permute the gradient into a layout of its own: the default TTM's rebuild
+ * permuted its 400 k-float dW twice a step, once per child, where one permute serves both (the
+ * other child then reads its smaller partner permuted instead). Chosen by the floats both
+ * contractions move plus the shared permute, the measure emitContract ranks layouts by.
+ */
+function sharedGradLayout(dims: Record<string, number>, grad: Operand, uses: { other: Operand; set: string[]; target: string[] | null }[]): string[] | null {
+  if (uses.length < 2) return null;
+  const moved = (g: Operand): number => uses.reduce((n, u) => n + chooseContract(dims, g, u.other, u.set, u.target, false).moved, 0);
+  const alone = moved(grad);
+  let best: { layout: string[]; moved: number } | null = null;
+  for (const u of uses) {
+    const layout = permutedLayout(chooseContract(dims, grad, u.other, u.set, u.target, false), grad);
+    if (!layout) continue;
+    const total = product(grad.indices.map((ix) => dims[ix])) + moved({ ref: grad.ref, indices: layout });
+    if (total < alone && (!best || total < best.moved)) best = { layout, moved: total };
+  }
+  return best?.layout ?? null;
 }
 
 /** A tensor at a tree leaf: where it is, and where its gradient goes (null: none wanted). */
@@ -278,23 +317,29 @@ export function compileTree(
     return out;
   };
   fwd(tree, true);
-  const back = (t: Tree, grad: Operand): void => {
+  const back = (t: Tree, grad0: Operand): void => {
     if ('leaf' in t) return;
     const mark = arenas.grads.mark();
     const kids: [Tree, Tree][] = [[t.left, t.right], [t.right, t.left]];
+    const valueOf = (x: Tree): Operand => ('leaf' in x ? { ref: leaves[x.leaf].ref, indices: leaves[x.leaf].indices } : value.get(x)!);
+    const uses = kids.filter(([x]) => needs(x)).map(([x, other]) => ({
+      x, other: valueOf(other), set: 'leaf' in x ? leaves[x.leaf].indices : value.get(x)!.indices, target: 'leaf' in x ? leaves[x.leaf].indices : null,
+    }));
+    // Both children read the gradient: permuted once for both where that moves less (its scratch
+    // outlives both contractions).
+    const scratchMark = arenas.scratch.mark();
+    const shared = sharedGradLayout(dims, grad0, uses);
+    const grad = shared ? emitPermute(backward, dims, grad0, shared, arenas.scratch.alloc(product(grad0.indices.map((ix) => dims[ix])))) : grad0;
     const pending: [Tree, Operand][] = [];
-    for (const [x, other] of kids) {
-      if (!needs(x)) continue;
-      const otherVal = 'leaf' in other ? { ref: leaves[other.leaf].ref, indices: leaves[other.leaf].indices } : value.get(other)!;
-      if ('leaf' in x) {
-        const l = leaves[x.leaf];
-        emitContract(backward, dims, grad, otherVal, l.indices, l.gradRef!, l.indices, arenas.scratch);
+    for (const u of uses) {
+      if ('leaf' in u.x) {
+        emitContract(backward, dims, grad, u.other, u.set, leaves[u.x.leaf].gradRef!, u.target, arenas.scratch);
       } else {
-        const set = value.get(x)!.indices;
-        const dst = arenas.grads.alloc(product(set.map((ix) => dims[ix])));
-        pending.push([x, emitContract(backward, dims, grad, otherVal, set, dst, null, arenas.scratch)]);
+        const dst = arenas.grads.alloc(product(u.set.map((ix) => dims[ix])));
+        pending.push([u.x, emitContract(backward, dims, grad, u.other, u.set, dst, null, arenas.scratch)]);
       }
     }
+    arenas.scratch.release(scratchMark);
     for (const [x, g] of pending) back(x, g);
     arenas.grads.release(mark);
   };
