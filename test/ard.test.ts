@@ -184,6 +184,13 @@ t.test('a full snapshot refreshed in place equals a fresh one, and refuses a run
   const before = [...snap.tensors.values()].flatMap((m) => [...m.values()].map((x) => x.slice()));
   t.notOk(snapshotInto(other, snap), 'other ranks: refused');
   t.same([...snap.tensors.values()].flatMap((m) => [...m.values()]), before, 'and left untouched');
+  // A good state from a checkpoint may hold only some buffers: replaced, never kept partial.
+  const partial = snapshot(rt, full);
+  partial.tensors.delete('adam.m');
+  t.notOk(snapshotInto(rt, partial), 'a snapshot missing a buffer the runtime has: refused');
+  const fewer = snapshot(rt, full);
+  fewer.tensors.get('params')!.delete(rt.slots[0].name);
+  t.notOk(snapshotInto(rt, fewer), 'one missing a tensor: refused');
 });
 
 t.test('planted ranks are recovered for every format (true rank 2 from max rank 6, 5 seeds)', { timeout: 400_000 }, async (t) => {

@@ -15,6 +15,7 @@ import { defaultSpec } from '../src/spec/defaults.js';
 import { FORMATS } from '../src/spec/formats.js';
 import { int16Spec } from './helpers/int16-spec.js';
 import { link, type Op } from '../src/tn/compile.js';
+import { prepare } from '../src/prepare/prepare.js';
 import { packedI16Bytes } from '../src/tn/opcodes.js';
 import { HostRng } from '../src/util/rng.js';
 import { train } from '../src/train/train.js';
@@ -136,6 +137,30 @@ t.test('PACK_I16 then GEMM_I16 with bPacked equals the golden op (B packed once,
     t.equal(same, 30, `${flavour}: 30 random packed GEMMs (one with a NaN in B; ${split} packed in column ranges, 10 stochastically) equal hw-sim's gemmI16Op, counters included`);
     t.ok(split >= 5 && stochastic >= 2, `${split} cases packed in ranges, ${stochastic} of them stochastic`);
   }
+});
+
+t.test('the gradPack phase packs only a B no finish job writes, and its readers read it packed', async (t) => {
+  let shared = 0;
+  for (const format of FORMATS) {
+    for (const spec of [defaultSpec(format), int16Spec(format).spec]) {
+      const p = prepare(spec, { batch: 128, mode: 'train', lanes: 4, precision: 'int16' });
+      // What the finish and finishSum jobs write: a B written there would be packed before it is
+      // formed (a workspace the finish jobs reuse holds another tensor, or last step's values).
+      const written = new Set(p.programs.finish.concat(p.programs.reduce, p.programs.finishSum).flatMap((x) => x.ops)
+        .flatMap((o) => [(o as { c?: { buf: string } }).c, (o as { dst?: { buf: string } }).dst].filter((r) => r !== undefined).map((r) => r!.buf)));
+      for (const job of p.programs.gradPack) {
+        for (const o of job.ops) {
+          if (o.op !== 'packI16') { t.fail(`${format}: gradPack holds a ${o.op}`); continue; }
+          t.notOk(written.has(o.b.buf), `${format}: gradPack's B ${o.b.buf} is not written by the finish phase`);
+          t.ok(o.sr, `${format}: packed stochastically`);
+          const readers = p.programs.finish.flatMap((x) => x.ops).filter((g) => g.op === 'gemmI16' && g.bPacked?.buf === o.dst.buf);
+          t.ok(readers.length >= 2 && readers.every((g) => g.op === 'gemmI16' && g.mode === 0 && g.b.buf === o.b.buf), `${format}: ${readers.length} finish GEMMs read it packed`);
+          shared++;
+        }
+      }
+    }
+  }
+  t.ok(shared > 0, `${shared} gradPack jobs checked`);
 });
 
 t.test('stochastic rounding in GEMM_I16 is unbiased in the mean; nearest-even is not', async (t) => {

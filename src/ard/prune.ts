@@ -75,6 +75,24 @@ export const GOVERNED_ONLY: ReadonlySet<string> = new Set(['rho', 'adam.rho.m', 
 
 export interface Snapshot { tensors: Map<string, Map<string, Float32Array>>; rng: Uint8Array; order: Int32Array | null; adamSteps: number }
 
+/** The tensors a snapshot of `rt` holds, buffer by buffer (snapshot's order). */
+function carriedTensors(rt: Runtime): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const governed = governedTensors(rt.spec);
+  for (const buffer of CARRIED.filter((b) => rt.hasBuffer(b))) {
+    const names: string[] = [];
+    for (const layer of tensorLayers(rt.spec)) {
+      for (const f of layerNetwork(layer).factors) {
+        const name = `${layer.name}.${f.name}`;
+        if (!(GOVERNED_ONLY.has(buffer) && !governed.has(name))) names.push(name);
+      }
+      for (const t of layerTensors(layer)) if (t.role === 'bias' && !GOVERNED_ONLY.has(buffer)) names.push(t.name);
+    }
+    out.set(buffer, names);
+  }
+  return out;
+}
+
 /** Everything the next runtime needs, sliced to the kept ranks, copied out of `rt` (before it is dropped). */
 export function snapshot(rt: Runtime, kept: Kept): Snapshot {
   const tensors = new Map<string, Map<string, Float32Array>>();
@@ -97,17 +115,23 @@ export function snapshot(rt: Runtime, kept: Kept): Snapshot {
 }
 
 /**
- * Copies `rt`'s state into `s`, a full-rank snapshot taken of a runtime with the same tensors,
- * in place; false (s untouched) when the shapes differ. The trainer keeps a good state every 50
- * steps: new arrays each time outlived the young generation, and their freed memory piled up
- * in malloc until a full GC (+13 MB of peak RSS over two SVI epochs).
+ * Copies `rt`'s state into `s`, a full-rank snapshot holding exactly the tensors a snapshot of
+ * `rt` would, in place; false (s untouched) when the buffers, tensors or shapes differ (a good
+ * state read from a checkpoint may hold fewer buffers: it is replaced then, not kept partial).
+ * The trainer keeps a good state every 50 steps: new arrays each time outlived the young
+ * generation, and their freed memory piled up in malloc until a full GC (+13 MB of peak RSS
+ * over two SVI epochs).
  */
 export function snapshotInto(rt: Runtime, s: Snapshot): boolean {
+  const want = carriedTensors(rt);
+  if (want.size !== s.tensors.size) return false;
   const views: [Float32Array, Float32Array][] = [];
-  for (const [buffer, m] of s.tensors) {
-    if (!rt.hasBuffer(buffer)) return false;
-    for (const [name, data] of m) {
-      if (!rt.slots.some((x) => x.name === name)) return false;
+  for (const [buffer, names] of want) {
+    const m = s.tensors.get(buffer);
+    if (!m || m.size !== names.length) return false;
+    for (const name of names) {
+      const data = m.get(name);
+      if (!data) return false;
       const v = rt.slotView(buffer, name);
       if (v.length !== data.length) return false;
       views.push([data, v]);

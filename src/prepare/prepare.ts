@@ -536,12 +536,18 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
     // the default TTM's four chunks packed dy four times. The pack draws on the first reader's
     // stream with the keys that GEMM gave its B, so chunk 0 keeps its bits, and each reader equals
     // a mode 2 GEMM_I16 on that stream (A rounds to nearest in both). Its lifetime is the gradients
-    // phase's: it is written after every lane has finished.
+    // phase's ([finish, finish]): it is written after every lane has finished, when the only
+    // buffers it may share bytes with (last used by a lane's backward, or first by finishSum) are
+    // not in use; no schedule time lies between the last backward and finish.
     const gradB = (x: { b: Ref; ldb: number; strideB: number; n: number; k: number; t: number }): string => JSON.stringify([x.b, x.ldb, x.strideB, x.n, x.k, x.t]);
     const readers = new Map<string, number>();
     for (const p of programs) {
       for (const x of p.finish.flat()) {
-        if (!int16 || x.op !== 'gemm' || x.h !== 1 || srMode(x) !== 2 || int16Ns(int16Form(x, undefined, finishSeed), false) >= opNs(x)) continue;
+        // Only a B the lanes wrote (every lane's dy in one buffer): what the gradPack phase reads
+        // must be complete before it, and a finish job's workspace (reused at the same offsets
+        // node after node) is not.
+        if (!int16 || x.op !== 'gemm' || x.h !== 1 || srMode(x) !== 2 || byName.get(x.b.buf)?.allLanes !== true) continue;
+        if (int16Ns(int16Form(x, undefined, finishSeed), false) >= opNs(x)) continue;
         readers.set(gradB(x), (readers.get(gradB(x)) ?? 0) + 1);
       }
     }
