@@ -75,20 +75,23 @@ export const GOVERNED_ONLY: ReadonlySet<string> = new Set(['rho', 'adam.rho.m', 
 
 export interface Snapshot { tensors: Map<string, Map<string, Float32Array>>; rng: Uint8Array; order: Int32Array | null; adamSteps: number }
 
-/** The tensors a snapshot of `rt` holds, buffer by buffer (snapshot's order). */
-function carriedTensors(rt: Runtime): Map<string, string[]> {
-  const out = new Map<string, string[]>();
+/** A tensor a snapshot carries: its layer, and its factor (null: a bias, copied whole). */
+interface Carried { name: string; layer: string; factor: { shape: number[]; axes: string[] } | null }
+
+/** The tensors a snapshot of `rt` holds, buffer by buffer, in order. */
+function carriedTensors(rt: Runtime): Map<string, Carried[]> {
+  const out = new Map<string, Carried[]>();
   const governed = governedTensors(rt.spec);
   for (const buffer of CARRIED.filter((b) => rt.hasBuffer(b))) {
-    const names: string[] = [];
+    const list: Carried[] = [];
     for (const layer of tensorLayers(rt.spec)) {
       for (const f of layerNetwork(layer).factors) {
         const name = `${layer.name}.${f.name}`;
-        if (!(GOVERNED_ONLY.has(buffer) && !governed.has(name))) names.push(name);
+        if (!(GOVERNED_ONLY.has(buffer) && !governed.has(name))) list.push({ name, layer: layer.name, factor: f });
       }
-      for (const t of layerTensors(layer)) if (t.role === 'bias' && !GOVERNED_ONLY.has(buffer)) names.push(t.name);
+      for (const t of layerTensors(layer)) if (t.role === 'bias' && !GOVERNED_ONLY.has(buffer)) list.push({ name: t.name, layer: layer.name, factor: null });
     }
-    out.set(buffer, names);
+    out.set(buffer, list);
   }
   return out;
 }
@@ -96,17 +99,11 @@ function carriedTensors(rt: Runtime): Map<string, string[]> {
 /** Everything the next runtime needs, sliced to the kept ranks, copied out of `rt` (before it is dropped). */
 export function snapshot(rt: Runtime, kept: Kept): Snapshot {
   const tensors = new Map<string, Map<string, Float32Array>>();
-  const governed = governedTensors(rt.spec);
-  for (const buffer of CARRIED.filter((b) => rt.hasBuffer(b))) {
+  for (const [buffer, list] of carriedTensors(rt)) {
     const m = new Map<string, Float32Array>();
-    for (const layer of tensorLayers(rt.spec)) {
-      const keep = kept.get(layer.name) ?? new Map<string, number[]>();
-      for (const f of layerNetwork(layer).factors) {
-        const name = `${layer.name}.${f.name}`;
-        if (GOVERNED_ONLY.has(buffer) && !governed.has(name)) continue;
-        m.set(name, sliceTensor(rt.slotView(buffer, name), f.shape, f.axes, keep));
-      }
-      for (const t of layerTensors(layer)) if (t.role === 'bias' && !GOVERNED_ONLY.has(buffer)) m.set(t.name, rt.slotView(buffer, t.name).slice());
+    for (const x of list) {
+      const v = rt.slotView(buffer, x.name);
+      m.set(x.name, x.factor ? sliceTensor(v, x.factor.shape, x.factor.axes, kept.get(x.layer) ?? new Map<string, number[]>()) : v.slice());
     }
     tensors.set(buffer, m);
   }
@@ -126,10 +123,10 @@ export function snapshotInto(rt: Runtime, s: Snapshot): boolean {
   const want = carriedTensors(rt);
   if (want.size !== s.tensors.size) return false;
   const views: [Float32Array, Float32Array][] = [];
-  for (const [buffer, names] of want) {
+  for (const [buffer, list] of want) {
     const m = s.tensors.get(buffer);
-    if (!m || m.size !== names.length) return false;
-    for (const name of names) {
+    if (!m || m.size !== list.length) return false;
+    for (const { name } of list) {
       const data = m.get(name);
       if (!data) return false;
       const v = rt.slotView(buffer, name);

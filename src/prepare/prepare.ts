@@ -454,25 +454,30 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
     : ops);
   // A shared B: the pack phase packs it once per step (PACK_I16) and the lanes' GEMM_I16 read it
   // packed (bPacked), instead of each lane packing W again. Same bits.
+  // Which B a GEMM reads (buffer, offset and layout): GEMMs with the same key can share one pack.
+  const packKey = (x: { b: Ref; ldb: number; strideB: number; n: number; k: number; t: number }): string => JSON.stringify([x.b, x.ldb, x.strideB, x.n, x.k, x.t]);
+  // The PACK_I16 jobs packing x's B into dst, pushed onto a phase. A wide B is packed by
+  // PACK_JOBS jobs, each its own columns (in fours), so two threads share the phase; each job
+  // scans all of B for the frac (same bits as one job), which is why not more: on the default
+  // TTM one thread lost 3 % of a step with 4 jobs, two gained 3 %.
+  const packJobs = (phase: ProgramDecl[], name: string, dst: Ref, x: { b: Ref; ldb: number; strideB: number; n: number; k: number; t: number }, sr?: { seed: Ref; stream: number }): void => {
+    const jobs = x.n >= PACK_SPLIT_COLS ? PACK_JOBS : 1;
+    for (let c = 0; c < jobs; c++) {
+      const j0 = Math.round((c * x.n) / jobs / 4) * 4, j1 = c === jobs - 1 ? x.n : Math.round(((c + 1) * x.n) / jobs / 4) * 4;
+      const pack: Op = { op: 'packI16', dst, b: x.b, ldb: x.ldb, strideB: x.strideB, n: x.n, k: x.k, t: x.t, ...(jobs > 1 ? { cols: [j0, j1] as [number, number] } : {}), ...(sr ? { sr } : {}) };
+      phase.push(program(jobs > 1 ? `${name}.prog${c}` : `${name}.prog`, [pack]));
+    }
+  };
   const packed = new Map<string, Ref>();
   const sharePacked = (ops: Op[]): Op[] => ops.map((x): Op => {
     if (x.op !== 'gemmI16' || x.mode !== 0 || !sharedB(x)) return x;
     const lastUse = byName.get(x.b.buf)?.lastUse ?? t.end; // a tensor lives in params (or weights) all run
-    const key = JSON.stringify([x.b, x.ldb, x.strideB, x.n, x.k, x.t]);
-    let dst = packed.get(key);
+    let dst = packed.get(packKey(x));
     if (!dst) {
       const name = declare(`int16.packed${packed.size}`, packedI16Bytes(x), 'workspace', 'u8', null, null, t.prep, lastUse);
       dst = ref(name);
-      packed.set(key, dst);
-      // A wide B is packed by PACK_JOBS jobs, each its own columns (in fours), so two threads
-      // share the pack phase; each job scans all of B for the frac (same bits as one job), which is
-      // why not more: on the default TTM one thread lost 3 % of a step with 4 jobs, two gained 3 %.
-      const jobs = x.n >= PACK_SPLIT_COLS ? PACK_JOBS : 1;
-      for (let c = 0; c < jobs; c++) {
-        const j0 = Math.round((c * x.n) / jobs / 4) * 4, j1 = c === jobs - 1 ? x.n : Math.round(((c + 1) * x.n) / jobs / 4) * 4;
-        const pack: Op = { op: 'packI16', dst, b: x.b, ldb: x.ldb, strideB: x.strideB, n: x.n, k: x.k, t: x.t, ...(jobs > 1 ? { cols: [j0, j1] as [number, number] } : {}) };
-        step.pack.push(program(jobs > 1 ? `${name}.prog${c}` : `${name}.prog`, [pack]));
-      }
+      packed.set(packKey(x), dst);
+      packJobs(step.pack, name, dst, x);
     }
     return { ...x, bPacked: dst };
   });
@@ -539,7 +544,6 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
     // phase's ([finish, finish]): it is written after every lane has finished, when the only
     // buffers it may share bytes with (last used by a lane's backward, or first by finishSum) are
     // not in use; no schedule time lies between the last backward and finish.
-    const gradB = (x: { b: Ref; ldb: number; strideB: number; n: number; k: number; t: number }): string => JSON.stringify([x.b, x.ldb, x.strideB, x.n, x.k, x.t]);
     const readers = new Map<string, number>();
     for (const p of programs) {
       for (const x of p.finish.flat()) {
@@ -548,23 +552,18 @@ export function prepare(spec: ModelSpec, o: PrepareOptions): Prepared {
         // node after node) is not.
         if (!int16 || x.op !== 'gemm' || x.h !== 1 || srMode(x) !== 2 || byName.get(x.b.buf)?.allLanes !== true) continue;
         if (int16Ns(int16Form(x, undefined, finishSeed), false) >= opNs(x)) continue;
-        readers.set(gradB(x), (readers.get(gradB(x)) ?? 0) + 1);
+        readers.set(packKey(x), (readers.get(packKey(x)) ?? 0) + 1);
       }
     }
     const gradPacked = new Map<string, Ref>();
     const shareGradB = (ops: Op[]): Op[] => ops.map((x): Op => {
-      if (x.op !== 'gemmI16' || x.mode !== 2 || x.h !== 1 || (readers.get(gradB(x)) ?? 0) < 2) return x;
-      let dst = gradPacked.get(gradB(x));
+      if (x.op !== 'gemmI16' || x.mode !== 2 || x.h !== 1 || (readers.get(packKey(x)) ?? 0) < 2) return x;
+      let dst = gradPacked.get(packKey(x));
       if (!dst) {
         const name = declare(`int16.gradPacked${gradPacked.size}`, packedI16Bytes(x), 'workspace', 'u8', null, null, t.finish(0), t.finish(0));
         dst = ref(name);
-        gradPacked.set(gradB(x), dst);
-        const jobs = x.n >= PACK_SPLIT_COLS ? PACK_JOBS : 1;
-        for (let c = 0; c < jobs; c++) {
-          const j0 = Math.round((c * x.n) / jobs / 4) * 4, j1 = c === jobs - 1 ? x.n : Math.round(((c + 1) * x.n) / jobs / 4) * 4;
-          const pack: Op = { op: 'packI16', dst, b: x.b, ldb: x.ldb, strideB: x.strideB, n: x.n, k: x.k, t: x.t, ...(jobs > 1 ? { cols: [j0, j1] as [number, number] } : {}), sr: { seed: x.seed, stream: x.stream } };
-          step.gradPack.push(program(jobs > 1 ? `${name}.prog${c}` : `${name}.prog`, [pack]));
-        }
+        gradPacked.set(packKey(x), dst);
+        packJobs(step.gradPack, name, dst, x, { seed: x.seed, stream: x.stream });
       }
       const { seed: _seed, stream: _stream, mode: _mode, ...gemm } = x;
       return { ...gemm, op: 'gemmI16', mode: 0, bPacked: dst };

@@ -36,10 +36,8 @@ export type Op =
    * B's t blocks packed as GEMM_I16 would (nearest-even at the frac its largest |x| gives) into
    * dst: the frac, then Bᵀ (tn/opcodes.ts packedI16Bytes). Run once per step for a B all lanes share.
    * cols [j0, j1): only those columns of B are packed, at the frac of all n (absent: all of them).
-   */
-  /**
-   * B packed for GEMM_I16's bPacked; with `sr`, stochastically with the keys a GEMM_I16 on
-   * (seed, stream) gives its B (a gradient read by several mode 0 GEMM_I16 ops, packed once).
+   * sr: stochastically instead, with the keys a GEMM_I16 on (seed, stream) gives its B (a
+   * gradient read by several mode 0 GEMM_I16 ops, packed once).
    */
   | { op: 'packI16'; dst: Ref; b: Ref; ldb: number; strideB: number; n: number; k: number; t: number; counts?: Ref; cols?: [number, number]; sr?: { seed: Ref; stream: number } }
   | { op: 'permute'; dst: Ref; src: Ref; dims: number[]; strides: number[] }
@@ -262,13 +260,14 @@ export function emitContract(
  */
 function sharedGradLayout(dims: Record<string, number>, grad: Operand, uses: { other: Operand; set: string[]; target: string[] | null }[]): string[] | null {
   if (uses.length < 2) return null;
-  const moved = (g: Operand): number => uses.reduce((n, u) => n + chooseContract(dims, g, u.other, u.set, u.target, false).moved, 0);
-  const alone = moved(grad);
+  const choose = (g: Operand): Choice[] => uses.map((u) => chooseContract(dims, g, u.other, u.set, u.target, false));
+  const moved = (chs: Choice[]): number => chs.reduce((n, ch) => n + ch.moved, 0);
+  const own = choose(grad), alone = moved(own);
   let best: { layout: string[]; moved: number } | null = null;
-  for (const u of uses) {
-    const layout = permutedLayout(chooseContract(dims, grad, u.other, u.set, u.target, false), grad);
+  for (const ch of own) {
+    const layout = permutedLayout(ch, grad);
     if (!layout) continue;
-    const total = product(grad.indices.map((ix) => dims[ix])) + moved({ ref: grad.ref, indices: layout });
+    const total = product(grad.indices.map((ix) => dims[ix])) + moved(choose({ ref: grad.ref, indices: layout }));
     if (total < alone && (!best || total < best.moved)) best = { layout, moved: total };
   }
   return best?.layout ?? null;
